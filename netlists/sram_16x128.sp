@@ -38,11 +38,11 @@ Xbuf_inv1
 + sram_16x128_pinv
 .ENDS sram_16x128_pdriver
 
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
 * spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
 
 .SUBCKT sram_16x128_pnand2
 + A B Z vdd gnd
@@ -129,566 +129,1909 @@ Xcolumn_decoder
 + in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
 + sram_16x128_hierarchical_predecode2x4_0
 .ENDS sram_16x128_column_decoder
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy.ext - technology: sky130A
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
 
-.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy BL BR VGND VPWR VPB VNB WL
-X0 ll WL BR VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
-X1 ul Q_bar_float VGND VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
-X2 BL WL ul VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
-*X3 ur WL ur VPB sky130_fd_pr__special_pfet_pass w=0.07 l=0.095
-*X4 lr WL lr VPB sky130_fd_pr__special_pfet_pass w=0.07 l=0.095
-X5 VPWR Q_float lr VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
-X6 ur Q_bar_float VPWR VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
-X7 VGND Q_float ll VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand2_dec.ext - technology: EFS8A
+
+
+* Top level circuit sky130_fd_bd_sram__openram_sp_nand2_dec
+.subckt sky130_fd_bd_sram__openram_sp_nand2_dec A B Z VDD GND
+
+X1001 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1002 VDD A Z VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1000 Z A a_n722_276# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
+X1003 a_n722_276# B GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
 .ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrapa.ext - technology: sky130A
 
-.subckt sky130_fd_bd_sram__sram_sp_wlstrapa VPWR
-.ends
-* derived by cosim from sky130_fd_bd_sram__sram_sp_wlstrap_p: same ports, no devices (see cosim.openram.setup)
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
 
-.subckt sky130_fd_bd_sram__sram_sp_wlstrapa_p VGND
-.ends
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
 
-.SUBCKT sram_16x128_sky130_dummy_array
-+ bl_0_0 br_0_0 bl_0_1 br_0_1 bl_0_2 br_0_2 bl_0_3 br_0_3 bl_0_4 br_0_4
-+ bl_0_5 br_0_5 bl_0_6 br_0_6 bl_0_7 br_0_7 bl_0_8 br_0_8 bl_0_9 br_0_9
-+ bl_0_10 br_0_10 bl_0_11 br_0_11 bl_0_12 br_0_12 bl_0_13 br_0_13
-+ bl_0_14 br_0_14 bl_0_15 br_0_15 bl_0_16 br_0_16 bl_0_17 br_0_17
-+ bl_0_18 br_0_18 bl_0_19 br_0_19 bl_0_20 br_0_20 bl_0_21 br_0_21
-+ bl_0_22 br_0_22 bl_0_23 br_0_23 bl_0_24 br_0_24 bl_0_25 br_0_25
-+ bl_0_26 br_0_26 bl_0_27 br_0_27 bl_0_28 br_0_28 bl_0_29 br_0_29
-+ bl_0_30 br_0_30 bl_0_31 br_0_31 bl_0_32 br_0_32 bl_0_33 br_0_33
-+ bl_0_34 br_0_34 bl_0_35 br_0_35 bl_0_36 br_0_36 bl_0_37 br_0_37
-+ bl_0_38 br_0_38 bl_0_39 br_0_39 bl_0_40 br_0_40 bl_0_41 br_0_41
-+ bl_0_42 br_0_42 bl_0_43 br_0_43 bl_0_44 br_0_44 bl_0_45 br_0_45
-+ bl_0_46 br_0_46 bl_0_47 br_0_47 bl_0_48 br_0_48 bl_0_49 br_0_49
-+ bl_0_50 br_0_50 bl_0_51 br_0_51 bl_0_52 br_0_52 bl_0_53 br_0_53
-+ bl_0_54 br_0_54 bl_0_55 br_0_55 bl_0_56 br_0_56 bl_0_57 br_0_57
-+ bl_0_58 br_0_58 bl_0_59 br_0_59 bl_0_60 br_0_60 bl_0_61 br_0_61
-+ bl_0_62 br_0_62 bl_0_63 br_0_63 bl_0_64 br_0_64 wl_0_0 vdd gnd
-* INOUT : bl_0_0
-* INOUT : br_0_0
-* INOUT : bl_0_1
-* INOUT : br_0_1
-* INOUT : bl_0_2
-* INOUT : br_0_2
-* INOUT : bl_0_3
-* INOUT : br_0_3
-* INOUT : bl_0_4
-* INOUT : br_0_4
-* INOUT : bl_0_5
-* INOUT : br_0_5
-* INOUT : bl_0_6
-* INOUT : br_0_6
-* INOUT : bl_0_7
-* INOUT : br_0_7
-* INOUT : bl_0_8
-* INOUT : br_0_8
-* INOUT : bl_0_9
-* INOUT : br_0_9
-* INOUT : bl_0_10
-* INOUT : br_0_10
-* INOUT : bl_0_11
-* INOUT : br_0_11
-* INOUT : bl_0_12
-* INOUT : br_0_12
-* INOUT : bl_0_13
-* INOUT : br_0_13
-* INOUT : bl_0_14
-* INOUT : br_0_14
-* INOUT : bl_0_15
-* INOUT : br_0_15
-* INOUT : bl_0_16
-* INOUT : br_0_16
-* INOUT : bl_0_17
-* INOUT : br_0_17
-* INOUT : bl_0_18
-* INOUT : br_0_18
-* INOUT : bl_0_19
-* INOUT : br_0_19
-* INOUT : bl_0_20
-* INOUT : br_0_20
-* INOUT : bl_0_21
-* INOUT : br_0_21
-* INOUT : bl_0_22
-* INOUT : br_0_22
-* INOUT : bl_0_23
-* INOUT : br_0_23
-* INOUT : bl_0_24
-* INOUT : br_0_24
-* INOUT : bl_0_25
-* INOUT : br_0_25
-* INOUT : bl_0_26
-* INOUT : br_0_26
-* INOUT : bl_0_27
-* INOUT : br_0_27
-* INOUT : bl_0_28
-* INOUT : br_0_28
-* INOUT : bl_0_29
-* INOUT : br_0_29
-* INOUT : bl_0_30
-* INOUT : br_0_30
-* INOUT : bl_0_31
-* INOUT : br_0_31
-* INOUT : bl_0_32
-* INOUT : br_0_32
-* INOUT : bl_0_33
-* INOUT : br_0_33
-* INOUT : bl_0_34
-* INOUT : br_0_34
-* INOUT : bl_0_35
-* INOUT : br_0_35
-* INOUT : bl_0_36
-* INOUT : br_0_36
-* INOUT : bl_0_37
-* INOUT : br_0_37
-* INOUT : bl_0_38
-* INOUT : br_0_38
-* INOUT : bl_0_39
-* INOUT : br_0_39
-* INOUT : bl_0_40
-* INOUT : br_0_40
-* INOUT : bl_0_41
-* INOUT : br_0_41
-* INOUT : bl_0_42
-* INOUT : br_0_42
-* INOUT : bl_0_43
-* INOUT : br_0_43
-* INOUT : bl_0_44
-* INOUT : br_0_44
-* INOUT : bl_0_45
-* INOUT : br_0_45
-* INOUT : bl_0_46
-* INOUT : br_0_46
-* INOUT : bl_0_47
-* INOUT : br_0_47
-* INOUT : bl_0_48
-* INOUT : br_0_48
-* INOUT : bl_0_49
-* INOUT : br_0_49
-* INOUT : bl_0_50
-* INOUT : br_0_50
-* INOUT : bl_0_51
-* INOUT : br_0_51
-* INOUT : bl_0_52
-* INOUT : br_0_52
-* INOUT : bl_0_53
-* INOUT : br_0_53
-* INOUT : bl_0_54
-* INOUT : br_0_54
-* INOUT : bl_0_55
-* INOUT : br_0_55
-* INOUT : bl_0_56
-* INOUT : br_0_56
-* INOUT : bl_0_57
-* INOUT : br_0_57
-* INOUT : bl_0_58
-* INOUT : br_0_58
-* INOUT : bl_0_59
-* INOUT : br_0_59
-* INOUT : bl_0_60
-* INOUT : br_0_60
-* INOUT : bl_0_61
-* INOUT : br_0_61
-* INOUT : bl_0_62
-* INOUT : br_0_62
-* INOUT : bl_0_63
-* INOUT : br_0_63
-* INOUT : bl_0_64
-* INOUT : br_0_64
-* INPUT : wl_0_0
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+.SUBCKT sram_16x128_pinv_dec_0
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
 * POWER : vdd
 * GROUND: gnd
-Xrow_0_col_0_bitcell
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_0_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_1_bitcell
-+ bl_0_1 br_0_1 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_1_wlstrap_p
+* size: 16
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_16x128_pinv_dec_0
+
+.SUBCKT sram_16x128_and2_dec_0
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 16
+Xpand2_dec_nand
++ A B zb_int vdd gnd
++ sky130_fd_bd_sram__openram_sp_nand2_dec
+Xpand2_dec_inv
++ zb_int Z vdd gnd
++ sram_16x128_pinv_dec_0
+.ENDS sram_16x128_and2_dec_0
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
+
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand3_dec.ext - technology: EFS8A
+
+
+* Top level circuit sky130_fd_bd_sram__openram_sp_nand3_dec
+.subckt sky130_fd_bd_sram__openram_sp_nand3_dec A B C Z VDD GND
+
+X1001 Z A a_n346_328# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
+X1002 a_n346_256# C GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
+X1003 a_n346_328# B a_n346_256# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
+X1000 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1004 Z A VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1005 Z C VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+.ends
+
+
+.SUBCKT sram_16x128_pinv_dec
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_16x128_pinv_dec
+
+.SUBCKT sram_16x128_and3_dec
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpand3_dec_nand
++ A B C zb_int vdd gnd
++ sky130_fd_bd_sram__openram_sp_nand3_dec
+Xpand3_dec_inv
++ zb_int Z vdd gnd
++ sram_16x128_pinv_dec
+.ENDS sram_16x128_and3_dec
+
+.SUBCKT sram_16x128_and2_dec
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpand2_dec_nand
++ A B zb_int vdd gnd
++ sky130_fd_bd_sram__openram_sp_nand2_dec
+Xpand2_dec_inv
++ zb_int Z vdd gnd
++ sram_16x128_pinv_dec
+.ENDS sram_16x128_and2_dec
+
+.SUBCKT sram_16x128_hierarchical_predecode2x4
++ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
+* INPUT : in_0
+* INPUT : in_1
+* OUTPUT: out_0
+* OUTPUT: out_1
+* OUTPUT: out_2
+* OUTPUT: out_3
+* POWER : vdd
+* GROUND: gnd
+Xpre_inv_0
++ in_0 inbar_0 vdd gnd
++ sram_16x128_pinv_dec
+Xpre_inv_1
++ in_1 inbar_1 vdd gnd
++ sram_16x128_pinv_dec
+XXpre2x4_and_0
++ inbar_0 inbar_1 out_0 vdd gnd
++ sram_16x128_and2_dec
+XXpre2x4_and_1
++ in_0 inbar_1 out_1 vdd gnd
++ sram_16x128_and2_dec
+XXpre2x4_and_2
++ inbar_0 in_1 out_2 vdd gnd
++ sram_16x128_and2_dec
+XXpre2x4_and_3
++ in_0 in_1 out_3 vdd gnd
++ sram_16x128_and2_dec
+.ENDS sram_16x128_hierarchical_predecode2x4
+
+.SUBCKT sram_16x128_hierarchical_decoder
++ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 decode_0 decode_1 decode_2
++ decode_3 decode_4 decode_5 decode_6 decode_7 decode_8 decode_9
++ decode_10 decode_11 decode_12 decode_13 decode_14 decode_15 decode_16
++ decode_17 decode_18 decode_19 decode_20 decode_21 decode_22 decode_23
++ decode_24 decode_25 decode_26 decode_27 decode_28 decode_29 decode_30
++ decode_31 decode_32 vdd gnd
+* INPUT : addr_0
+* INPUT : addr_1
+* INPUT : addr_2
+* INPUT : addr_3
+* INPUT : addr_4
+* INPUT : addr_5
+* OUTPUT: decode_0
+* OUTPUT: decode_1
+* OUTPUT: decode_2
+* OUTPUT: decode_3
+* OUTPUT: decode_4
+* OUTPUT: decode_5
+* OUTPUT: decode_6
+* OUTPUT: decode_7
+* OUTPUT: decode_8
+* OUTPUT: decode_9
+* OUTPUT: decode_10
+* OUTPUT: decode_11
+* OUTPUT: decode_12
+* OUTPUT: decode_13
+* OUTPUT: decode_14
+* OUTPUT: decode_15
+* OUTPUT: decode_16
+* OUTPUT: decode_17
+* OUTPUT: decode_18
+* OUTPUT: decode_19
+* OUTPUT: decode_20
+* OUTPUT: decode_21
+* OUTPUT: decode_22
+* OUTPUT: decode_23
+* OUTPUT: decode_24
+* OUTPUT: decode_25
+* OUTPUT: decode_26
+* OUTPUT: decode_27
+* OUTPUT: decode_28
+* OUTPUT: decode_29
+* OUTPUT: decode_30
+* OUTPUT: decode_31
+* OUTPUT: decode_32
+* POWER : vdd
+* GROUND: gnd
+Xpre_0
++ addr_0 addr_1 out_0 out_1 out_2 out_3 vdd gnd
++ sram_16x128_hierarchical_predecode2x4
+Xpre_1
++ addr_2 addr_3 out_4 out_5 out_6 out_7 vdd gnd
++ sram_16x128_hierarchical_predecode2x4
+Xpre_2
++ addr_4 addr_5 out_8 out_9 out_10 out_11 vdd gnd
++ sram_16x128_hierarchical_predecode2x4
+XDEC_AND_0
++ out_0 out_4 out_8 decode_0 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_16
++ out_0 out_4 out_9 decode_16 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_32
++ out_0 out_4 out_10 decode_32 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_4
++ out_0 out_5 out_8 decode_4 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_20
++ out_0 out_5 out_9 decode_20 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_8
++ out_0 out_6 out_8 decode_8 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_24
++ out_0 out_6 out_9 decode_24 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_12
++ out_0 out_7 out_8 decode_12 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_28
++ out_0 out_7 out_9 decode_28 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_1
++ out_1 out_4 out_8 decode_1 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_17
++ out_1 out_4 out_9 decode_17 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_5
++ out_1 out_5 out_8 decode_5 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_21
++ out_1 out_5 out_9 decode_21 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_9
++ out_1 out_6 out_8 decode_9 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_25
++ out_1 out_6 out_9 decode_25 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_13
++ out_1 out_7 out_8 decode_13 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_29
++ out_1 out_7 out_9 decode_29 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_2
++ out_2 out_4 out_8 decode_2 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_18
++ out_2 out_4 out_9 decode_18 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_6
++ out_2 out_5 out_8 decode_6 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_22
++ out_2 out_5 out_9 decode_22 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_10
++ out_2 out_6 out_8 decode_10 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_26
++ out_2 out_6 out_9 decode_26 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_14
++ out_2 out_7 out_8 decode_14 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_30
++ out_2 out_7 out_9 decode_30 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_3
++ out_3 out_4 out_8 decode_3 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_19
++ out_3 out_4 out_9 decode_19 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_7
++ out_3 out_5 out_8 decode_7 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_23
++ out_3 out_5 out_9 decode_23 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_11
++ out_3 out_6 out_8 decode_11 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_27
++ out_3 out_6 out_9 decode_27 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_15
++ out_3 out_7 out_8 decode_15 vdd gnd
++ sram_16x128_and3_dec
+XDEC_AND_31
++ out_3 out_7 out_9 decode_31 vdd gnd
++ sram_16x128_and3_dec
+.ENDS sram_16x128_hierarchical_decoder
+
+.SUBCKT sram_16x128_wordline_driver
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* cols: 65
+Xwld_nand
++ A B zb_int vdd gnd
++ sky130_fd_bd_sram__openram_sp_nand2_dec
+Xwl_driver
++ zb_int Z vdd gnd
++ sram_16x128_pinv_dec_0
+.ENDS sram_16x128_wordline_driver
+
+.SUBCKT sram_16x128_wordline_driver_array
++ in_0 in_1 in_2 in_3 in_4 in_5 in_6 in_7 in_8 in_9 in_10 in_11 in_12
++ in_13 in_14 in_15 in_16 in_17 in_18 in_19 in_20 in_21 in_22 in_23
++ in_24 in_25 in_26 in_27 in_28 in_29 in_30 in_31 in_32 wl_0 wl_1 wl_2
++ wl_3 wl_4 wl_5 wl_6 wl_7 wl_8 wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15
++ wl_16 wl_17 wl_18 wl_19 wl_20 wl_21 wl_22 wl_23 wl_24 wl_25 wl_26
++ wl_27 wl_28 wl_29 wl_30 wl_31 wl_32 en vdd gnd
+* INPUT : in_0
+* INPUT : in_1
+* INPUT : in_2
+* INPUT : in_3
+* INPUT : in_4
+* INPUT : in_5
+* INPUT : in_6
+* INPUT : in_7
+* INPUT : in_8
+* INPUT : in_9
+* INPUT : in_10
+* INPUT : in_11
+* INPUT : in_12
+* INPUT : in_13
+* INPUT : in_14
+* INPUT : in_15
+* INPUT : in_16
+* INPUT : in_17
+* INPUT : in_18
+* INPUT : in_19
+* INPUT : in_20
+* INPUT : in_21
+* INPUT : in_22
+* INPUT : in_23
+* INPUT : in_24
+* INPUT : in_25
+* INPUT : in_26
+* INPUT : in_27
+* INPUT : in_28
+* INPUT : in_29
+* INPUT : in_30
+* INPUT : in_31
+* INPUT : in_32
+* OUTPUT: wl_0
+* OUTPUT: wl_1
+* OUTPUT: wl_2
+* OUTPUT: wl_3
+* OUTPUT: wl_4
+* OUTPUT: wl_5
+* OUTPUT: wl_6
+* OUTPUT: wl_7
+* OUTPUT: wl_8
+* OUTPUT: wl_9
+* OUTPUT: wl_10
+* OUTPUT: wl_11
+* OUTPUT: wl_12
+* OUTPUT: wl_13
+* OUTPUT: wl_14
+* OUTPUT: wl_15
+* OUTPUT: wl_16
+* OUTPUT: wl_17
+* OUTPUT: wl_18
+* OUTPUT: wl_19
+* OUTPUT: wl_20
+* OUTPUT: wl_21
+* OUTPUT: wl_22
+* OUTPUT: wl_23
+* OUTPUT: wl_24
+* OUTPUT: wl_25
+* OUTPUT: wl_26
+* OUTPUT: wl_27
+* OUTPUT: wl_28
+* OUTPUT: wl_29
+* OUTPUT: wl_30
+* OUTPUT: wl_31
+* OUTPUT: wl_32
+* INPUT : en
+* POWER : vdd
+* GROUND: gnd
+* rows: 33 cols: 65
+Xwl_driver_and0
++ in_0 en wl_0 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and1
++ in_1 en wl_1 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and2
++ in_2 en wl_2 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and3
++ in_3 en wl_3 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and4
++ in_4 en wl_4 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and5
++ in_5 en wl_5 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and6
++ in_6 en wl_6 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and7
++ in_7 en wl_7 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and8
++ in_8 en wl_8 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and9
++ in_9 en wl_9 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and10
++ in_10 en wl_10 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and11
++ in_11 en wl_11 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and12
++ in_12 en wl_12 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and13
++ in_13 en wl_13 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and14
++ in_14 en wl_14 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and15
++ in_15 en wl_15 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and16
++ in_16 en wl_16 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and17
++ in_17 en wl_17 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and18
++ in_18 en wl_18 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and19
++ in_19 en wl_19 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and20
++ in_20 en wl_20 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and21
++ in_21 en wl_21 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and22
++ in_22 en wl_22 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and23
++ in_23 en wl_23 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and24
++ in_24 en wl_24 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and25
++ in_25 en wl_25 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and26
++ in_26 en wl_26 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and27
++ in_27 en wl_27 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and28
++ in_28 en wl_28 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and29
++ in_29 en wl_29 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and30
++ in_30 en wl_30 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and31
++ in_31 en wl_31 vdd gnd
++ sram_16x128_wordline_driver
+Xwl_driver_and32
++ in_32 en wl_32 vdd gnd
++ sram_16x128_wordline_driver
+.ENDS sram_16x128_wordline_driver_array
+
+.SUBCKT sram_16x128_port_address
++ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 wl_en wl_0 wl_1 wl_2 wl_3
++ wl_4 wl_5 wl_6 wl_7 wl_8 wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15
++ wl_16 wl_17 wl_18 wl_19 wl_20 wl_21 wl_22 wl_23 wl_24 wl_25 wl_26
++ wl_27 wl_28 wl_29 wl_30 wl_31 wl_32 rbl_wl vdd gnd
+* INPUT : addr_0
+* INPUT : addr_1
+* INPUT : addr_2
+* INPUT : addr_3
+* INPUT : addr_4
+* INPUT : addr_5
+* INPUT : wl_en
+* OUTPUT: wl_0
+* OUTPUT: wl_1
+* OUTPUT: wl_2
+* OUTPUT: wl_3
+* OUTPUT: wl_4
+* OUTPUT: wl_5
+* OUTPUT: wl_6
+* OUTPUT: wl_7
+* OUTPUT: wl_8
+* OUTPUT: wl_9
+* OUTPUT: wl_10
+* OUTPUT: wl_11
+* OUTPUT: wl_12
+* OUTPUT: wl_13
+* OUTPUT: wl_14
+* OUTPUT: wl_15
+* OUTPUT: wl_16
+* OUTPUT: wl_17
+* OUTPUT: wl_18
+* OUTPUT: wl_19
+* OUTPUT: wl_20
+* OUTPUT: wl_21
+* OUTPUT: wl_22
+* OUTPUT: wl_23
+* OUTPUT: wl_24
+* OUTPUT: wl_25
+* OUTPUT: wl_26
+* OUTPUT: wl_27
+* OUTPUT: wl_28
+* OUTPUT: wl_29
+* OUTPUT: wl_30
+* OUTPUT: wl_31
+* OUTPUT: wl_32
+* OUTPUT: rbl_wl
+* POWER : vdd
+* GROUND: gnd
+Xrow_decoder
++ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 dec_out_0 dec_out_1
++ dec_out_2 dec_out_3 dec_out_4 dec_out_5 dec_out_6 dec_out_7 dec_out_8
++ dec_out_9 dec_out_10 dec_out_11 dec_out_12 dec_out_13 dec_out_14
++ dec_out_15 dec_out_16 dec_out_17 dec_out_18 dec_out_19 dec_out_20
++ dec_out_21 dec_out_22 dec_out_23 dec_out_24 dec_out_25 dec_out_26
++ dec_out_27 dec_out_28 dec_out_29 dec_out_30 dec_out_31 dec_out_32 vdd
 + gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_2_bitcell
-+ bl_0_2 br_0_2 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_2_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_3_bitcell
-+ bl_0_3 br_0_3 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_3_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_4_bitcell
-+ bl_0_4 br_0_4 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_4_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_5_bitcell
-+ bl_0_5 br_0_5 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_5_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_6_bitcell
-+ bl_0_6 br_0_6 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_6_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_7_bitcell
-+ bl_0_7 br_0_7 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_7_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_8_bitcell
-+ bl_0_8 br_0_8 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_8_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_9_bitcell
-+ bl_0_9 br_0_9 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_9_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_10_bitcell
-+ bl_0_10 br_0_10 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_10_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_11_bitcell
-+ bl_0_11 br_0_11 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_11_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_12_bitcell
-+ bl_0_12 br_0_12 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_12_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_13_bitcell
-+ bl_0_13 br_0_13 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_13_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_14_bitcell
-+ bl_0_14 br_0_14 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_14_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_15_bitcell
-+ bl_0_15 br_0_15 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_15_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_16_bitcell
-+ bl_0_16 br_0_16 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_16_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_17_bitcell
-+ bl_0_17 br_0_17 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_17_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_18_bitcell
-+ bl_0_18 br_0_18 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_18_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_19_bitcell
-+ bl_0_19 br_0_19 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_19_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_20_bitcell
-+ bl_0_20 br_0_20 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_20_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_21_bitcell
-+ bl_0_21 br_0_21 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_21_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_22_bitcell
-+ bl_0_22 br_0_22 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_22_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_23_bitcell
-+ bl_0_23 br_0_23 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_23_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_24_bitcell
-+ bl_0_24 br_0_24 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_24_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_25_bitcell
-+ bl_0_25 br_0_25 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_25_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_26_bitcell
-+ bl_0_26 br_0_26 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_26_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_27_bitcell
-+ bl_0_27 br_0_27 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_27_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_28_bitcell
-+ bl_0_28 br_0_28 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_28_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_29_bitcell
-+ bl_0_29 br_0_29 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_29_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_30_bitcell
-+ bl_0_30 br_0_30 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_30_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_31_bitcell
-+ bl_0_31 br_0_31 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_31_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_32_bitcell
-+ bl_0_32 br_0_32 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_32_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_33_bitcell
-+ bl_0_33 br_0_33 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_33_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_34_bitcell
-+ bl_0_34 br_0_34 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_34_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_35_bitcell
-+ bl_0_35 br_0_35 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_35_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_36_bitcell
-+ bl_0_36 br_0_36 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_36_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_37_bitcell
-+ bl_0_37 br_0_37 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_37_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_38_bitcell
-+ bl_0_38 br_0_38 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_38_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_39_bitcell
-+ bl_0_39 br_0_39 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_39_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_40_bitcell
-+ bl_0_40 br_0_40 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_40_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_41_bitcell
-+ bl_0_41 br_0_41 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_41_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_42_bitcell
-+ bl_0_42 br_0_42 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_42_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_43_bitcell
-+ bl_0_43 br_0_43 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_43_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_44_bitcell
-+ bl_0_44 br_0_44 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_44_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_45_bitcell
-+ bl_0_45 br_0_45 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_45_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_46_bitcell
-+ bl_0_46 br_0_46 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_46_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_47_bitcell
-+ bl_0_47 br_0_47 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_47_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_48_bitcell
-+ bl_0_48 br_0_48 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_48_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_49_bitcell
-+ bl_0_49 br_0_49 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_49_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_50_bitcell
-+ bl_0_50 br_0_50 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_50_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_51_bitcell
-+ bl_0_51 br_0_51 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_51_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_52_bitcell
-+ bl_0_52 br_0_52 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_52_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_53_bitcell
-+ bl_0_53 br_0_53 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_53_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_54_bitcell
-+ bl_0_54 br_0_54 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_54_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_55_bitcell
-+ bl_0_55 br_0_55 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_55_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_56_bitcell
-+ bl_0_56 br_0_56 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_56_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_57_bitcell
-+ bl_0_57 br_0_57 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_57_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_58_bitcell
-+ bl_0_58 br_0_58 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_58_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_59_bitcell
-+ bl_0_59 br_0_59 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_59_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_60_bitcell
-+ bl_0_60 br_0_60 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_60_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_61_bitcell
-+ bl_0_61 br_0_61 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_61_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_62_bitcell
-+ bl_0_62 br_0_62 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_62_wlstrapa
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa
-Xrow_0_col_63_bitcell
-+ bl_0_63 br_0_63 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-Xrow_0_col_63_wlstrap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrow_0_col_64_bitcell
-+ bl_0_64 br_0_64 gnd vdd vdd gnd wl_0_0
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
-.ENDS sram_16x128_sky130_dummy_array
++ sram_16x128_hierarchical_decoder
+Xwordline_driver
++ dec_out_0 dec_out_1 dec_out_2 dec_out_3 dec_out_4 dec_out_5 dec_out_6
++ dec_out_7 dec_out_8 dec_out_9 dec_out_10 dec_out_11 dec_out_12
++ dec_out_13 dec_out_14 dec_out_15 dec_out_16 dec_out_17 dec_out_18
++ dec_out_19 dec_out_20 dec_out_21 dec_out_22 dec_out_23 dec_out_24
++ dec_out_25 dec_out_26 dec_out_27 dec_out_28 dec_out_29 dec_out_30
++ dec_out_31 dec_out_32 wl_0 wl_1 wl_2 wl_3 wl_4 wl_5 wl_6 wl_7 wl_8
++ wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15 wl_16 wl_17 wl_18 wl_19 wl_20
++ wl_21 wl_22 wl_23 wl_24 wl_25 wl_26 wl_27 wl_28 wl_29 wl_30 wl_31
++ wl_32 wl_en vdd gnd
++ sram_16x128_wordline_driver_array
+Xrbl_driver
++ wl_en vdd rbl_wl vdd gnd
++ sram_16x128_and2_dec_0
+.ENDS sram_16x128_port_address
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
+
+.SUBCKT sram_16x128_column_mux
++ bl br bl_out br_out sel gnd
+* INOUT : bl
+* INOUT : br
+* INOUT : bl_out
+* INOUT : br_out
+* INOUT : sel
+* INOUT : gnd
+Xmux_tx1 bl sel bl_out gnd sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
+Xmux_tx2 br sel br_out gnd sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
+.ENDS sram_16x128_column_mux
+
+.SUBCKT sram_16x128_column_mux_array
++ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
++ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
++ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
++ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
++ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
++ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
++ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
++ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
++ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
++ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
++ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
++ br_62 bl_63 br_63 sel_0 sel_1 sel_2 sel_3 bl_out_0 br_out_0 bl_out_1
++ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
++ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
++ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
++ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
++ br_out_15 gnd
+* INOUT : bl_0
+* INOUT : br_0
+* INOUT : bl_1
+* INOUT : br_1
+* INOUT : bl_2
+* INOUT : br_2
+* INOUT : bl_3
+* INOUT : br_3
+* INOUT : bl_4
+* INOUT : br_4
+* INOUT : bl_5
+* INOUT : br_5
+* INOUT : bl_6
+* INOUT : br_6
+* INOUT : bl_7
+* INOUT : br_7
+* INOUT : bl_8
+* INOUT : br_8
+* INOUT : bl_9
+* INOUT : br_9
+* INOUT : bl_10
+* INOUT : br_10
+* INOUT : bl_11
+* INOUT : br_11
+* INOUT : bl_12
+* INOUT : br_12
+* INOUT : bl_13
+* INOUT : br_13
+* INOUT : bl_14
+* INOUT : br_14
+* INOUT : bl_15
+* INOUT : br_15
+* INOUT : bl_16
+* INOUT : br_16
+* INOUT : bl_17
+* INOUT : br_17
+* INOUT : bl_18
+* INOUT : br_18
+* INOUT : bl_19
+* INOUT : br_19
+* INOUT : bl_20
+* INOUT : br_20
+* INOUT : bl_21
+* INOUT : br_21
+* INOUT : bl_22
+* INOUT : br_22
+* INOUT : bl_23
+* INOUT : br_23
+* INOUT : bl_24
+* INOUT : br_24
+* INOUT : bl_25
+* INOUT : br_25
+* INOUT : bl_26
+* INOUT : br_26
+* INOUT : bl_27
+* INOUT : br_27
+* INOUT : bl_28
+* INOUT : br_28
+* INOUT : bl_29
+* INOUT : br_29
+* INOUT : bl_30
+* INOUT : br_30
+* INOUT : bl_31
+* INOUT : br_31
+* INOUT : bl_32
+* INOUT : br_32
+* INOUT : bl_33
+* INOUT : br_33
+* INOUT : bl_34
+* INOUT : br_34
+* INOUT : bl_35
+* INOUT : br_35
+* INOUT : bl_36
+* INOUT : br_36
+* INOUT : bl_37
+* INOUT : br_37
+* INOUT : bl_38
+* INOUT : br_38
+* INOUT : bl_39
+* INOUT : br_39
+* INOUT : bl_40
+* INOUT : br_40
+* INOUT : bl_41
+* INOUT : br_41
+* INOUT : bl_42
+* INOUT : br_42
+* INOUT : bl_43
+* INOUT : br_43
+* INOUT : bl_44
+* INOUT : br_44
+* INOUT : bl_45
+* INOUT : br_45
+* INOUT : bl_46
+* INOUT : br_46
+* INOUT : bl_47
+* INOUT : br_47
+* INOUT : bl_48
+* INOUT : br_48
+* INOUT : bl_49
+* INOUT : br_49
+* INOUT : bl_50
+* INOUT : br_50
+* INOUT : bl_51
+* INOUT : br_51
+* INOUT : bl_52
+* INOUT : br_52
+* INOUT : bl_53
+* INOUT : br_53
+* INOUT : bl_54
+* INOUT : br_54
+* INOUT : bl_55
+* INOUT : br_55
+* INOUT : bl_56
+* INOUT : br_56
+* INOUT : bl_57
+* INOUT : br_57
+* INOUT : bl_58
+* INOUT : br_58
+* INOUT : bl_59
+* INOUT : br_59
+* INOUT : bl_60
+* INOUT : br_60
+* INOUT : bl_61
+* INOUT : br_61
+* INOUT : bl_62
+* INOUT : br_62
+* INOUT : bl_63
+* INOUT : br_63
+* INOUT : sel_0
+* INOUT : sel_1
+* INOUT : sel_2
+* INOUT : sel_3
+* INOUT : bl_out_0
+* INOUT : br_out_0
+* INOUT : bl_out_1
+* INOUT : br_out_1
+* INOUT : bl_out_2
+* INOUT : br_out_2
+* INOUT : bl_out_3
+* INOUT : br_out_3
+* INOUT : bl_out_4
+* INOUT : br_out_4
+* INOUT : bl_out_5
+* INOUT : br_out_5
+* INOUT : bl_out_6
+* INOUT : br_out_6
+* INOUT : bl_out_7
+* INOUT : br_out_7
+* INOUT : bl_out_8
+* INOUT : br_out_8
+* INOUT : bl_out_9
+* INOUT : br_out_9
+* INOUT : bl_out_10
+* INOUT : br_out_10
+* INOUT : bl_out_11
+* INOUT : br_out_11
+* INOUT : bl_out_12
+* INOUT : br_out_12
+* INOUT : bl_out_13
+* INOUT : br_out_13
+* INOUT : bl_out_14
+* INOUT : br_out_14
+* INOUT : bl_out_15
+* INOUT : br_out_15
+* INOUT : gnd
+* cols: 64 word_size: 16 bl: bl br: br
+XXMUX0
++ bl_0 br_0 bl_out_0 br_out_0 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX1
++ bl_1 br_1 bl_out_0 br_out_0 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX2
++ bl_2 br_2 bl_out_0 br_out_0 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX3
++ bl_3 br_3 bl_out_0 br_out_0 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX4
++ bl_4 br_4 bl_out_1 br_out_1 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX5
++ bl_5 br_5 bl_out_1 br_out_1 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX6
++ bl_6 br_6 bl_out_1 br_out_1 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX7
++ bl_7 br_7 bl_out_1 br_out_1 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX8
++ bl_8 br_8 bl_out_2 br_out_2 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX9
++ bl_9 br_9 bl_out_2 br_out_2 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX10
++ bl_10 br_10 bl_out_2 br_out_2 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX11
++ bl_11 br_11 bl_out_2 br_out_2 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX12
++ bl_12 br_12 bl_out_3 br_out_3 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX13
++ bl_13 br_13 bl_out_3 br_out_3 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX14
++ bl_14 br_14 bl_out_3 br_out_3 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX15
++ bl_15 br_15 bl_out_3 br_out_3 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX16
++ bl_16 br_16 bl_out_4 br_out_4 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX17
++ bl_17 br_17 bl_out_4 br_out_4 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX18
++ bl_18 br_18 bl_out_4 br_out_4 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX19
++ bl_19 br_19 bl_out_4 br_out_4 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX20
++ bl_20 br_20 bl_out_5 br_out_5 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX21
++ bl_21 br_21 bl_out_5 br_out_5 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX22
++ bl_22 br_22 bl_out_5 br_out_5 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX23
++ bl_23 br_23 bl_out_5 br_out_5 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX24
++ bl_24 br_24 bl_out_6 br_out_6 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX25
++ bl_25 br_25 bl_out_6 br_out_6 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX26
++ bl_26 br_26 bl_out_6 br_out_6 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX27
++ bl_27 br_27 bl_out_6 br_out_6 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX28
++ bl_28 br_28 bl_out_7 br_out_7 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX29
++ bl_29 br_29 bl_out_7 br_out_7 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX30
++ bl_30 br_30 bl_out_7 br_out_7 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX31
++ bl_31 br_31 bl_out_7 br_out_7 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX32
++ bl_32 br_32 bl_out_8 br_out_8 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX33
++ bl_33 br_33 bl_out_8 br_out_8 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX34
++ bl_34 br_34 bl_out_8 br_out_8 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX35
++ bl_35 br_35 bl_out_8 br_out_8 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX36
++ bl_36 br_36 bl_out_9 br_out_9 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX37
++ bl_37 br_37 bl_out_9 br_out_9 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX38
++ bl_38 br_38 bl_out_9 br_out_9 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX39
++ bl_39 br_39 bl_out_9 br_out_9 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX40
++ bl_40 br_40 bl_out_10 br_out_10 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX41
++ bl_41 br_41 bl_out_10 br_out_10 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX42
++ bl_42 br_42 bl_out_10 br_out_10 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX43
++ bl_43 br_43 bl_out_10 br_out_10 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX44
++ bl_44 br_44 bl_out_11 br_out_11 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX45
++ bl_45 br_45 bl_out_11 br_out_11 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX46
++ bl_46 br_46 bl_out_11 br_out_11 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX47
++ bl_47 br_47 bl_out_11 br_out_11 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX48
++ bl_48 br_48 bl_out_12 br_out_12 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX49
++ bl_49 br_49 bl_out_12 br_out_12 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX50
++ bl_50 br_50 bl_out_12 br_out_12 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX51
++ bl_51 br_51 bl_out_12 br_out_12 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX52
++ bl_52 br_52 bl_out_13 br_out_13 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX53
++ bl_53 br_53 bl_out_13 br_out_13 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX54
++ bl_54 br_54 bl_out_13 br_out_13 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX55
++ bl_55 br_55 bl_out_13 br_out_13 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX56
++ bl_56 br_56 bl_out_14 br_out_14 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX57
++ bl_57 br_57 bl_out_14 br_out_14 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX58
++ bl_58 br_58 bl_out_14 br_out_14 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX59
++ bl_59 br_59 bl_out_14 br_out_14 sel_3 gnd
++ sram_16x128_column_mux
+XXMUX60
++ bl_60 br_60 bl_out_15 br_out_15 sel_0 gnd
++ sram_16x128_column_mux
+XXMUX61
++ bl_61 br_61 bl_out_15 br_out_15 sel_1 gnd
++ sram_16x128_column_mux
+XXMUX62
++ bl_62 br_62 bl_out_15 br_out_15 sel_2 gnd
++ sram_16x128_column_mux
+XXMUX63
++ bl_63 br_63 bl_out_15 br_out_15 sel_3 gnd
++ sram_16x128_column_mux
+.ENDS sram_16x128_column_mux_array
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+
+.SUBCKT sram_16x128_precharge_0
++ bl br en_bar vdd
+* OUTPUT: bl
+* OUTPUT: br
+* INPUT : en_bar
+* POWER : vdd
+Xlower_pmos bl en_bar br vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+Xupper_pmos1 bl en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+Xupper_pmos2 br en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+.ENDS sram_16x128_precharge_0
+
+.SUBCKT sram_16x128_precharge_array
++ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
++ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
++ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
++ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
++ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
++ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
++ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
++ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
++ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
++ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
++ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
++ br_62 bl_63 br_63 bl_64 br_64 bl_65 br_65 en_bar vdd
+* OUTPUT: bl_0
+* OUTPUT: br_0
+* OUTPUT: bl_1
+* OUTPUT: br_1
+* OUTPUT: bl_2
+* OUTPUT: br_2
+* OUTPUT: bl_3
+* OUTPUT: br_3
+* OUTPUT: bl_4
+* OUTPUT: br_4
+* OUTPUT: bl_5
+* OUTPUT: br_5
+* OUTPUT: bl_6
+* OUTPUT: br_6
+* OUTPUT: bl_7
+* OUTPUT: br_7
+* OUTPUT: bl_8
+* OUTPUT: br_8
+* OUTPUT: bl_9
+* OUTPUT: br_9
+* OUTPUT: bl_10
+* OUTPUT: br_10
+* OUTPUT: bl_11
+* OUTPUT: br_11
+* OUTPUT: bl_12
+* OUTPUT: br_12
+* OUTPUT: bl_13
+* OUTPUT: br_13
+* OUTPUT: bl_14
+* OUTPUT: br_14
+* OUTPUT: bl_15
+* OUTPUT: br_15
+* OUTPUT: bl_16
+* OUTPUT: br_16
+* OUTPUT: bl_17
+* OUTPUT: br_17
+* OUTPUT: bl_18
+* OUTPUT: br_18
+* OUTPUT: bl_19
+* OUTPUT: br_19
+* OUTPUT: bl_20
+* OUTPUT: br_20
+* OUTPUT: bl_21
+* OUTPUT: br_21
+* OUTPUT: bl_22
+* OUTPUT: br_22
+* OUTPUT: bl_23
+* OUTPUT: br_23
+* OUTPUT: bl_24
+* OUTPUT: br_24
+* OUTPUT: bl_25
+* OUTPUT: br_25
+* OUTPUT: bl_26
+* OUTPUT: br_26
+* OUTPUT: bl_27
+* OUTPUT: br_27
+* OUTPUT: bl_28
+* OUTPUT: br_28
+* OUTPUT: bl_29
+* OUTPUT: br_29
+* OUTPUT: bl_30
+* OUTPUT: br_30
+* OUTPUT: bl_31
+* OUTPUT: br_31
+* OUTPUT: bl_32
+* OUTPUT: br_32
+* OUTPUT: bl_33
+* OUTPUT: br_33
+* OUTPUT: bl_34
+* OUTPUT: br_34
+* OUTPUT: bl_35
+* OUTPUT: br_35
+* OUTPUT: bl_36
+* OUTPUT: br_36
+* OUTPUT: bl_37
+* OUTPUT: br_37
+* OUTPUT: bl_38
+* OUTPUT: br_38
+* OUTPUT: bl_39
+* OUTPUT: br_39
+* OUTPUT: bl_40
+* OUTPUT: br_40
+* OUTPUT: bl_41
+* OUTPUT: br_41
+* OUTPUT: bl_42
+* OUTPUT: br_42
+* OUTPUT: bl_43
+* OUTPUT: br_43
+* OUTPUT: bl_44
+* OUTPUT: br_44
+* OUTPUT: bl_45
+* OUTPUT: br_45
+* OUTPUT: bl_46
+* OUTPUT: br_46
+* OUTPUT: bl_47
+* OUTPUT: br_47
+* OUTPUT: bl_48
+* OUTPUT: br_48
+* OUTPUT: bl_49
+* OUTPUT: br_49
+* OUTPUT: bl_50
+* OUTPUT: br_50
+* OUTPUT: bl_51
+* OUTPUT: br_51
+* OUTPUT: bl_52
+* OUTPUT: br_52
+* OUTPUT: bl_53
+* OUTPUT: br_53
+* OUTPUT: bl_54
+* OUTPUT: br_54
+* OUTPUT: bl_55
+* OUTPUT: br_55
+* OUTPUT: bl_56
+* OUTPUT: br_56
+* OUTPUT: bl_57
+* OUTPUT: br_57
+* OUTPUT: bl_58
+* OUTPUT: br_58
+* OUTPUT: bl_59
+* OUTPUT: br_59
+* OUTPUT: bl_60
+* OUTPUT: br_60
+* OUTPUT: bl_61
+* OUTPUT: br_61
+* OUTPUT: bl_62
+* OUTPUT: br_62
+* OUTPUT: bl_63
+* OUTPUT: br_63
+* OUTPUT: bl_64
+* OUTPUT: br_64
+* OUTPUT: bl_65
+* OUTPUT: br_65
+* INPUT : en_bar
+* POWER : vdd
+* cols: 66 size: 1 bl: bl br: br
+Xpre_column_0
++ bl_0 br_0 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_1
++ bl_1 br_1 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_2
++ bl_2 br_2 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_3
++ bl_3 br_3 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_4
++ bl_4 br_4 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_5
++ bl_5 br_5 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_6
++ bl_6 br_6 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_7
++ bl_7 br_7 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_8
++ bl_8 br_8 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_9
++ bl_9 br_9 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_10
++ bl_10 br_10 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_11
++ bl_11 br_11 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_12
++ bl_12 br_12 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_13
++ bl_13 br_13 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_14
++ bl_14 br_14 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_15
++ bl_15 br_15 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_16
++ bl_16 br_16 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_17
++ bl_17 br_17 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_18
++ bl_18 br_18 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_19
++ bl_19 br_19 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_20
++ bl_20 br_20 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_21
++ bl_21 br_21 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_22
++ bl_22 br_22 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_23
++ bl_23 br_23 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_24
++ bl_24 br_24 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_25
++ bl_25 br_25 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_26
++ bl_26 br_26 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_27
++ bl_27 br_27 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_28
++ bl_28 br_28 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_29
++ bl_29 br_29 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_30
++ bl_30 br_30 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_31
++ bl_31 br_31 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_32
++ bl_32 br_32 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_33
++ bl_33 br_33 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_34
++ bl_34 br_34 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_35
++ bl_35 br_35 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_36
++ bl_36 br_36 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_37
++ bl_37 br_37 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_38
++ bl_38 br_38 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_39
++ bl_39 br_39 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_40
++ bl_40 br_40 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_41
++ bl_41 br_41 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_42
++ bl_42 br_42 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_43
++ bl_43 br_43 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_44
++ bl_44 br_44 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_45
++ bl_45 br_45 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_46
++ bl_46 br_46 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_47
++ bl_47 br_47 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_48
++ bl_48 br_48 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_49
++ bl_49 br_49 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_50
++ bl_50 br_50 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_51
++ bl_51 br_51 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_52
++ bl_52 br_52 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_53
++ bl_53 br_53 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_54
++ bl_54 br_54 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_55
++ bl_55 br_55 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_56
++ bl_56 br_56 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_57
++ bl_57 br_57 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_58
++ bl_58 br_58 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_59
++ bl_59 br_59 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_60
++ bl_60 br_60 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_61
++ bl_61 br_61 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_62
++ bl_62 br_62 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_63
++ bl_63 br_63 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_64
++ bl_64 br_64 en_bar vdd
++ sram_16x128_precharge_0
+Xpre_column_65
++ bl_65 br_65 en_bar vdd
++ sram_16x128_precharge_0
+.ENDS sram_16x128_precharge_array
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
+
+*********************** "sky130_fd_bd_sram__openram_sense_amp" ******************************
+
+.SUBCKT sky130_fd_bd_sram__openram_sense_amp BL BR DOUT EN VDD GND
+X1000 GND EN a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+X1001 a_56_432# dint_bar dint GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+X1002 dint_bar dint a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+
+X1003 VDD dint_bar dint VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+X1004 dint_bar dint VDD VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+
+X1005 BL EN dint VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
+X1006 dint_bar EN BR VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
+
+X1007 VDD dint_bar DOUT VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+X1008 DOUT dint_bar GND GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+
+.ENDS sky130_fd_bd_sram__openram_sense_amp
+
+.SUBCKT sram_16x128_sense_amp_array
++ data_0 bl_0 br_0 data_1 bl_1 br_1 data_2 bl_2 br_2 data_3 bl_3 br_3
++ data_4 bl_4 br_4 data_5 bl_5 br_5 data_6 bl_6 br_6 data_7 bl_7 br_7
++ data_8 bl_8 br_8 data_9 bl_9 br_9 data_10 bl_10 br_10 data_11 bl_11
++ br_11 data_12 bl_12 br_12 data_13 bl_13 br_13 data_14 bl_14 br_14
++ data_15 bl_15 br_15 data_16 bl_16 br_16 en vdd gnd
+* OUTPUT: data_0
+* INPUT : bl_0
+* INPUT : br_0
+* OUTPUT: data_1
+* INPUT : bl_1
+* INPUT : br_1
+* OUTPUT: data_2
+* INPUT : bl_2
+* INPUT : br_2
+* OUTPUT: data_3
+* INPUT : bl_3
+* INPUT : br_3
+* OUTPUT: data_4
+* INPUT : bl_4
+* INPUT : br_4
+* OUTPUT: data_5
+* INPUT : bl_5
+* INPUT : br_5
+* OUTPUT: data_6
+* INPUT : bl_6
+* INPUT : br_6
+* OUTPUT: data_7
+* INPUT : bl_7
+* INPUT : br_7
+* OUTPUT: data_8
+* INPUT : bl_8
+* INPUT : br_8
+* OUTPUT: data_9
+* INPUT : bl_9
+* INPUT : br_9
+* OUTPUT: data_10
+* INPUT : bl_10
+* INPUT : br_10
+* OUTPUT: data_11
+* INPUT : bl_11
+* INPUT : br_11
+* OUTPUT: data_12
+* INPUT : bl_12
+* INPUT : br_12
+* OUTPUT: data_13
+* INPUT : bl_13
+* INPUT : br_13
+* OUTPUT: data_14
+* INPUT : bl_14
+* INPUT : br_14
+* OUTPUT: data_15
+* INPUT : bl_15
+* INPUT : br_15
+* OUTPUT: data_16
+* INPUT : bl_16
+* INPUT : br_16
+* INPUT : en
+* POWER : vdd
+* GROUND: gnd
+* word_size 16
+* words_per_row: 4
+Xsa_d0
++ bl_0 br_0 data_0 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d1
++ bl_1 br_1 data_1 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d2
++ bl_2 br_2 data_2 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d3
++ bl_3 br_3 data_3 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d4
++ bl_4 br_4 data_4 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d5
++ bl_5 br_5 data_5 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d6
++ bl_6 br_6 data_6 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d7
++ bl_7 br_7 data_7 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d8
++ bl_8 br_8 data_8 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d9
++ bl_9 br_9 data_9 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d10
++ bl_10 br_10 data_10 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d11
++ bl_11 br_11 data_11 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d12
++ bl_12 br_12 data_12 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d13
++ bl_13 br_13 data_13 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d14
++ bl_14 br_14 data_14 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d15
++ bl_15 br_15 data_15 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d16
++ bl_16 br_16 data_16 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+.ENDS sram_16x128_sense_amp_array
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
+
+*********************** "sky130_fd_bd_sram__openram_write_driver" ******************************
+
+.SUBCKT sky130_fd_bd_sram__openram_write_driver DIN BL BR EN VDD GND
+
+**** Inverter to conver Data_in to data_in_bar ******
+* din_bar = inv(DIN)
+X_1 din_bar DIN GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+X_2 din_bar DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+
+**** 2input nand gate follwed by inverter to drive BL ******
+* din_bar_gated = nand(EN, DIN)
+X_3 din_bar_gated EN net_7 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_4 net_7 DIN GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_5 din_bar_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_6 din_bar_gated DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+* din_bar_gated_bar = inv(din_bar_gated)
+X_7 din_bar_gated_bar din_bar_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_8 din_bar_gated_bar din_bar_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+
+**** 2input nand gate follwed by inverter to drive BR******
+* din_gated = nand(EN, din_bar)
+X_9 din_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_10 din_gated EN net_8 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_11 net_8 din_bar GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_12 din_gated din_bar VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+* din_gated_bar = inv(din_gated)
+X_13 din_gated_bar din_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_14 din_gated_bar din_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+
+************************************************
+* pull down with EN enable
+X_15 BL din_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X_16 BR din_bar_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+
+.ENDS sky130_fd_bd_sram__openram_write_driver
+
+.SUBCKT sram_16x128_write_driver_array
++ data_0 data_1 data_2 data_3 data_4 data_5 data_6 data_7 data_8 data_9
++ data_10 data_11 data_12 data_13 data_14 data_15 data_16 bl_0 br_0 bl_1
++ br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6 bl_7 br_7 bl_8
++ br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12 bl_13 br_13 bl_14
++ br_14 bl_15 br_15 bl_16 br_16 en_0 en_1 vdd gnd
+* INPUT : data_0
+* INPUT : data_1
+* INPUT : data_2
+* INPUT : data_3
+* INPUT : data_4
+* INPUT : data_5
+* INPUT : data_6
+* INPUT : data_7
+* INPUT : data_8
+* INPUT : data_9
+* INPUT : data_10
+* INPUT : data_11
+* INPUT : data_12
+* INPUT : data_13
+* INPUT : data_14
+* INPUT : data_15
+* INPUT : data_16
+* OUTPUT: bl_0
+* OUTPUT: br_0
+* OUTPUT: bl_1
+* OUTPUT: br_1
+* OUTPUT: bl_2
+* OUTPUT: br_2
+* OUTPUT: bl_3
+* OUTPUT: br_3
+* OUTPUT: bl_4
+* OUTPUT: br_4
+* OUTPUT: bl_5
+* OUTPUT: br_5
+* OUTPUT: bl_6
+* OUTPUT: br_6
+* OUTPUT: bl_7
+* OUTPUT: br_7
+* OUTPUT: bl_8
+* OUTPUT: br_8
+* OUTPUT: bl_9
+* OUTPUT: br_9
+* OUTPUT: bl_10
+* OUTPUT: br_10
+* OUTPUT: bl_11
+* OUTPUT: br_11
+* OUTPUT: bl_12
+* OUTPUT: br_12
+* OUTPUT: bl_13
+* OUTPUT: br_13
+* OUTPUT: bl_14
+* OUTPUT: br_14
+* OUTPUT: bl_15
+* OUTPUT: br_15
+* OUTPUT: bl_16
+* OUTPUT: br_16
+* INPUT : en_0
+* INPUT : en_1
+* POWER : vdd
+* GROUND: gnd
+* columns: 64
+* word_size 16
+Xwrite_driver0
++ data_0 bl_0 br_0 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver4
++ data_1 bl_1 br_1 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver8
++ data_2 bl_2 br_2 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver12
++ data_3 bl_3 br_3 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver16
++ data_4 bl_4 br_4 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver20
++ data_5 bl_5 br_5 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver24
++ data_6 bl_6 br_6 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver28
++ data_7 bl_7 br_7 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver32
++ data_8 bl_8 br_8 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver36
++ data_9 bl_9 br_9 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver40
++ data_10 bl_10 br_10 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver44
++ data_11 bl_11 br_11 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver48
++ data_12 bl_12 br_12 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver52
++ data_13 bl_13 br_13 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver56
++ data_14 bl_14 br_14 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver60
++ data_15 bl_15 br_15 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver64
++ data_16 bl_16 br_16 en_1 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+.ENDS sram_16x128_write_driver_array
+
+.SUBCKT sram_16x128_port_data
++ rbl_bl rbl_br bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5
++ br_5 bl_6 br_6 bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11
++ bl_12 br_12 bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17
++ br_17 bl_18 br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22
++ bl_23 br_23 bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28
++ br_28 bl_29 br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33
++ bl_34 br_34 bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39
++ br_39 bl_40 br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44
++ bl_45 br_45 bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50
++ br_50 bl_51 br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55
++ bl_56 br_56 bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61
++ br_61 bl_62 br_62 bl_63 br_63 sparebl_0 sparebr_0 dout_0 dout_1 dout_2
++ dout_3 dout_4 dout_5 dout_6 dout_7 dout_8 dout_9 dout_10 dout_11
++ dout_12 dout_13 dout_14 dout_15 dout_16 din_0 din_1 din_2 din_3 din_4
++ din_5 din_6 din_7 din_8 din_9 din_10 din_11 din_12 din_13 din_14
++ din_15 din_16 sel_0 sel_1 sel_2 sel_3 s_en p_en_bar w_en
++ bank_spare_wen0 vdd gnd
+* INOUT : rbl_bl
+* INOUT : rbl_br
+* INOUT : bl_0
+* INOUT : br_0
+* INOUT : bl_1
+* INOUT : br_1
+* INOUT : bl_2
+* INOUT : br_2
+* INOUT : bl_3
+* INOUT : br_3
+* INOUT : bl_4
+* INOUT : br_4
+* INOUT : bl_5
+* INOUT : br_5
+* INOUT : bl_6
+* INOUT : br_6
+* INOUT : bl_7
+* INOUT : br_7
+* INOUT : bl_8
+* INOUT : br_8
+* INOUT : bl_9
+* INOUT : br_9
+* INOUT : bl_10
+* INOUT : br_10
+* INOUT : bl_11
+* INOUT : br_11
+* INOUT : bl_12
+* INOUT : br_12
+* INOUT : bl_13
+* INOUT : br_13
+* INOUT : bl_14
+* INOUT : br_14
+* INOUT : bl_15
+* INOUT : br_15
+* INOUT : bl_16
+* INOUT : br_16
+* INOUT : bl_17
+* INOUT : br_17
+* INOUT : bl_18
+* INOUT : br_18
+* INOUT : bl_19
+* INOUT : br_19
+* INOUT : bl_20
+* INOUT : br_20
+* INOUT : bl_21
+* INOUT : br_21
+* INOUT : bl_22
+* INOUT : br_22
+* INOUT : bl_23
+* INOUT : br_23
+* INOUT : bl_24
+* INOUT : br_24
+* INOUT : bl_25
+* INOUT : br_25
+* INOUT : bl_26
+* INOUT : br_26
+* INOUT : bl_27
+* INOUT : br_27
+* INOUT : bl_28
+* INOUT : br_28
+* INOUT : bl_29
+* INOUT : br_29
+* INOUT : bl_30
+* INOUT : br_30
+* INOUT : bl_31
+* INOUT : br_31
+* INOUT : bl_32
+* INOUT : br_32
+* INOUT : bl_33
+* INOUT : br_33
+* INOUT : bl_34
+* INOUT : br_34
+* INOUT : bl_35
+* INOUT : br_35
+* INOUT : bl_36
+* INOUT : br_36
+* INOUT : bl_37
+* INOUT : br_37
+* INOUT : bl_38
+* INOUT : br_38
+* INOUT : bl_39
+* INOUT : br_39
+* INOUT : bl_40
+* INOUT : br_40
+* INOUT : bl_41
+* INOUT : br_41
+* INOUT : bl_42
+* INOUT : br_42
+* INOUT : bl_43
+* INOUT : br_43
+* INOUT : bl_44
+* INOUT : br_44
+* INOUT : bl_45
+* INOUT : br_45
+* INOUT : bl_46
+* INOUT : br_46
+* INOUT : bl_47
+* INOUT : br_47
+* INOUT : bl_48
+* INOUT : br_48
+* INOUT : bl_49
+* INOUT : br_49
+* INOUT : bl_50
+* INOUT : br_50
+* INOUT : bl_51
+* INOUT : br_51
+* INOUT : bl_52
+* INOUT : br_52
+* INOUT : bl_53
+* INOUT : br_53
+* INOUT : bl_54
+* INOUT : br_54
+* INOUT : bl_55
+* INOUT : br_55
+* INOUT : bl_56
+* INOUT : br_56
+* INOUT : bl_57
+* INOUT : br_57
+* INOUT : bl_58
+* INOUT : br_58
+* INOUT : bl_59
+* INOUT : br_59
+* INOUT : bl_60
+* INOUT : br_60
+* INOUT : bl_61
+* INOUT : br_61
+* INOUT : bl_62
+* INOUT : br_62
+* INOUT : bl_63
+* INOUT : br_63
+* INOUT : sparebl_0
+* INOUT : sparebr_0
+* OUTPUT: dout_0
+* OUTPUT: dout_1
+* OUTPUT: dout_2
+* OUTPUT: dout_3
+* OUTPUT: dout_4
+* OUTPUT: dout_5
+* OUTPUT: dout_6
+* OUTPUT: dout_7
+* OUTPUT: dout_8
+* OUTPUT: dout_9
+* OUTPUT: dout_10
+* OUTPUT: dout_11
+* OUTPUT: dout_12
+* OUTPUT: dout_13
+* OUTPUT: dout_14
+* OUTPUT: dout_15
+* OUTPUT: dout_16
+* INPUT : din_0
+* INPUT : din_1
+* INPUT : din_2
+* INPUT : din_3
+* INPUT : din_4
+* INPUT : din_5
+* INPUT : din_6
+* INPUT : din_7
+* INPUT : din_8
+* INPUT : din_9
+* INPUT : din_10
+* INPUT : din_11
+* INPUT : din_12
+* INPUT : din_13
+* INPUT : din_14
+* INPUT : din_15
+* INPUT : din_16
+* INPUT : sel_0
+* INPUT : sel_1
+* INPUT : sel_2
+* INPUT : sel_3
+* INPUT : s_en
+* INPUT : p_en_bar
+* INPUT : w_en
+* INPUT : bank_spare_wen0
+* POWER : vdd
+* GROUND: gnd
+Xprecharge_array0
++ rbl_bl rbl_br bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5
++ br_5 bl_6 br_6 bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11
++ bl_12 br_12 bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17
++ br_17 bl_18 br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22
++ bl_23 br_23 bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28
++ br_28 bl_29 br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33
++ bl_34 br_34 bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39
++ br_39 bl_40 br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44
++ bl_45 br_45 bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50
++ br_50 bl_51 br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55
++ bl_56 br_56 bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61
++ br_61 bl_62 br_62 bl_63 br_63 sparebl_0 sparebr_0 p_en_bar vdd
++ sram_16x128_precharge_array
+Xsense_amp_array0
++ dout_0 bl_out_0 br_out_0 dout_1 bl_out_1 br_out_1 dout_2 bl_out_2
++ br_out_2 dout_3 bl_out_3 br_out_3 dout_4 bl_out_4 br_out_4 dout_5
++ bl_out_5 br_out_5 dout_6 bl_out_6 br_out_6 dout_7 bl_out_7 br_out_7
++ dout_8 bl_out_8 br_out_8 dout_9 bl_out_9 br_out_9 dout_10 bl_out_10
++ br_out_10 dout_11 bl_out_11 br_out_11 dout_12 bl_out_12 br_out_12
++ dout_13 bl_out_13 br_out_13 dout_14 bl_out_14 br_out_14 dout_15
++ bl_out_15 br_out_15 dout_16 sparebl_0 sparebr_0 s_en vdd gnd
++ sram_16x128_sense_amp_array
+Xwrite_driver_array0
++ din_0 din_1 din_2 din_3 din_4 din_5 din_6 din_7 din_8 din_9 din_10
++ din_11 din_12 din_13 din_14 din_15 din_16 bl_out_0 br_out_0 bl_out_1
++ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
++ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
++ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
++ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
++ br_out_15 sparebl_0 sparebr_0 w_en bank_spare_wen0 vdd gnd
++ sram_16x128_write_driver_array
+Xcolumn_mux_array0
++ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
++ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
++ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
++ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
++ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
++ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
++ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
++ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
++ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
++ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
++ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
++ br_62 bl_63 br_63 sel_0 sel_1 sel_2 sel_3 bl_out_0 br_out_0 bl_out_1
++ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
++ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
++ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
++ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
++ br_out_15 gnd
++ sram_16x128_column_mux_array
+.ENDS sram_16x128_port_data
 * NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1.ext - technology: sky130A
 
 .subckt sky130_fd_bd_sram__sram_sp_cell_opt1 BL BR VGND VPWR VPB VNB WL
@@ -701,14 +2044,6 @@ X5 VPWR Q Q_bar VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X6 Q Q_bar VPWR VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X7 VGND Q Q_bar VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
 .ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_wlstrap_p VGND
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_wlstrap VPWR
-.ends
 * NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1a.ext - technology: sky130A
 
 .subckt sky130_fd_bd_sram__sram_sp_cell_opt1a BL BR VGND VPWR VPB VNB WL
@@ -720,6 +2055,23 @@ X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
 X5 VPWR Q Q_bar VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X6 Q Q_bar VPWR VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X7 VGND Q Q_bar VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrap VPWR
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrap_p VGND
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrapa.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrapa VPWR
+.ends
+* derived by cosim from sky130_fd_bd_sram__sram_sp_wlstrap_p: same ports, no devices (see cosim.openram.setup)
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrapa_p VGND
 .ends
 
 .SUBCKT sram_16x128_sky130_bitcell_array
@@ -13681,1196 +15033,16 @@ Xrow_32_col_64_bitcell
 + bl_0_64 br_0_64 gnd vdd vdd gnd wl_0_32
 + sky130_fd_bd_sram__sram_sp_cell_opt1
 .ENDS sram_16x128_sky130_bitcell_array
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowenda_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_rowenda_replica VPWR WL
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_corner.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_corner VPWR VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornera.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_cornera VNB VPWR VPB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowend_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_rowend_replica VPWR WL
-.ends
-
-.SUBCKT sram_16x128_sky130_row_cap_array
-+ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
-+ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 wl_0_35 vdd gnd
-* OUTPUT: wl_0_0
-* OUTPUT: wl_0_1
-* OUTPUT: wl_0_2
-* OUTPUT: wl_0_3
-* OUTPUT: wl_0_4
-* OUTPUT: wl_0_5
-* OUTPUT: wl_0_6
-* OUTPUT: wl_0_7
-* OUTPUT: wl_0_8
-* OUTPUT: wl_0_9
-* OUTPUT: wl_0_10
-* OUTPUT: wl_0_11
-* OUTPUT: wl_0_12
-* OUTPUT: wl_0_13
-* OUTPUT: wl_0_14
-* OUTPUT: wl_0_15
-* OUTPUT: wl_0_16
-* OUTPUT: wl_0_17
-* OUTPUT: wl_0_18
-* OUTPUT: wl_0_19
-* OUTPUT: wl_0_20
-* OUTPUT: wl_0_21
-* OUTPUT: wl_0_22
-* OUTPUT: wl_0_23
-* OUTPUT: wl_0_24
-* OUTPUT: wl_0_25
-* OUTPUT: wl_0_26
-* OUTPUT: wl_0_27
-* OUTPUT: wl_0_28
-* OUTPUT: wl_0_29
-* OUTPUT: wl_0_30
-* OUTPUT: wl_0_31
-* OUTPUT: wl_0_32
-* OUTPUT: wl_0_33
-* OUTPUT: wl_0_34
-* OUTPUT: wl_0_35
-* POWER : vdd
-* GROUND: gnd
-Xrca_0
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornera
-Xrca_1
-+ wl_0_0 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_2
-+ wl_0_1 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_3
-+ wl_0_2 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_4
-+ wl_0_3 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_5
-+ wl_0_4 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_6
-+ wl_0_5 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_7
-+ wl_0_6 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_8
-+ wl_0_7 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_9
-+ wl_0_8 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_10
-+ wl_0_9 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_11
-+ wl_0_10 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_12
-+ wl_0_11 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_13
-+ wl_0_12 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_14
-+ wl_0_13 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_15
-+ wl_0_14 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_16
-+ wl_0_15 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_17
-+ wl_0_16 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_18
-+ wl_0_17 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_19
-+ wl_0_18 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_20
-+ wl_0_19 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_21
-+ wl_0_20 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_22
-+ wl_0_21 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_23
-+ wl_0_22 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_24
-+ wl_0_23 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_25
-+ wl_0_24 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_26
-+ wl_0_25 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_27
-+ wl_0_26 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_28
-+ wl_0_27 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_29
-+ wl_0_28 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_30
-+ wl_0_29 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_31
-+ wl_0_30 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_32
-+ wl_0_31 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_33
-+ wl_0_32 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_34
-+ wl_0_33 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_35
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_corner
-.ENDS sram_16x128_sky130_row_cap_array
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colenda_cent VPWR VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_p_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colenda_p_cent VGND VPB VNB
-.ends
-* adapted by cosim from sky130_fd_bd_sram__sram_sp_colenda.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
-.subckt sky130_fd_bd_sram__sram_sp_colenda bl br vdd gnd vpb vnb gate
-.ends
-
-.SUBCKT sram_16x128_sky130_col_cap_array_0
-+ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
-+ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
-+ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
-+ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
-+ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
-+ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
-+ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
-+ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
-+ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
-+ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
-+ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
-+ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
-+ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
-+ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
-+ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
-+ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
-+ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
-+ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
-+ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
-+ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
-+ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
-+ fake_br_64 vdd gnd gate
-* OUTPUT: fake_bl_0
-* OUTPUT: fake_br_0
-* OUTPUT: fake_bl_1
-* OUTPUT: fake_br_1
-* OUTPUT: fake_bl_2
-* OUTPUT: fake_br_2
-* OUTPUT: fake_bl_3
-* OUTPUT: fake_br_3
-* OUTPUT: fake_bl_4
-* OUTPUT: fake_br_4
-* OUTPUT: fake_bl_5
-* OUTPUT: fake_br_5
-* OUTPUT: fake_bl_6
-* OUTPUT: fake_br_6
-* OUTPUT: fake_bl_7
-* OUTPUT: fake_br_7
-* OUTPUT: fake_bl_8
-* OUTPUT: fake_br_8
-* OUTPUT: fake_bl_9
-* OUTPUT: fake_br_9
-* OUTPUT: fake_bl_10
-* OUTPUT: fake_br_10
-* OUTPUT: fake_bl_11
-* OUTPUT: fake_br_11
-* OUTPUT: fake_bl_12
-* OUTPUT: fake_br_12
-* OUTPUT: fake_bl_13
-* OUTPUT: fake_br_13
-* OUTPUT: fake_bl_14
-* OUTPUT: fake_br_14
-* OUTPUT: fake_bl_15
-* OUTPUT: fake_br_15
-* OUTPUT: fake_bl_16
-* OUTPUT: fake_br_16
-* OUTPUT: fake_bl_17
-* OUTPUT: fake_br_17
-* OUTPUT: fake_bl_18
-* OUTPUT: fake_br_18
-* OUTPUT: fake_bl_19
-* OUTPUT: fake_br_19
-* OUTPUT: fake_bl_20
-* OUTPUT: fake_br_20
-* OUTPUT: fake_bl_21
-* OUTPUT: fake_br_21
-* OUTPUT: fake_bl_22
-* OUTPUT: fake_br_22
-* OUTPUT: fake_bl_23
-* OUTPUT: fake_br_23
-* OUTPUT: fake_bl_24
-* OUTPUT: fake_br_24
-* OUTPUT: fake_bl_25
-* OUTPUT: fake_br_25
-* OUTPUT: fake_bl_26
-* OUTPUT: fake_br_26
-* OUTPUT: fake_bl_27
-* OUTPUT: fake_br_27
-* OUTPUT: fake_bl_28
-* OUTPUT: fake_br_28
-* OUTPUT: fake_bl_29
-* OUTPUT: fake_br_29
-* OUTPUT: fake_bl_30
-* OUTPUT: fake_br_30
-* OUTPUT: fake_bl_31
-* OUTPUT: fake_br_31
-* OUTPUT: fake_bl_32
-* OUTPUT: fake_br_32
-* OUTPUT: fake_bl_33
-* OUTPUT: fake_br_33
-* OUTPUT: fake_bl_34
-* OUTPUT: fake_br_34
-* OUTPUT: fake_bl_35
-* OUTPUT: fake_br_35
-* OUTPUT: fake_bl_36
-* OUTPUT: fake_br_36
-* OUTPUT: fake_bl_37
-* OUTPUT: fake_br_37
-* OUTPUT: fake_bl_38
-* OUTPUT: fake_br_38
-* OUTPUT: fake_bl_39
-* OUTPUT: fake_br_39
-* OUTPUT: fake_bl_40
-* OUTPUT: fake_br_40
-* OUTPUT: fake_bl_41
-* OUTPUT: fake_br_41
-* OUTPUT: fake_bl_42
-* OUTPUT: fake_br_42
-* OUTPUT: fake_bl_43
-* OUTPUT: fake_br_43
-* OUTPUT: fake_bl_44
-* OUTPUT: fake_br_44
-* OUTPUT: fake_bl_45
-* OUTPUT: fake_br_45
-* OUTPUT: fake_bl_46
-* OUTPUT: fake_br_46
-* OUTPUT: fake_bl_47
-* OUTPUT: fake_br_47
-* OUTPUT: fake_bl_48
-* OUTPUT: fake_br_48
-* OUTPUT: fake_bl_49
-* OUTPUT: fake_br_49
-* OUTPUT: fake_bl_50
-* OUTPUT: fake_br_50
-* OUTPUT: fake_bl_51
-* OUTPUT: fake_br_51
-* OUTPUT: fake_bl_52
-* OUTPUT: fake_br_52
-* OUTPUT: fake_bl_53
-* OUTPUT: fake_br_53
-* OUTPUT: fake_bl_54
-* OUTPUT: fake_br_54
-* OUTPUT: fake_bl_55
-* OUTPUT: fake_br_55
-* OUTPUT: fake_bl_56
-* OUTPUT: fake_br_56
-* OUTPUT: fake_bl_57
-* OUTPUT: fake_br_57
-* OUTPUT: fake_bl_58
-* OUTPUT: fake_br_58
-* OUTPUT: fake_bl_59
-* OUTPUT: fake_br_59
-* OUTPUT: fake_bl_60
-* OUTPUT: fake_br_60
-* OUTPUT: fake_bl_61
-* OUTPUT: fake_br_61
-* OUTPUT: fake_bl_62
-* OUTPUT: fake_br_62
-* OUTPUT: fake_bl_63
-* OUTPUT: fake_br_63
-* OUTPUT: fake_bl_64
-* OUTPUT: fake_br_64
-* POWER : vdd
-* GROUND: gnd
-* BIAS  : gate
-Xrca_bottom_0
-+ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_1
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_2
-+ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_3
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_4
-+ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_5
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_6
-+ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_7
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_8
-+ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_9
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_10
-+ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_11
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_12
-+ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_13
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_14
-+ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_15
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_16
-+ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_17
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_18
-+ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_19
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_20
-+ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_21
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_22
-+ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_23
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_24
-+ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_25
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_26
-+ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_27
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_28
-+ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_29
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_30
-+ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_31
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_32
-+ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_33
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_34
-+ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_35
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_36
-+ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_37
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_38
-+ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_39
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_40
-+ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_41
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_42
-+ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_43
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_44
-+ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_45
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_46
-+ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_47
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_48
-+ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_49
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_50
-+ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_51
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_52
-+ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_53
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_54
-+ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_55
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_56
-+ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_57
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_58
-+ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_59
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_60
-+ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_61
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_62
-+ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_63
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_64
-+ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_65
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_66
-+ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_67
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_68
-+ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_69
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_70
-+ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_71
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_72
-+ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_73
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_74
-+ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_75
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_76
-+ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_77
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_78
-+ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_79
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_80
-+ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_81
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_82
-+ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_83
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_84
-+ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_85
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_86
-+ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_87
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_88
-+ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_89
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_90
-+ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_91
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_92
-+ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_93
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_94
-+ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_95
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_96
-+ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_97
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_98
-+ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_99
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_100
-+ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_101
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_102
-+ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_103
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_104
-+ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_105
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_106
-+ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_107
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_108
-+ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_109
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_110
-+ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_111
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_112
-+ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_113
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_114
-+ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_115
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_116
-+ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_117
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_118
-+ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_119
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_120
-+ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_121
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_122
-+ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_123
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_124
-+ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_125
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_126
-+ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_127
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_128
-+ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-.ENDS sram_16x128_sky130_col_cap_array_0
 * adapted by cosim from sky130_fd_bd_sram__sram_sp_colend.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
 .subckt sky130_fd_bd_sram__sram_sp_colend bl br vdd gnd vpb vnb gate
 .ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_replica.ext - technology: sky130A
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_cent.ext - technology: sky130A
 
-.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_replica BL BR VGND VPWR VPB VNB WL
-X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
-X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
-X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
-*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
-*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
-X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
+.subckt sky130_fd_bd_sram__sram_sp_colend_cent VPWR VPB VNB
 .ends
 * NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_p_cent.ext - technology: sky130A
 
 .subckt sky130_fd_bd_sram__sram_sp_colend_p_cent VGND VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_cell_opt1_replica BL BR VGND VPWR VPB VNB WL
-X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
-X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
-X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
-*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
-*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
-X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
-.ends
-
-.SUBCKT sram_16x128_sky130_replica_column
-+ bl_0_0 br_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8
-+ wl_0_9 wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 vdd gnd top_gate bot_gate
-* OUTPUT: bl_0_0
-* OUTPUT: br_0_0
-* INPUT : wl_0_1
-* INPUT : wl_0_2
-* INPUT : wl_0_3
-* INPUT : wl_0_4
-* INPUT : wl_0_5
-* INPUT : wl_0_6
-* INPUT : wl_0_7
-* INPUT : wl_0_8
-* INPUT : wl_0_9
-* INPUT : wl_0_10
-* INPUT : wl_0_11
-* INPUT : wl_0_12
-* INPUT : wl_0_13
-* INPUT : wl_0_14
-* INPUT : wl_0_15
-* INPUT : wl_0_16
-* INPUT : wl_0_17
-* INPUT : wl_0_18
-* INPUT : wl_0_19
-* INPUT : wl_0_20
-* INPUT : wl_0_21
-* INPUT : wl_0_22
-* INPUT : wl_0_23
-* INPUT : wl_0_24
-* INPUT : wl_0_25
-* INPUT : wl_0_26
-* INPUT : wl_0_27
-* INPUT : wl_0_28
-* INPUT : wl_0_29
-* INPUT : wl_0_30
-* INPUT : wl_0_31
-* INPUT : wl_0_32
-* INPUT : wl_0_33
-* INPUT : wl_0_34
-* POWER : vdd
-* GROUND: gnd
-* INPUT : top_gate
-* INPUT : bot_gate
-Xrbc_0
-+ bl_0_0 vdd gnd br_0_0 top_gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrbc_0_cap
-+ gnd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrbc_1
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_1
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_1_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_2
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_2
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_2_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_3
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_3
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_3_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_4
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_4
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_4_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_5
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_5
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_5_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_6
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_6
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_6_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_7
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_7
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_7_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_8
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_8
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_8_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_9
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_9
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_9_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_10
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_10
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_10_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_11
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_11
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_11_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_12
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_12
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_12_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_13
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_13
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_13_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_14
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_14
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_14_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_15
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_15
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_15_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_16
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_16
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_16_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_17
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_17
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_17_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_18
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_18
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_18_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_19
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_19
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_19_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_20
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_20
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_20_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_21
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_21
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_21_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_22
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_22
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_22_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_23
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_23
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_23_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_24
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_24
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_24_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_25
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_25
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_25_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_26
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_26
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_26_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_27
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_27
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_27_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_28
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_28
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_28_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_29
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_29
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_29_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_30
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_30
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_30_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_31
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_31
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_31_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_32
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_32
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_32_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_33
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_33
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_33_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_34
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_34
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_34_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_35
-+ bl_0_0 vdd gnd br_0_0 bot_gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrbc_35_cap
-+ gnd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-.ENDS sram_16x128_sky130_replica_column
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowend.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_rowend VPWR WL
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornerb.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_cornerb VPWR VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowenda.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_rowenda VPWR WL
-.ends
-
-.SUBCKT sram_16x128_sky130_row_cap_array_0
-+ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
-+ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 wl_0_35 vdd gnd
-* OUTPUT: wl_0_0
-* OUTPUT: wl_0_1
-* OUTPUT: wl_0_2
-* OUTPUT: wl_0_3
-* OUTPUT: wl_0_4
-* OUTPUT: wl_0_5
-* OUTPUT: wl_0_6
-* OUTPUT: wl_0_7
-* OUTPUT: wl_0_8
-* OUTPUT: wl_0_9
-* OUTPUT: wl_0_10
-* OUTPUT: wl_0_11
-* OUTPUT: wl_0_12
-* OUTPUT: wl_0_13
-* OUTPUT: wl_0_14
-* OUTPUT: wl_0_15
-* OUTPUT: wl_0_16
-* OUTPUT: wl_0_17
-* OUTPUT: wl_0_18
-* OUTPUT: wl_0_19
-* OUTPUT: wl_0_20
-* OUTPUT: wl_0_21
-* OUTPUT: wl_0_22
-* OUTPUT: wl_0_23
-* OUTPUT: wl_0_24
-* OUTPUT: wl_0_25
-* OUTPUT: wl_0_26
-* OUTPUT: wl_0_27
-* OUTPUT: wl_0_28
-* OUTPUT: wl_0_29
-* OUTPUT: wl_0_30
-* OUTPUT: wl_0_31
-* OUTPUT: wl_0_32
-* OUTPUT: wl_0_33
-* OUTPUT: wl_0_34
-* OUTPUT: wl_0_35
-* POWER : vdd
-* GROUND: gnd
-Xrca_0
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornera
-Xrca_1
-+ wl_0_0 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_2
-+ wl_0_1 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_3
-+ wl_0_2 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_4
-+ wl_0_3 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_5
-+ wl_0_4 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_6
-+ wl_0_5 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_7
-+ wl_0_6 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_8
-+ wl_0_7 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_9
-+ wl_0_8 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_10
-+ wl_0_9 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_11
-+ wl_0_10 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_12
-+ wl_0_11 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_13
-+ wl_0_12 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_14
-+ wl_0_13 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_15
-+ wl_0_14 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_16
-+ wl_0_15 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_17
-+ wl_0_16 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_18
-+ wl_0_17 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_19
-+ wl_0_18 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_20
-+ wl_0_19 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_21
-+ wl_0_20 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_22
-+ wl_0_21 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_23
-+ wl_0_22 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_24
-+ wl_0_23 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_25
-+ wl_0_24 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_26
-+ wl_0_25 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_27
-+ wl_0_26 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_28
-+ wl_0_27 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_29
-+ wl_0_28 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_30
-+ wl_0_29 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_31
-+ wl_0_30 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_32
-+ wl_0_31 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_33
-+ wl_0_32 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_34
-+ wl_0_33 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_35
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornerb
-.ENDS sram_16x128_sky130_row_cap_array_0
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colend_cent VPWR VPB VNB
 .ends
 
 .SUBCKT sram_16x128_sky130_col_cap_array
@@ -15417,6 +15589,1737 @@ Xrca_top_128
 + fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
 + sky130_fd_bd_sram__sram_sp_colend
 .ENDS sram_16x128_sky130_col_cap_array
+* adapted by cosim from sky130_fd_bd_sram__sram_sp_colenda.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
+.subckt sky130_fd_bd_sram__sram_sp_colenda bl br vdd gnd vpb vnb gate
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colenda_cent VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_p_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colenda_p_cent VGND VPB VNB
+.ends
+
+.SUBCKT sram_16x128_sky130_col_cap_array_0
++ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
++ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
++ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
++ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
++ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
++ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
++ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
++ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
++ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
++ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
++ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
++ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
++ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
++ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
++ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
++ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
++ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
++ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
++ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
++ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
++ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
++ fake_br_64 vdd gnd gate
+* OUTPUT: fake_bl_0
+* OUTPUT: fake_br_0
+* OUTPUT: fake_bl_1
+* OUTPUT: fake_br_1
+* OUTPUT: fake_bl_2
+* OUTPUT: fake_br_2
+* OUTPUT: fake_bl_3
+* OUTPUT: fake_br_3
+* OUTPUT: fake_bl_4
+* OUTPUT: fake_br_4
+* OUTPUT: fake_bl_5
+* OUTPUT: fake_br_5
+* OUTPUT: fake_bl_6
+* OUTPUT: fake_br_6
+* OUTPUT: fake_bl_7
+* OUTPUT: fake_br_7
+* OUTPUT: fake_bl_8
+* OUTPUT: fake_br_8
+* OUTPUT: fake_bl_9
+* OUTPUT: fake_br_9
+* OUTPUT: fake_bl_10
+* OUTPUT: fake_br_10
+* OUTPUT: fake_bl_11
+* OUTPUT: fake_br_11
+* OUTPUT: fake_bl_12
+* OUTPUT: fake_br_12
+* OUTPUT: fake_bl_13
+* OUTPUT: fake_br_13
+* OUTPUT: fake_bl_14
+* OUTPUT: fake_br_14
+* OUTPUT: fake_bl_15
+* OUTPUT: fake_br_15
+* OUTPUT: fake_bl_16
+* OUTPUT: fake_br_16
+* OUTPUT: fake_bl_17
+* OUTPUT: fake_br_17
+* OUTPUT: fake_bl_18
+* OUTPUT: fake_br_18
+* OUTPUT: fake_bl_19
+* OUTPUT: fake_br_19
+* OUTPUT: fake_bl_20
+* OUTPUT: fake_br_20
+* OUTPUT: fake_bl_21
+* OUTPUT: fake_br_21
+* OUTPUT: fake_bl_22
+* OUTPUT: fake_br_22
+* OUTPUT: fake_bl_23
+* OUTPUT: fake_br_23
+* OUTPUT: fake_bl_24
+* OUTPUT: fake_br_24
+* OUTPUT: fake_bl_25
+* OUTPUT: fake_br_25
+* OUTPUT: fake_bl_26
+* OUTPUT: fake_br_26
+* OUTPUT: fake_bl_27
+* OUTPUT: fake_br_27
+* OUTPUT: fake_bl_28
+* OUTPUT: fake_br_28
+* OUTPUT: fake_bl_29
+* OUTPUT: fake_br_29
+* OUTPUT: fake_bl_30
+* OUTPUT: fake_br_30
+* OUTPUT: fake_bl_31
+* OUTPUT: fake_br_31
+* OUTPUT: fake_bl_32
+* OUTPUT: fake_br_32
+* OUTPUT: fake_bl_33
+* OUTPUT: fake_br_33
+* OUTPUT: fake_bl_34
+* OUTPUT: fake_br_34
+* OUTPUT: fake_bl_35
+* OUTPUT: fake_br_35
+* OUTPUT: fake_bl_36
+* OUTPUT: fake_br_36
+* OUTPUT: fake_bl_37
+* OUTPUT: fake_br_37
+* OUTPUT: fake_bl_38
+* OUTPUT: fake_br_38
+* OUTPUT: fake_bl_39
+* OUTPUT: fake_br_39
+* OUTPUT: fake_bl_40
+* OUTPUT: fake_br_40
+* OUTPUT: fake_bl_41
+* OUTPUT: fake_br_41
+* OUTPUT: fake_bl_42
+* OUTPUT: fake_br_42
+* OUTPUT: fake_bl_43
+* OUTPUT: fake_br_43
+* OUTPUT: fake_bl_44
+* OUTPUT: fake_br_44
+* OUTPUT: fake_bl_45
+* OUTPUT: fake_br_45
+* OUTPUT: fake_bl_46
+* OUTPUT: fake_br_46
+* OUTPUT: fake_bl_47
+* OUTPUT: fake_br_47
+* OUTPUT: fake_bl_48
+* OUTPUT: fake_br_48
+* OUTPUT: fake_bl_49
+* OUTPUT: fake_br_49
+* OUTPUT: fake_bl_50
+* OUTPUT: fake_br_50
+* OUTPUT: fake_bl_51
+* OUTPUT: fake_br_51
+* OUTPUT: fake_bl_52
+* OUTPUT: fake_br_52
+* OUTPUT: fake_bl_53
+* OUTPUT: fake_br_53
+* OUTPUT: fake_bl_54
+* OUTPUT: fake_br_54
+* OUTPUT: fake_bl_55
+* OUTPUT: fake_br_55
+* OUTPUT: fake_bl_56
+* OUTPUT: fake_br_56
+* OUTPUT: fake_bl_57
+* OUTPUT: fake_br_57
+* OUTPUT: fake_bl_58
+* OUTPUT: fake_br_58
+* OUTPUT: fake_bl_59
+* OUTPUT: fake_br_59
+* OUTPUT: fake_bl_60
+* OUTPUT: fake_br_60
+* OUTPUT: fake_bl_61
+* OUTPUT: fake_br_61
+* OUTPUT: fake_bl_62
+* OUTPUT: fake_br_62
+* OUTPUT: fake_bl_63
+* OUTPUT: fake_br_63
+* OUTPUT: fake_bl_64
+* OUTPUT: fake_br_64
+* POWER : vdd
+* GROUND: gnd
+* BIAS  : gate
+Xrca_bottom_0
++ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_1
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_2
++ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_3
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_4
++ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_5
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_6
++ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_7
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_8
++ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_9
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_10
++ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_11
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_12
++ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_13
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_14
++ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_15
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_16
++ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_17
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_18
++ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_19
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_20
++ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_21
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_22
++ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_23
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_24
++ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_25
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_26
++ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_27
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_28
++ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_29
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_30
++ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_31
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_32
++ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_33
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_34
++ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_35
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_36
++ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_37
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_38
++ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_39
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_40
++ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_41
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_42
++ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_43
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_44
++ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_45
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_46
++ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_47
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_48
++ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_49
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_50
++ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_51
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_52
++ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_53
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_54
++ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_55
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_56
++ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_57
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_58
++ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_59
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_60
++ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_61
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_62
++ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_63
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_64
++ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_65
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_66
++ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_67
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_68
++ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_69
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_70
++ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_71
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_72
++ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_73
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_74
++ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_75
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_76
++ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_77
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_78
++ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_79
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_80
++ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_81
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_82
++ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_83
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_84
++ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_85
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_86
++ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_87
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_88
++ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_89
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_90
++ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_91
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_92
++ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_93
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_94
++ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_95
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_96
++ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_97
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_98
++ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_99
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_100
++ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_101
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_102
++ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_103
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_104
++ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_105
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_106
++ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_107
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_108
++ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_109
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_110
++ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_111
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_112
++ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_113
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_114
++ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_115
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_116
++ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_117
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_118
++ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_119
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_120
++ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_121
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_122
++ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_123
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_124
++ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_125
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_126
++ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_127
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_128
++ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+.ENDS sram_16x128_sky130_col_cap_array_0
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy BL BR VGND VPWR VPB VNB WL
+X0 ll WL BR VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
+X1 ul Q_bar_float VGND VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
+X2 BL WL ul VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
+*X3 ur WL ur VPB sky130_fd_pr__special_pfet_pass w=0.07 l=0.095
+*X4 lr WL lr VPB sky130_fd_pr__special_pfet_pass w=0.07 l=0.095
+X5 VPWR Q_float lr VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
+X6 ur Q_bar_float VPWR VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
+X7 VGND Q_float ll VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
+.ends
+
+.SUBCKT sram_16x128_sky130_dummy_array
++ bl_0_0 br_0_0 bl_0_1 br_0_1 bl_0_2 br_0_2 bl_0_3 br_0_3 bl_0_4 br_0_4
++ bl_0_5 br_0_5 bl_0_6 br_0_6 bl_0_7 br_0_7 bl_0_8 br_0_8 bl_0_9 br_0_9
++ bl_0_10 br_0_10 bl_0_11 br_0_11 bl_0_12 br_0_12 bl_0_13 br_0_13
++ bl_0_14 br_0_14 bl_0_15 br_0_15 bl_0_16 br_0_16 bl_0_17 br_0_17
++ bl_0_18 br_0_18 bl_0_19 br_0_19 bl_0_20 br_0_20 bl_0_21 br_0_21
++ bl_0_22 br_0_22 bl_0_23 br_0_23 bl_0_24 br_0_24 bl_0_25 br_0_25
++ bl_0_26 br_0_26 bl_0_27 br_0_27 bl_0_28 br_0_28 bl_0_29 br_0_29
++ bl_0_30 br_0_30 bl_0_31 br_0_31 bl_0_32 br_0_32 bl_0_33 br_0_33
++ bl_0_34 br_0_34 bl_0_35 br_0_35 bl_0_36 br_0_36 bl_0_37 br_0_37
++ bl_0_38 br_0_38 bl_0_39 br_0_39 bl_0_40 br_0_40 bl_0_41 br_0_41
++ bl_0_42 br_0_42 bl_0_43 br_0_43 bl_0_44 br_0_44 bl_0_45 br_0_45
++ bl_0_46 br_0_46 bl_0_47 br_0_47 bl_0_48 br_0_48 bl_0_49 br_0_49
++ bl_0_50 br_0_50 bl_0_51 br_0_51 bl_0_52 br_0_52 bl_0_53 br_0_53
++ bl_0_54 br_0_54 bl_0_55 br_0_55 bl_0_56 br_0_56 bl_0_57 br_0_57
++ bl_0_58 br_0_58 bl_0_59 br_0_59 bl_0_60 br_0_60 bl_0_61 br_0_61
++ bl_0_62 br_0_62 bl_0_63 br_0_63 bl_0_64 br_0_64 wl_0_0 vdd gnd
+* INOUT : bl_0_0
+* INOUT : br_0_0
+* INOUT : bl_0_1
+* INOUT : br_0_1
+* INOUT : bl_0_2
+* INOUT : br_0_2
+* INOUT : bl_0_3
+* INOUT : br_0_3
+* INOUT : bl_0_4
+* INOUT : br_0_4
+* INOUT : bl_0_5
+* INOUT : br_0_5
+* INOUT : bl_0_6
+* INOUT : br_0_6
+* INOUT : bl_0_7
+* INOUT : br_0_7
+* INOUT : bl_0_8
+* INOUT : br_0_8
+* INOUT : bl_0_9
+* INOUT : br_0_9
+* INOUT : bl_0_10
+* INOUT : br_0_10
+* INOUT : bl_0_11
+* INOUT : br_0_11
+* INOUT : bl_0_12
+* INOUT : br_0_12
+* INOUT : bl_0_13
+* INOUT : br_0_13
+* INOUT : bl_0_14
+* INOUT : br_0_14
+* INOUT : bl_0_15
+* INOUT : br_0_15
+* INOUT : bl_0_16
+* INOUT : br_0_16
+* INOUT : bl_0_17
+* INOUT : br_0_17
+* INOUT : bl_0_18
+* INOUT : br_0_18
+* INOUT : bl_0_19
+* INOUT : br_0_19
+* INOUT : bl_0_20
+* INOUT : br_0_20
+* INOUT : bl_0_21
+* INOUT : br_0_21
+* INOUT : bl_0_22
+* INOUT : br_0_22
+* INOUT : bl_0_23
+* INOUT : br_0_23
+* INOUT : bl_0_24
+* INOUT : br_0_24
+* INOUT : bl_0_25
+* INOUT : br_0_25
+* INOUT : bl_0_26
+* INOUT : br_0_26
+* INOUT : bl_0_27
+* INOUT : br_0_27
+* INOUT : bl_0_28
+* INOUT : br_0_28
+* INOUT : bl_0_29
+* INOUT : br_0_29
+* INOUT : bl_0_30
+* INOUT : br_0_30
+* INOUT : bl_0_31
+* INOUT : br_0_31
+* INOUT : bl_0_32
+* INOUT : br_0_32
+* INOUT : bl_0_33
+* INOUT : br_0_33
+* INOUT : bl_0_34
+* INOUT : br_0_34
+* INOUT : bl_0_35
+* INOUT : br_0_35
+* INOUT : bl_0_36
+* INOUT : br_0_36
+* INOUT : bl_0_37
+* INOUT : br_0_37
+* INOUT : bl_0_38
+* INOUT : br_0_38
+* INOUT : bl_0_39
+* INOUT : br_0_39
+* INOUT : bl_0_40
+* INOUT : br_0_40
+* INOUT : bl_0_41
+* INOUT : br_0_41
+* INOUT : bl_0_42
+* INOUT : br_0_42
+* INOUT : bl_0_43
+* INOUT : br_0_43
+* INOUT : bl_0_44
+* INOUT : br_0_44
+* INOUT : bl_0_45
+* INOUT : br_0_45
+* INOUT : bl_0_46
+* INOUT : br_0_46
+* INOUT : bl_0_47
+* INOUT : br_0_47
+* INOUT : bl_0_48
+* INOUT : br_0_48
+* INOUT : bl_0_49
+* INOUT : br_0_49
+* INOUT : bl_0_50
+* INOUT : br_0_50
+* INOUT : bl_0_51
+* INOUT : br_0_51
+* INOUT : bl_0_52
+* INOUT : br_0_52
+* INOUT : bl_0_53
+* INOUT : br_0_53
+* INOUT : bl_0_54
+* INOUT : br_0_54
+* INOUT : bl_0_55
+* INOUT : br_0_55
+* INOUT : bl_0_56
+* INOUT : br_0_56
+* INOUT : bl_0_57
+* INOUT : br_0_57
+* INOUT : bl_0_58
+* INOUT : br_0_58
+* INOUT : bl_0_59
+* INOUT : br_0_59
+* INOUT : bl_0_60
+* INOUT : br_0_60
+* INOUT : bl_0_61
+* INOUT : br_0_61
+* INOUT : bl_0_62
+* INOUT : br_0_62
+* INOUT : bl_0_63
+* INOUT : br_0_63
+* INOUT : bl_0_64
+* INOUT : br_0_64
+* INPUT : wl_0_0
+* POWER : vdd
+* GROUND: gnd
+Xrow_0_col_0_bitcell
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_0_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_1_bitcell
++ bl_0_1 br_0_1 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_1_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_2_bitcell
++ bl_0_2 br_0_2 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_2_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_3_bitcell
++ bl_0_3 br_0_3 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_3_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_4_bitcell
++ bl_0_4 br_0_4 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_4_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_5_bitcell
++ bl_0_5 br_0_5 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_5_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_6_bitcell
++ bl_0_6 br_0_6 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_6_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_7_bitcell
++ bl_0_7 br_0_7 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_7_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_8_bitcell
++ bl_0_8 br_0_8 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_8_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_9_bitcell
++ bl_0_9 br_0_9 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_9_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_10_bitcell
++ bl_0_10 br_0_10 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_10_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_11_bitcell
++ bl_0_11 br_0_11 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_11_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_12_bitcell
++ bl_0_12 br_0_12 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_12_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_13_bitcell
++ bl_0_13 br_0_13 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_13_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_14_bitcell
++ bl_0_14 br_0_14 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_14_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_15_bitcell
++ bl_0_15 br_0_15 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_15_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_16_bitcell
++ bl_0_16 br_0_16 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_16_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_17_bitcell
++ bl_0_17 br_0_17 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_17_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_18_bitcell
++ bl_0_18 br_0_18 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_18_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_19_bitcell
++ bl_0_19 br_0_19 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_19_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_20_bitcell
++ bl_0_20 br_0_20 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_20_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_21_bitcell
++ bl_0_21 br_0_21 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_21_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_22_bitcell
++ bl_0_22 br_0_22 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_22_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_23_bitcell
++ bl_0_23 br_0_23 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_23_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_24_bitcell
++ bl_0_24 br_0_24 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_24_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_25_bitcell
++ bl_0_25 br_0_25 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_25_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_26_bitcell
++ bl_0_26 br_0_26 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_26_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_27_bitcell
++ bl_0_27 br_0_27 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_27_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_28_bitcell
++ bl_0_28 br_0_28 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_28_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_29_bitcell
++ bl_0_29 br_0_29 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_29_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_30_bitcell
++ bl_0_30 br_0_30 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_30_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_31_bitcell
++ bl_0_31 br_0_31 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_31_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_32_bitcell
++ bl_0_32 br_0_32 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_32_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_33_bitcell
++ bl_0_33 br_0_33 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_33_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_34_bitcell
++ bl_0_34 br_0_34 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_34_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_35_bitcell
++ bl_0_35 br_0_35 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_35_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_36_bitcell
++ bl_0_36 br_0_36 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_36_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_37_bitcell
++ bl_0_37 br_0_37 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_37_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_38_bitcell
++ bl_0_38 br_0_38 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_38_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_39_bitcell
++ bl_0_39 br_0_39 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_39_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_40_bitcell
++ bl_0_40 br_0_40 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_40_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_41_bitcell
++ bl_0_41 br_0_41 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_41_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_42_bitcell
++ bl_0_42 br_0_42 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_42_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_43_bitcell
++ bl_0_43 br_0_43 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_43_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_44_bitcell
++ bl_0_44 br_0_44 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_44_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_45_bitcell
++ bl_0_45 br_0_45 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_45_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_46_bitcell
++ bl_0_46 br_0_46 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_46_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_47_bitcell
++ bl_0_47 br_0_47 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_47_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_48_bitcell
++ bl_0_48 br_0_48 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_48_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_49_bitcell
++ bl_0_49 br_0_49 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_49_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_50_bitcell
++ bl_0_50 br_0_50 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_50_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_51_bitcell
++ bl_0_51 br_0_51 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_51_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_52_bitcell
++ bl_0_52 br_0_52 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_52_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_53_bitcell
++ bl_0_53 br_0_53 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_53_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_54_bitcell
++ bl_0_54 br_0_54 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_54_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_55_bitcell
++ bl_0_55 br_0_55 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_55_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_56_bitcell
++ bl_0_56 br_0_56 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_56_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_57_bitcell
++ bl_0_57 br_0_57 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_57_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_58_bitcell
++ bl_0_58 br_0_58 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_58_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_59_bitcell
++ bl_0_59 br_0_59 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_59_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_60_bitcell
++ bl_0_60 br_0_60 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_60_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_61_bitcell
++ bl_0_61 br_0_61 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_61_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_62_bitcell
++ bl_0_62 br_0_62 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_62_wlstrapa
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa
+Xrow_0_col_63_bitcell
++ bl_0_63 br_0_63 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+Xrow_0_col_63_wlstrap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrow_0_col_64_bitcell
++ bl_0_64 br_0_64 gnd vdd vdd gnd wl_0_0
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
+.ENDS sram_16x128_sky130_dummy_array
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_cell_opt1_replica BL BR VGND VPWR VPB VNB WL
+X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
+X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
+X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
+*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
+*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
+X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_replica BL BR VGND VPWR VPB VNB WL
+X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
+X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
+X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
+*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
+*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
+X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
+.ends
+
+.SUBCKT sram_16x128_sky130_replica_column
++ bl_0_0 br_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8
++ wl_0_9 wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 vdd gnd top_gate bot_gate
+* OUTPUT: bl_0_0
+* OUTPUT: br_0_0
+* INPUT : wl_0_1
+* INPUT : wl_0_2
+* INPUT : wl_0_3
+* INPUT : wl_0_4
+* INPUT : wl_0_5
+* INPUT : wl_0_6
+* INPUT : wl_0_7
+* INPUT : wl_0_8
+* INPUT : wl_0_9
+* INPUT : wl_0_10
+* INPUT : wl_0_11
+* INPUT : wl_0_12
+* INPUT : wl_0_13
+* INPUT : wl_0_14
+* INPUT : wl_0_15
+* INPUT : wl_0_16
+* INPUT : wl_0_17
+* INPUT : wl_0_18
+* INPUT : wl_0_19
+* INPUT : wl_0_20
+* INPUT : wl_0_21
+* INPUT : wl_0_22
+* INPUT : wl_0_23
+* INPUT : wl_0_24
+* INPUT : wl_0_25
+* INPUT : wl_0_26
+* INPUT : wl_0_27
+* INPUT : wl_0_28
+* INPUT : wl_0_29
+* INPUT : wl_0_30
+* INPUT : wl_0_31
+* INPUT : wl_0_32
+* INPUT : wl_0_33
+* INPUT : wl_0_34
+* POWER : vdd
+* GROUND: gnd
+* INPUT : top_gate
+* INPUT : bot_gate
+Xrbc_0
++ bl_0_0 vdd gnd br_0_0 top_gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrbc_0_cap
++ gnd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrbc_1
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_1
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_1_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_2
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_2
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_2_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_3
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_3
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_3_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_4
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_4
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_4_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_5
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_5
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_5_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_6
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_6
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_6_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_7
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_7
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_7_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_8
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_8
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_8_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_9
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_9
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_9_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_10
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_10
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_10_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_11
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_11
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_11_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_12
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_12
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_12_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_13
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_13
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_13_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_14
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_14
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_14_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_15
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_15
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_15_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_16
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_16
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_16_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_17
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_17
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_17_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_18
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_18
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_18_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_19
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_19
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_19_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_20
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_20
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_20_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_21
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_21
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_21_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_22
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_22
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_22_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_23
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_23
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_23_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_24
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_24
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_24_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_25
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_25
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_25_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_26
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_26
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_26_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_27
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_27
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_27_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_28
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_28
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_28_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_29
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_29
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_29_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_30
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_30
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_30_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_31
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_31
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_31_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_32
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_32
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_32_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_33
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_33
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_33_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_34
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_34
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_34_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_35
++ bl_0_0 vdd gnd br_0_0 bot_gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrbc_35_cap
++ gnd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+.ENDS sram_16x128_sky130_replica_column
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowend_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_rowend_replica VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowenda_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_rowenda_replica VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_corner.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_corner VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornera.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_cornera VNB VPWR VPB
+.ends
+
+.SUBCKT sram_16x128_sky130_row_cap_array
++ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
++ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 wl_0_35 vdd gnd
+* OUTPUT: wl_0_0
+* OUTPUT: wl_0_1
+* OUTPUT: wl_0_2
+* OUTPUT: wl_0_3
+* OUTPUT: wl_0_4
+* OUTPUT: wl_0_5
+* OUTPUT: wl_0_6
+* OUTPUT: wl_0_7
+* OUTPUT: wl_0_8
+* OUTPUT: wl_0_9
+* OUTPUT: wl_0_10
+* OUTPUT: wl_0_11
+* OUTPUT: wl_0_12
+* OUTPUT: wl_0_13
+* OUTPUT: wl_0_14
+* OUTPUT: wl_0_15
+* OUTPUT: wl_0_16
+* OUTPUT: wl_0_17
+* OUTPUT: wl_0_18
+* OUTPUT: wl_0_19
+* OUTPUT: wl_0_20
+* OUTPUT: wl_0_21
+* OUTPUT: wl_0_22
+* OUTPUT: wl_0_23
+* OUTPUT: wl_0_24
+* OUTPUT: wl_0_25
+* OUTPUT: wl_0_26
+* OUTPUT: wl_0_27
+* OUTPUT: wl_0_28
+* OUTPUT: wl_0_29
+* OUTPUT: wl_0_30
+* OUTPUT: wl_0_31
+* OUTPUT: wl_0_32
+* OUTPUT: wl_0_33
+* OUTPUT: wl_0_34
+* OUTPUT: wl_0_35
+* POWER : vdd
+* GROUND: gnd
+Xrca_0
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornera
+Xrca_1
++ wl_0_0 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_2
++ wl_0_1 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_3
++ wl_0_2 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_4
++ wl_0_3 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_5
++ wl_0_4 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_6
++ wl_0_5 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_7
++ wl_0_6 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_8
++ wl_0_7 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_9
++ wl_0_8 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_10
++ wl_0_9 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_11
++ wl_0_10 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_12
++ wl_0_11 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_13
++ wl_0_12 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_14
++ wl_0_13 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_15
++ wl_0_14 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_16
++ wl_0_15 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_17
++ wl_0_16 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_18
++ wl_0_17 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_19
++ wl_0_18 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_20
++ wl_0_19 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_21
++ wl_0_20 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_22
++ wl_0_21 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_23
++ wl_0_22 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_24
++ wl_0_23 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_25
++ wl_0_24 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_26
++ wl_0_25 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_27
++ wl_0_26 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_28
++ wl_0_27 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_29
++ wl_0_28 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_30
++ wl_0_29 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_31
++ wl_0_30 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_32
++ wl_0_31 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_33
++ wl_0_32 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_34
++ wl_0_33 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_35
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_corner
+.ENDS sram_16x128_sky130_row_cap_array
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornerb.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_cornerb VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowend.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_rowend VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowenda.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_rowenda VPWR WL
+.ends
+
+.SUBCKT sram_16x128_sky130_row_cap_array_0
++ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
++ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 wl_0_35 vdd gnd
+* OUTPUT: wl_0_0
+* OUTPUT: wl_0_1
+* OUTPUT: wl_0_2
+* OUTPUT: wl_0_3
+* OUTPUT: wl_0_4
+* OUTPUT: wl_0_5
+* OUTPUT: wl_0_6
+* OUTPUT: wl_0_7
+* OUTPUT: wl_0_8
+* OUTPUT: wl_0_9
+* OUTPUT: wl_0_10
+* OUTPUT: wl_0_11
+* OUTPUT: wl_0_12
+* OUTPUT: wl_0_13
+* OUTPUT: wl_0_14
+* OUTPUT: wl_0_15
+* OUTPUT: wl_0_16
+* OUTPUT: wl_0_17
+* OUTPUT: wl_0_18
+* OUTPUT: wl_0_19
+* OUTPUT: wl_0_20
+* OUTPUT: wl_0_21
+* OUTPUT: wl_0_22
+* OUTPUT: wl_0_23
+* OUTPUT: wl_0_24
+* OUTPUT: wl_0_25
+* OUTPUT: wl_0_26
+* OUTPUT: wl_0_27
+* OUTPUT: wl_0_28
+* OUTPUT: wl_0_29
+* OUTPUT: wl_0_30
+* OUTPUT: wl_0_31
+* OUTPUT: wl_0_32
+* OUTPUT: wl_0_33
+* OUTPUT: wl_0_34
+* OUTPUT: wl_0_35
+* POWER : vdd
+* GROUND: gnd
+Xrca_0
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornera
+Xrca_1
++ wl_0_0 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_2
++ wl_0_1 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_3
++ wl_0_2 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_4
++ wl_0_3 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_5
++ wl_0_4 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_6
++ wl_0_5 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_7
++ wl_0_6 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_8
++ wl_0_7 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_9
++ wl_0_8 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_10
++ wl_0_9 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_11
++ wl_0_10 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_12
++ wl_0_11 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_13
++ wl_0_12 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_14
++ wl_0_13 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_15
++ wl_0_14 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_16
++ wl_0_15 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_17
++ wl_0_16 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_18
++ wl_0_17 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_19
++ wl_0_18 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_20
++ wl_0_19 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_21
++ wl_0_20 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_22
++ wl_0_21 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_23
++ wl_0_22 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_24
++ wl_0_23 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_25
++ wl_0_24 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_26
++ wl_0_25 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_27
++ wl_0_26 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_28
++ wl_0_27 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_29
++ wl_0_28 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_30
++ wl_0_29 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_31
++ wl_0_30 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_32
++ wl_0_31 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_33
++ wl_0_32 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_34
++ wl_0_33 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_35
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornerb
+.ENDS sram_16x128_sky130_row_cap_array_0
 
 .SUBCKT sram_16x128_sky130_replica_bitcell_array
 + rbl_bl_0_0 rbl_br_0_0 bl_0_0 br_0_0 bl_0_1 br_0_1 bl_0_2 br_0_2 bl_0_3
@@ -15925,1909 +17828,6 @@ Xreplica_bitcell_array
 + gnd
 + sram_16x128_sky130_replica_bitcell_array
 .ENDS sram_16x128_sky130_capped_replica_bitcell_array
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand2_dec.ext - technology: EFS8A
-
-
-* Top level circuit sky130_fd_bd_sram__openram_sp_nand2_dec
-.subckt sky130_fd_bd_sram__openram_sp_nand2_dec A B Z VDD GND
-
-X1001 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1002 VDD A Z VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1000 Z A a_n722_276# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-X1003 a_n722_276# B GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-.ends
-
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-.SUBCKT sram_16x128_pinv_dec_0
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 16
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_16x128_pinv_dec_0
-
-.SUBCKT sram_16x128_and2_dec_0
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 16
-Xpand2_dec_nand
-+ A B zb_int vdd gnd
-+ sky130_fd_bd_sram__openram_sp_nand2_dec
-Xpand2_dec_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pinv_dec_0
-.ENDS sram_16x128_and2_dec_0
-
-.SUBCKT sram_16x128_wordline_driver
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* cols: 65
-Xwld_nand
-+ A B zb_int vdd gnd
-+ sky130_fd_bd_sram__openram_sp_nand2_dec
-Xwl_driver
-+ zb_int Z vdd gnd
-+ sram_16x128_pinv_dec_0
-.ENDS sram_16x128_wordline_driver
-
-.SUBCKT sram_16x128_wordline_driver_array
-+ in_0 in_1 in_2 in_3 in_4 in_5 in_6 in_7 in_8 in_9 in_10 in_11 in_12
-+ in_13 in_14 in_15 in_16 in_17 in_18 in_19 in_20 in_21 in_22 in_23
-+ in_24 in_25 in_26 in_27 in_28 in_29 in_30 in_31 in_32 wl_0 wl_1 wl_2
-+ wl_3 wl_4 wl_5 wl_6 wl_7 wl_8 wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15
-+ wl_16 wl_17 wl_18 wl_19 wl_20 wl_21 wl_22 wl_23 wl_24 wl_25 wl_26
-+ wl_27 wl_28 wl_29 wl_30 wl_31 wl_32 en vdd gnd
-* INPUT : in_0
-* INPUT : in_1
-* INPUT : in_2
-* INPUT : in_3
-* INPUT : in_4
-* INPUT : in_5
-* INPUT : in_6
-* INPUT : in_7
-* INPUT : in_8
-* INPUT : in_9
-* INPUT : in_10
-* INPUT : in_11
-* INPUT : in_12
-* INPUT : in_13
-* INPUT : in_14
-* INPUT : in_15
-* INPUT : in_16
-* INPUT : in_17
-* INPUT : in_18
-* INPUT : in_19
-* INPUT : in_20
-* INPUT : in_21
-* INPUT : in_22
-* INPUT : in_23
-* INPUT : in_24
-* INPUT : in_25
-* INPUT : in_26
-* INPUT : in_27
-* INPUT : in_28
-* INPUT : in_29
-* INPUT : in_30
-* INPUT : in_31
-* INPUT : in_32
-* OUTPUT: wl_0
-* OUTPUT: wl_1
-* OUTPUT: wl_2
-* OUTPUT: wl_3
-* OUTPUT: wl_4
-* OUTPUT: wl_5
-* OUTPUT: wl_6
-* OUTPUT: wl_7
-* OUTPUT: wl_8
-* OUTPUT: wl_9
-* OUTPUT: wl_10
-* OUTPUT: wl_11
-* OUTPUT: wl_12
-* OUTPUT: wl_13
-* OUTPUT: wl_14
-* OUTPUT: wl_15
-* OUTPUT: wl_16
-* OUTPUT: wl_17
-* OUTPUT: wl_18
-* OUTPUT: wl_19
-* OUTPUT: wl_20
-* OUTPUT: wl_21
-* OUTPUT: wl_22
-* OUTPUT: wl_23
-* OUTPUT: wl_24
-* OUTPUT: wl_25
-* OUTPUT: wl_26
-* OUTPUT: wl_27
-* OUTPUT: wl_28
-* OUTPUT: wl_29
-* OUTPUT: wl_30
-* OUTPUT: wl_31
-* OUTPUT: wl_32
-* INPUT : en
-* POWER : vdd
-* GROUND: gnd
-* rows: 33 cols: 65
-Xwl_driver_and0
-+ in_0 en wl_0 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and1
-+ in_1 en wl_1 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and2
-+ in_2 en wl_2 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and3
-+ in_3 en wl_3 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and4
-+ in_4 en wl_4 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and5
-+ in_5 en wl_5 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and6
-+ in_6 en wl_6 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and7
-+ in_7 en wl_7 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and8
-+ in_8 en wl_8 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and9
-+ in_9 en wl_9 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and10
-+ in_10 en wl_10 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and11
-+ in_11 en wl_11 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and12
-+ in_12 en wl_12 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and13
-+ in_13 en wl_13 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and14
-+ in_14 en wl_14 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and15
-+ in_15 en wl_15 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and16
-+ in_16 en wl_16 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and17
-+ in_17 en wl_17 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and18
-+ in_18 en wl_18 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and19
-+ in_19 en wl_19 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and20
-+ in_20 en wl_20 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and21
-+ in_21 en wl_21 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and22
-+ in_22 en wl_22 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and23
-+ in_23 en wl_23 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and24
-+ in_24 en wl_24 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and25
-+ in_25 en wl_25 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and26
-+ in_26 en wl_26 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and27
-+ in_27 en wl_27 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and28
-+ in_28 en wl_28 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and29
-+ in_29 en wl_29 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and30
-+ in_30 en wl_30 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and31
-+ in_31 en wl_31 vdd gnd
-+ sram_16x128_wordline_driver
-Xwl_driver_and32
-+ in_32 en wl_32 vdd gnd
-+ sram_16x128_wordline_driver
-.ENDS sram_16x128_wordline_driver_array
-
-.SUBCKT sram_16x128_pinv_dec
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_16x128_pinv_dec
-
-.SUBCKT sram_16x128_and2_dec
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpand2_dec_nand
-+ A B zb_int vdd gnd
-+ sky130_fd_bd_sram__openram_sp_nand2_dec
-Xpand2_dec_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pinv_dec
-.ENDS sram_16x128_and2_dec
-
-.SUBCKT sram_16x128_hierarchical_predecode2x4
-+ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
-* INPUT : in_0
-* INPUT : in_1
-* OUTPUT: out_0
-* OUTPUT: out_1
-* OUTPUT: out_2
-* OUTPUT: out_3
-* POWER : vdd
-* GROUND: gnd
-Xpre_inv_0
-+ in_0 inbar_0 vdd gnd
-+ sram_16x128_pinv_dec
-Xpre_inv_1
-+ in_1 inbar_1 vdd gnd
-+ sram_16x128_pinv_dec
-XXpre2x4_and_0
-+ inbar_0 inbar_1 out_0 vdd gnd
-+ sram_16x128_and2_dec
-XXpre2x4_and_1
-+ in_0 inbar_1 out_1 vdd gnd
-+ sram_16x128_and2_dec
-XXpre2x4_and_2
-+ inbar_0 in_1 out_2 vdd gnd
-+ sram_16x128_and2_dec
-XXpre2x4_and_3
-+ in_0 in_1 out_3 vdd gnd
-+ sram_16x128_and2_dec
-.ENDS sram_16x128_hierarchical_predecode2x4
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand3_dec.ext - technology: EFS8A
-
-
-* Top level circuit sky130_fd_bd_sram__openram_sp_nand3_dec
-.subckt sky130_fd_bd_sram__openram_sp_nand3_dec A B C Z VDD GND
-
-X1001 Z A a_n346_328# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-X1002 a_n346_256# C GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-X1003 a_n346_328# B a_n346_256# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-X1000 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1004 Z A VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1005 Z C VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-.ends
-
-
-.SUBCKT sram_16x128_and3_dec
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpand3_dec_nand
-+ A B C zb_int vdd gnd
-+ sky130_fd_bd_sram__openram_sp_nand3_dec
-Xpand3_dec_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pinv_dec
-.ENDS sram_16x128_and3_dec
-
-.SUBCKT sram_16x128_hierarchical_decoder
-+ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 decode_0 decode_1 decode_2
-+ decode_3 decode_4 decode_5 decode_6 decode_7 decode_8 decode_9
-+ decode_10 decode_11 decode_12 decode_13 decode_14 decode_15 decode_16
-+ decode_17 decode_18 decode_19 decode_20 decode_21 decode_22 decode_23
-+ decode_24 decode_25 decode_26 decode_27 decode_28 decode_29 decode_30
-+ decode_31 decode_32 vdd gnd
-* INPUT : addr_0
-* INPUT : addr_1
-* INPUT : addr_2
-* INPUT : addr_3
-* INPUT : addr_4
-* INPUT : addr_5
-* OUTPUT: decode_0
-* OUTPUT: decode_1
-* OUTPUT: decode_2
-* OUTPUT: decode_3
-* OUTPUT: decode_4
-* OUTPUT: decode_5
-* OUTPUT: decode_6
-* OUTPUT: decode_7
-* OUTPUT: decode_8
-* OUTPUT: decode_9
-* OUTPUT: decode_10
-* OUTPUT: decode_11
-* OUTPUT: decode_12
-* OUTPUT: decode_13
-* OUTPUT: decode_14
-* OUTPUT: decode_15
-* OUTPUT: decode_16
-* OUTPUT: decode_17
-* OUTPUT: decode_18
-* OUTPUT: decode_19
-* OUTPUT: decode_20
-* OUTPUT: decode_21
-* OUTPUT: decode_22
-* OUTPUT: decode_23
-* OUTPUT: decode_24
-* OUTPUT: decode_25
-* OUTPUT: decode_26
-* OUTPUT: decode_27
-* OUTPUT: decode_28
-* OUTPUT: decode_29
-* OUTPUT: decode_30
-* OUTPUT: decode_31
-* OUTPUT: decode_32
-* POWER : vdd
-* GROUND: gnd
-Xpre_0
-+ addr_0 addr_1 out_0 out_1 out_2 out_3 vdd gnd
-+ sram_16x128_hierarchical_predecode2x4
-Xpre_1
-+ addr_2 addr_3 out_4 out_5 out_6 out_7 vdd gnd
-+ sram_16x128_hierarchical_predecode2x4
-Xpre_2
-+ addr_4 addr_5 out_8 out_9 out_10 out_11 vdd gnd
-+ sram_16x128_hierarchical_predecode2x4
-XDEC_AND_0
-+ out_0 out_4 out_8 decode_0 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_16
-+ out_0 out_4 out_9 decode_16 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_32
-+ out_0 out_4 out_10 decode_32 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_4
-+ out_0 out_5 out_8 decode_4 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_20
-+ out_0 out_5 out_9 decode_20 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_8
-+ out_0 out_6 out_8 decode_8 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_24
-+ out_0 out_6 out_9 decode_24 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_12
-+ out_0 out_7 out_8 decode_12 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_28
-+ out_0 out_7 out_9 decode_28 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_1
-+ out_1 out_4 out_8 decode_1 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_17
-+ out_1 out_4 out_9 decode_17 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_5
-+ out_1 out_5 out_8 decode_5 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_21
-+ out_1 out_5 out_9 decode_21 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_9
-+ out_1 out_6 out_8 decode_9 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_25
-+ out_1 out_6 out_9 decode_25 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_13
-+ out_1 out_7 out_8 decode_13 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_29
-+ out_1 out_7 out_9 decode_29 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_2
-+ out_2 out_4 out_8 decode_2 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_18
-+ out_2 out_4 out_9 decode_18 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_6
-+ out_2 out_5 out_8 decode_6 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_22
-+ out_2 out_5 out_9 decode_22 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_10
-+ out_2 out_6 out_8 decode_10 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_26
-+ out_2 out_6 out_9 decode_26 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_14
-+ out_2 out_7 out_8 decode_14 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_30
-+ out_2 out_7 out_9 decode_30 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_3
-+ out_3 out_4 out_8 decode_3 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_19
-+ out_3 out_4 out_9 decode_19 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_7
-+ out_3 out_5 out_8 decode_7 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_23
-+ out_3 out_5 out_9 decode_23 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_11
-+ out_3 out_6 out_8 decode_11 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_27
-+ out_3 out_6 out_9 decode_27 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_15
-+ out_3 out_7 out_8 decode_15 vdd gnd
-+ sram_16x128_and3_dec
-XDEC_AND_31
-+ out_3 out_7 out_9 decode_31 vdd gnd
-+ sram_16x128_and3_dec
-.ENDS sram_16x128_hierarchical_decoder
-
-.SUBCKT sram_16x128_port_address
-+ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 wl_en wl_0 wl_1 wl_2 wl_3
-+ wl_4 wl_5 wl_6 wl_7 wl_8 wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15
-+ wl_16 wl_17 wl_18 wl_19 wl_20 wl_21 wl_22 wl_23 wl_24 wl_25 wl_26
-+ wl_27 wl_28 wl_29 wl_30 wl_31 wl_32 rbl_wl vdd gnd
-* INPUT : addr_0
-* INPUT : addr_1
-* INPUT : addr_2
-* INPUT : addr_3
-* INPUT : addr_4
-* INPUT : addr_5
-* INPUT : wl_en
-* OUTPUT: wl_0
-* OUTPUT: wl_1
-* OUTPUT: wl_2
-* OUTPUT: wl_3
-* OUTPUT: wl_4
-* OUTPUT: wl_5
-* OUTPUT: wl_6
-* OUTPUT: wl_7
-* OUTPUT: wl_8
-* OUTPUT: wl_9
-* OUTPUT: wl_10
-* OUTPUT: wl_11
-* OUTPUT: wl_12
-* OUTPUT: wl_13
-* OUTPUT: wl_14
-* OUTPUT: wl_15
-* OUTPUT: wl_16
-* OUTPUT: wl_17
-* OUTPUT: wl_18
-* OUTPUT: wl_19
-* OUTPUT: wl_20
-* OUTPUT: wl_21
-* OUTPUT: wl_22
-* OUTPUT: wl_23
-* OUTPUT: wl_24
-* OUTPUT: wl_25
-* OUTPUT: wl_26
-* OUTPUT: wl_27
-* OUTPUT: wl_28
-* OUTPUT: wl_29
-* OUTPUT: wl_30
-* OUTPUT: wl_31
-* OUTPUT: wl_32
-* OUTPUT: rbl_wl
-* POWER : vdd
-* GROUND: gnd
-Xrow_decoder
-+ addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 dec_out_0 dec_out_1
-+ dec_out_2 dec_out_3 dec_out_4 dec_out_5 dec_out_6 dec_out_7 dec_out_8
-+ dec_out_9 dec_out_10 dec_out_11 dec_out_12 dec_out_13 dec_out_14
-+ dec_out_15 dec_out_16 dec_out_17 dec_out_18 dec_out_19 dec_out_20
-+ dec_out_21 dec_out_22 dec_out_23 dec_out_24 dec_out_25 dec_out_26
-+ dec_out_27 dec_out_28 dec_out_29 dec_out_30 dec_out_31 dec_out_32 vdd
-+ gnd
-+ sram_16x128_hierarchical_decoder
-Xwordline_driver
-+ dec_out_0 dec_out_1 dec_out_2 dec_out_3 dec_out_4 dec_out_5 dec_out_6
-+ dec_out_7 dec_out_8 dec_out_9 dec_out_10 dec_out_11 dec_out_12
-+ dec_out_13 dec_out_14 dec_out_15 dec_out_16 dec_out_17 dec_out_18
-+ dec_out_19 dec_out_20 dec_out_21 dec_out_22 dec_out_23 dec_out_24
-+ dec_out_25 dec_out_26 dec_out_27 dec_out_28 dec_out_29 dec_out_30
-+ dec_out_31 dec_out_32 wl_0 wl_1 wl_2 wl_3 wl_4 wl_5 wl_6 wl_7 wl_8
-+ wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15 wl_16 wl_17 wl_18 wl_19 wl_20
-+ wl_21 wl_22 wl_23 wl_24 wl_25 wl_26 wl_27 wl_28 wl_29 wl_30 wl_31
-+ wl_32 wl_en vdd gnd
-+ sram_16x128_wordline_driver_array
-Xrbl_driver
-+ wl_en vdd rbl_wl vdd gnd
-+ sram_16x128_and2_dec_0
-.ENDS sram_16x128_port_address
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-*********************** "sky130_fd_bd_sram__openram_sense_amp" ******************************
-
-.SUBCKT sky130_fd_bd_sram__openram_sense_amp BL BR DOUT EN VDD GND
-X1000 GND EN a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-X1001 a_56_432# dint_bar dint GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-X1002 dint_bar dint a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-
-X1003 VDD dint_bar dint VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-X1004 dint_bar dint VDD VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-
-X1005 BL EN dint VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
-X1006 dint_bar EN BR VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
-
-X1007 VDD dint_bar DOUT VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-X1008 DOUT dint_bar GND GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-
-.ENDS sky130_fd_bd_sram__openram_sense_amp
-
-.SUBCKT sram_16x128_sense_amp_array
-+ data_0 bl_0 br_0 data_1 bl_1 br_1 data_2 bl_2 br_2 data_3 bl_3 br_3
-+ data_4 bl_4 br_4 data_5 bl_5 br_5 data_6 bl_6 br_6 data_7 bl_7 br_7
-+ data_8 bl_8 br_8 data_9 bl_9 br_9 data_10 bl_10 br_10 data_11 bl_11
-+ br_11 data_12 bl_12 br_12 data_13 bl_13 br_13 data_14 bl_14 br_14
-+ data_15 bl_15 br_15 data_16 bl_16 br_16 en vdd gnd
-* OUTPUT: data_0
-* INPUT : bl_0
-* INPUT : br_0
-* OUTPUT: data_1
-* INPUT : bl_1
-* INPUT : br_1
-* OUTPUT: data_2
-* INPUT : bl_2
-* INPUT : br_2
-* OUTPUT: data_3
-* INPUT : bl_3
-* INPUT : br_3
-* OUTPUT: data_4
-* INPUT : bl_4
-* INPUT : br_4
-* OUTPUT: data_5
-* INPUT : bl_5
-* INPUT : br_5
-* OUTPUT: data_6
-* INPUT : bl_6
-* INPUT : br_6
-* OUTPUT: data_7
-* INPUT : bl_7
-* INPUT : br_7
-* OUTPUT: data_8
-* INPUT : bl_8
-* INPUT : br_8
-* OUTPUT: data_9
-* INPUT : bl_9
-* INPUT : br_9
-* OUTPUT: data_10
-* INPUT : bl_10
-* INPUT : br_10
-* OUTPUT: data_11
-* INPUT : bl_11
-* INPUT : br_11
-* OUTPUT: data_12
-* INPUT : bl_12
-* INPUT : br_12
-* OUTPUT: data_13
-* INPUT : bl_13
-* INPUT : br_13
-* OUTPUT: data_14
-* INPUT : bl_14
-* INPUT : br_14
-* OUTPUT: data_15
-* INPUT : bl_15
-* INPUT : br_15
-* OUTPUT: data_16
-* INPUT : bl_16
-* INPUT : br_16
-* INPUT : en
-* POWER : vdd
-* GROUND: gnd
-* word_size 16
-* words_per_row: 4
-Xsa_d0
-+ bl_0 br_0 data_0 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d1
-+ bl_1 br_1 data_1 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d2
-+ bl_2 br_2 data_2 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d3
-+ bl_3 br_3 data_3 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d4
-+ bl_4 br_4 data_4 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d5
-+ bl_5 br_5 data_5 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d6
-+ bl_6 br_6 data_6 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d7
-+ bl_7 br_7 data_7 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d8
-+ bl_8 br_8 data_8 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d9
-+ bl_9 br_9 data_9 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d10
-+ bl_10 br_10 data_10 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d11
-+ bl_11 br_11 data_11 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d12
-+ bl_12 br_12 data_12 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d13
-+ bl_13 br_13 data_13 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d14
-+ bl_14 br_14 data_14 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d15
-+ bl_15 br_15 data_15 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d16
-+ bl_16 br_16 data_16 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-.ENDS sram_16x128_sense_amp_array
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-
-.SUBCKT sram_16x128_precharge_0
-+ bl br en_bar vdd
-* OUTPUT: bl
-* OUTPUT: br
-* INPUT : en_bar
-* POWER : vdd
-Xlower_pmos bl en_bar br vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-Xupper_pmos1 bl en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-Xupper_pmos2 br en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-.ENDS sram_16x128_precharge_0
-
-.SUBCKT sram_16x128_precharge_array
-+ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
-+ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
-+ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
-+ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
-+ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
-+ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
-+ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
-+ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
-+ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
-+ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
-+ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
-+ br_62 bl_63 br_63 bl_64 br_64 bl_65 br_65 en_bar vdd
-* OUTPUT: bl_0
-* OUTPUT: br_0
-* OUTPUT: bl_1
-* OUTPUT: br_1
-* OUTPUT: bl_2
-* OUTPUT: br_2
-* OUTPUT: bl_3
-* OUTPUT: br_3
-* OUTPUT: bl_4
-* OUTPUT: br_4
-* OUTPUT: bl_5
-* OUTPUT: br_5
-* OUTPUT: bl_6
-* OUTPUT: br_6
-* OUTPUT: bl_7
-* OUTPUT: br_7
-* OUTPUT: bl_8
-* OUTPUT: br_8
-* OUTPUT: bl_9
-* OUTPUT: br_9
-* OUTPUT: bl_10
-* OUTPUT: br_10
-* OUTPUT: bl_11
-* OUTPUT: br_11
-* OUTPUT: bl_12
-* OUTPUT: br_12
-* OUTPUT: bl_13
-* OUTPUT: br_13
-* OUTPUT: bl_14
-* OUTPUT: br_14
-* OUTPUT: bl_15
-* OUTPUT: br_15
-* OUTPUT: bl_16
-* OUTPUT: br_16
-* OUTPUT: bl_17
-* OUTPUT: br_17
-* OUTPUT: bl_18
-* OUTPUT: br_18
-* OUTPUT: bl_19
-* OUTPUT: br_19
-* OUTPUT: bl_20
-* OUTPUT: br_20
-* OUTPUT: bl_21
-* OUTPUT: br_21
-* OUTPUT: bl_22
-* OUTPUT: br_22
-* OUTPUT: bl_23
-* OUTPUT: br_23
-* OUTPUT: bl_24
-* OUTPUT: br_24
-* OUTPUT: bl_25
-* OUTPUT: br_25
-* OUTPUT: bl_26
-* OUTPUT: br_26
-* OUTPUT: bl_27
-* OUTPUT: br_27
-* OUTPUT: bl_28
-* OUTPUT: br_28
-* OUTPUT: bl_29
-* OUTPUT: br_29
-* OUTPUT: bl_30
-* OUTPUT: br_30
-* OUTPUT: bl_31
-* OUTPUT: br_31
-* OUTPUT: bl_32
-* OUTPUT: br_32
-* OUTPUT: bl_33
-* OUTPUT: br_33
-* OUTPUT: bl_34
-* OUTPUT: br_34
-* OUTPUT: bl_35
-* OUTPUT: br_35
-* OUTPUT: bl_36
-* OUTPUT: br_36
-* OUTPUT: bl_37
-* OUTPUT: br_37
-* OUTPUT: bl_38
-* OUTPUT: br_38
-* OUTPUT: bl_39
-* OUTPUT: br_39
-* OUTPUT: bl_40
-* OUTPUT: br_40
-* OUTPUT: bl_41
-* OUTPUT: br_41
-* OUTPUT: bl_42
-* OUTPUT: br_42
-* OUTPUT: bl_43
-* OUTPUT: br_43
-* OUTPUT: bl_44
-* OUTPUT: br_44
-* OUTPUT: bl_45
-* OUTPUT: br_45
-* OUTPUT: bl_46
-* OUTPUT: br_46
-* OUTPUT: bl_47
-* OUTPUT: br_47
-* OUTPUT: bl_48
-* OUTPUT: br_48
-* OUTPUT: bl_49
-* OUTPUT: br_49
-* OUTPUT: bl_50
-* OUTPUT: br_50
-* OUTPUT: bl_51
-* OUTPUT: br_51
-* OUTPUT: bl_52
-* OUTPUT: br_52
-* OUTPUT: bl_53
-* OUTPUT: br_53
-* OUTPUT: bl_54
-* OUTPUT: br_54
-* OUTPUT: bl_55
-* OUTPUT: br_55
-* OUTPUT: bl_56
-* OUTPUT: br_56
-* OUTPUT: bl_57
-* OUTPUT: br_57
-* OUTPUT: bl_58
-* OUTPUT: br_58
-* OUTPUT: bl_59
-* OUTPUT: br_59
-* OUTPUT: bl_60
-* OUTPUT: br_60
-* OUTPUT: bl_61
-* OUTPUT: br_61
-* OUTPUT: bl_62
-* OUTPUT: br_62
-* OUTPUT: bl_63
-* OUTPUT: br_63
-* OUTPUT: bl_64
-* OUTPUT: br_64
-* OUTPUT: bl_65
-* OUTPUT: br_65
-* INPUT : en_bar
-* POWER : vdd
-* cols: 66 size: 1 bl: bl br: br
-Xpre_column_0
-+ bl_0 br_0 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_1
-+ bl_1 br_1 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_2
-+ bl_2 br_2 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_3
-+ bl_3 br_3 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_4
-+ bl_4 br_4 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_5
-+ bl_5 br_5 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_6
-+ bl_6 br_6 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_7
-+ bl_7 br_7 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_8
-+ bl_8 br_8 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_9
-+ bl_9 br_9 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_10
-+ bl_10 br_10 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_11
-+ bl_11 br_11 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_12
-+ bl_12 br_12 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_13
-+ bl_13 br_13 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_14
-+ bl_14 br_14 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_15
-+ bl_15 br_15 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_16
-+ bl_16 br_16 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_17
-+ bl_17 br_17 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_18
-+ bl_18 br_18 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_19
-+ bl_19 br_19 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_20
-+ bl_20 br_20 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_21
-+ bl_21 br_21 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_22
-+ bl_22 br_22 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_23
-+ bl_23 br_23 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_24
-+ bl_24 br_24 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_25
-+ bl_25 br_25 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_26
-+ bl_26 br_26 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_27
-+ bl_27 br_27 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_28
-+ bl_28 br_28 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_29
-+ bl_29 br_29 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_30
-+ bl_30 br_30 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_31
-+ bl_31 br_31 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_32
-+ bl_32 br_32 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_33
-+ bl_33 br_33 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_34
-+ bl_34 br_34 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_35
-+ bl_35 br_35 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_36
-+ bl_36 br_36 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_37
-+ bl_37 br_37 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_38
-+ bl_38 br_38 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_39
-+ bl_39 br_39 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_40
-+ bl_40 br_40 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_41
-+ bl_41 br_41 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_42
-+ bl_42 br_42 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_43
-+ bl_43 br_43 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_44
-+ bl_44 br_44 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_45
-+ bl_45 br_45 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_46
-+ bl_46 br_46 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_47
-+ bl_47 br_47 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_48
-+ bl_48 br_48 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_49
-+ bl_49 br_49 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_50
-+ bl_50 br_50 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_51
-+ bl_51 br_51 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_52
-+ bl_52 br_52 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_53
-+ bl_53 br_53 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_54
-+ bl_54 br_54 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_55
-+ bl_55 br_55 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_56
-+ bl_56 br_56 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_57
-+ bl_57 br_57 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_58
-+ bl_58 br_58 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_59
-+ bl_59 br_59 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_60
-+ bl_60 br_60 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_61
-+ bl_61 br_61 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_62
-+ bl_62 br_62 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_63
-+ bl_63 br_63 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_64
-+ bl_64 br_64 en_bar vdd
-+ sram_16x128_precharge_0
-Xpre_column_65
-+ bl_65 br_65 en_bar vdd
-+ sram_16x128_precharge_0
-.ENDS sram_16x128_precharge_array
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-*********************** "sky130_fd_bd_sram__openram_write_driver" ******************************
-
-.SUBCKT sky130_fd_bd_sram__openram_write_driver DIN BL BR EN VDD GND
-
-**** Inverter to conver Data_in to data_in_bar ******
-* din_bar = inv(DIN)
-X_1 din_bar DIN GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-X_2 din_bar DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-
-**** 2input nand gate follwed by inverter to drive BL ******
-* din_bar_gated = nand(EN, DIN)
-X_3 din_bar_gated EN net_7 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_4 net_7 DIN GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_5 din_bar_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_6 din_bar_gated DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-* din_bar_gated_bar = inv(din_bar_gated)
-X_7 din_bar_gated_bar din_bar_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_8 din_bar_gated_bar din_bar_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-
-**** 2input nand gate follwed by inverter to drive BR******
-* din_gated = nand(EN, din_bar)
-X_9 din_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_10 din_gated EN net_8 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_11 net_8 din_bar GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_12 din_gated din_bar VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-* din_gated_bar = inv(din_gated)
-X_13 din_gated_bar din_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_14 din_gated_bar din_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-
-************************************************
-* pull down with EN enable
-X_15 BL din_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X_16 BR din_bar_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-
-.ENDS sky130_fd_bd_sram__openram_write_driver
-
-.SUBCKT sram_16x128_write_driver_array
-+ data_0 data_1 data_2 data_3 data_4 data_5 data_6 data_7 data_8 data_9
-+ data_10 data_11 data_12 data_13 data_14 data_15 data_16 bl_0 br_0 bl_1
-+ br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6 bl_7 br_7 bl_8
-+ br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12 bl_13 br_13 bl_14
-+ br_14 bl_15 br_15 bl_16 br_16 en_0 en_1 vdd gnd
-* INPUT : data_0
-* INPUT : data_1
-* INPUT : data_2
-* INPUT : data_3
-* INPUT : data_4
-* INPUT : data_5
-* INPUT : data_6
-* INPUT : data_7
-* INPUT : data_8
-* INPUT : data_9
-* INPUT : data_10
-* INPUT : data_11
-* INPUT : data_12
-* INPUT : data_13
-* INPUT : data_14
-* INPUT : data_15
-* INPUT : data_16
-* OUTPUT: bl_0
-* OUTPUT: br_0
-* OUTPUT: bl_1
-* OUTPUT: br_1
-* OUTPUT: bl_2
-* OUTPUT: br_2
-* OUTPUT: bl_3
-* OUTPUT: br_3
-* OUTPUT: bl_4
-* OUTPUT: br_4
-* OUTPUT: bl_5
-* OUTPUT: br_5
-* OUTPUT: bl_6
-* OUTPUT: br_6
-* OUTPUT: bl_7
-* OUTPUT: br_7
-* OUTPUT: bl_8
-* OUTPUT: br_8
-* OUTPUT: bl_9
-* OUTPUT: br_9
-* OUTPUT: bl_10
-* OUTPUT: br_10
-* OUTPUT: bl_11
-* OUTPUT: br_11
-* OUTPUT: bl_12
-* OUTPUT: br_12
-* OUTPUT: bl_13
-* OUTPUT: br_13
-* OUTPUT: bl_14
-* OUTPUT: br_14
-* OUTPUT: bl_15
-* OUTPUT: br_15
-* OUTPUT: bl_16
-* OUTPUT: br_16
-* INPUT : en_0
-* INPUT : en_1
-* POWER : vdd
-* GROUND: gnd
-* columns: 64
-* word_size 16
-Xwrite_driver0
-+ data_0 bl_0 br_0 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver4
-+ data_1 bl_1 br_1 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver8
-+ data_2 bl_2 br_2 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver12
-+ data_3 bl_3 br_3 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver16
-+ data_4 bl_4 br_4 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver20
-+ data_5 bl_5 br_5 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver24
-+ data_6 bl_6 br_6 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver28
-+ data_7 bl_7 br_7 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver32
-+ data_8 bl_8 br_8 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver36
-+ data_9 bl_9 br_9 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver40
-+ data_10 bl_10 br_10 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver44
-+ data_11 bl_11 br_11 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver48
-+ data_12 bl_12 br_12 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver52
-+ data_13 bl_13 br_13 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver56
-+ data_14 bl_14 br_14 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver60
-+ data_15 bl_15 br_15 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver64
-+ data_16 bl_16 br_16 en_1 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-.ENDS sram_16x128_write_driver_array
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
-
-.SUBCKT sram_16x128_column_mux
-+ bl br bl_out br_out sel gnd
-* INOUT : bl
-* INOUT : br
-* INOUT : bl_out
-* INOUT : br_out
-* INOUT : sel
-* INOUT : gnd
-Xmux_tx1 bl sel bl_out gnd sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
-Xmux_tx2 br sel br_out gnd sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
-.ENDS sram_16x128_column_mux
-
-.SUBCKT sram_16x128_column_mux_array
-+ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
-+ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
-+ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
-+ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
-+ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
-+ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
-+ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
-+ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
-+ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
-+ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
-+ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
-+ br_62 bl_63 br_63 sel_0 sel_1 sel_2 sel_3 bl_out_0 br_out_0 bl_out_1
-+ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
-+ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
-+ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
-+ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
-+ br_out_15 gnd
-* INOUT : bl_0
-* INOUT : br_0
-* INOUT : bl_1
-* INOUT : br_1
-* INOUT : bl_2
-* INOUT : br_2
-* INOUT : bl_3
-* INOUT : br_3
-* INOUT : bl_4
-* INOUT : br_4
-* INOUT : bl_5
-* INOUT : br_5
-* INOUT : bl_6
-* INOUT : br_6
-* INOUT : bl_7
-* INOUT : br_7
-* INOUT : bl_8
-* INOUT : br_8
-* INOUT : bl_9
-* INOUT : br_9
-* INOUT : bl_10
-* INOUT : br_10
-* INOUT : bl_11
-* INOUT : br_11
-* INOUT : bl_12
-* INOUT : br_12
-* INOUT : bl_13
-* INOUT : br_13
-* INOUT : bl_14
-* INOUT : br_14
-* INOUT : bl_15
-* INOUT : br_15
-* INOUT : bl_16
-* INOUT : br_16
-* INOUT : bl_17
-* INOUT : br_17
-* INOUT : bl_18
-* INOUT : br_18
-* INOUT : bl_19
-* INOUT : br_19
-* INOUT : bl_20
-* INOUT : br_20
-* INOUT : bl_21
-* INOUT : br_21
-* INOUT : bl_22
-* INOUT : br_22
-* INOUT : bl_23
-* INOUT : br_23
-* INOUT : bl_24
-* INOUT : br_24
-* INOUT : bl_25
-* INOUT : br_25
-* INOUT : bl_26
-* INOUT : br_26
-* INOUT : bl_27
-* INOUT : br_27
-* INOUT : bl_28
-* INOUT : br_28
-* INOUT : bl_29
-* INOUT : br_29
-* INOUT : bl_30
-* INOUT : br_30
-* INOUT : bl_31
-* INOUT : br_31
-* INOUT : bl_32
-* INOUT : br_32
-* INOUT : bl_33
-* INOUT : br_33
-* INOUT : bl_34
-* INOUT : br_34
-* INOUT : bl_35
-* INOUT : br_35
-* INOUT : bl_36
-* INOUT : br_36
-* INOUT : bl_37
-* INOUT : br_37
-* INOUT : bl_38
-* INOUT : br_38
-* INOUT : bl_39
-* INOUT : br_39
-* INOUT : bl_40
-* INOUT : br_40
-* INOUT : bl_41
-* INOUT : br_41
-* INOUT : bl_42
-* INOUT : br_42
-* INOUT : bl_43
-* INOUT : br_43
-* INOUT : bl_44
-* INOUT : br_44
-* INOUT : bl_45
-* INOUT : br_45
-* INOUT : bl_46
-* INOUT : br_46
-* INOUT : bl_47
-* INOUT : br_47
-* INOUT : bl_48
-* INOUT : br_48
-* INOUT : bl_49
-* INOUT : br_49
-* INOUT : bl_50
-* INOUT : br_50
-* INOUT : bl_51
-* INOUT : br_51
-* INOUT : bl_52
-* INOUT : br_52
-* INOUT : bl_53
-* INOUT : br_53
-* INOUT : bl_54
-* INOUT : br_54
-* INOUT : bl_55
-* INOUT : br_55
-* INOUT : bl_56
-* INOUT : br_56
-* INOUT : bl_57
-* INOUT : br_57
-* INOUT : bl_58
-* INOUT : br_58
-* INOUT : bl_59
-* INOUT : br_59
-* INOUT : bl_60
-* INOUT : br_60
-* INOUT : bl_61
-* INOUT : br_61
-* INOUT : bl_62
-* INOUT : br_62
-* INOUT : bl_63
-* INOUT : br_63
-* INOUT : sel_0
-* INOUT : sel_1
-* INOUT : sel_2
-* INOUT : sel_3
-* INOUT : bl_out_0
-* INOUT : br_out_0
-* INOUT : bl_out_1
-* INOUT : br_out_1
-* INOUT : bl_out_2
-* INOUT : br_out_2
-* INOUT : bl_out_3
-* INOUT : br_out_3
-* INOUT : bl_out_4
-* INOUT : br_out_4
-* INOUT : bl_out_5
-* INOUT : br_out_5
-* INOUT : bl_out_6
-* INOUT : br_out_6
-* INOUT : bl_out_7
-* INOUT : br_out_7
-* INOUT : bl_out_8
-* INOUT : br_out_8
-* INOUT : bl_out_9
-* INOUT : br_out_9
-* INOUT : bl_out_10
-* INOUT : br_out_10
-* INOUT : bl_out_11
-* INOUT : br_out_11
-* INOUT : bl_out_12
-* INOUT : br_out_12
-* INOUT : bl_out_13
-* INOUT : br_out_13
-* INOUT : bl_out_14
-* INOUT : br_out_14
-* INOUT : bl_out_15
-* INOUT : br_out_15
-* INOUT : gnd
-* cols: 64 word_size: 16 bl: bl br: br
-XXMUX0
-+ bl_0 br_0 bl_out_0 br_out_0 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX1
-+ bl_1 br_1 bl_out_0 br_out_0 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX2
-+ bl_2 br_2 bl_out_0 br_out_0 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX3
-+ bl_3 br_3 bl_out_0 br_out_0 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX4
-+ bl_4 br_4 bl_out_1 br_out_1 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX5
-+ bl_5 br_5 bl_out_1 br_out_1 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX6
-+ bl_6 br_6 bl_out_1 br_out_1 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX7
-+ bl_7 br_7 bl_out_1 br_out_1 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX8
-+ bl_8 br_8 bl_out_2 br_out_2 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX9
-+ bl_9 br_9 bl_out_2 br_out_2 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX10
-+ bl_10 br_10 bl_out_2 br_out_2 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX11
-+ bl_11 br_11 bl_out_2 br_out_2 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX12
-+ bl_12 br_12 bl_out_3 br_out_3 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX13
-+ bl_13 br_13 bl_out_3 br_out_3 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX14
-+ bl_14 br_14 bl_out_3 br_out_3 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX15
-+ bl_15 br_15 bl_out_3 br_out_3 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX16
-+ bl_16 br_16 bl_out_4 br_out_4 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX17
-+ bl_17 br_17 bl_out_4 br_out_4 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX18
-+ bl_18 br_18 bl_out_4 br_out_4 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX19
-+ bl_19 br_19 bl_out_4 br_out_4 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX20
-+ bl_20 br_20 bl_out_5 br_out_5 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX21
-+ bl_21 br_21 bl_out_5 br_out_5 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX22
-+ bl_22 br_22 bl_out_5 br_out_5 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX23
-+ bl_23 br_23 bl_out_5 br_out_5 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX24
-+ bl_24 br_24 bl_out_6 br_out_6 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX25
-+ bl_25 br_25 bl_out_6 br_out_6 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX26
-+ bl_26 br_26 bl_out_6 br_out_6 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX27
-+ bl_27 br_27 bl_out_6 br_out_6 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX28
-+ bl_28 br_28 bl_out_7 br_out_7 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX29
-+ bl_29 br_29 bl_out_7 br_out_7 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX30
-+ bl_30 br_30 bl_out_7 br_out_7 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX31
-+ bl_31 br_31 bl_out_7 br_out_7 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX32
-+ bl_32 br_32 bl_out_8 br_out_8 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX33
-+ bl_33 br_33 bl_out_8 br_out_8 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX34
-+ bl_34 br_34 bl_out_8 br_out_8 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX35
-+ bl_35 br_35 bl_out_8 br_out_8 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX36
-+ bl_36 br_36 bl_out_9 br_out_9 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX37
-+ bl_37 br_37 bl_out_9 br_out_9 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX38
-+ bl_38 br_38 bl_out_9 br_out_9 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX39
-+ bl_39 br_39 bl_out_9 br_out_9 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX40
-+ bl_40 br_40 bl_out_10 br_out_10 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX41
-+ bl_41 br_41 bl_out_10 br_out_10 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX42
-+ bl_42 br_42 bl_out_10 br_out_10 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX43
-+ bl_43 br_43 bl_out_10 br_out_10 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX44
-+ bl_44 br_44 bl_out_11 br_out_11 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX45
-+ bl_45 br_45 bl_out_11 br_out_11 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX46
-+ bl_46 br_46 bl_out_11 br_out_11 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX47
-+ bl_47 br_47 bl_out_11 br_out_11 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX48
-+ bl_48 br_48 bl_out_12 br_out_12 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX49
-+ bl_49 br_49 bl_out_12 br_out_12 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX50
-+ bl_50 br_50 bl_out_12 br_out_12 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX51
-+ bl_51 br_51 bl_out_12 br_out_12 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX52
-+ bl_52 br_52 bl_out_13 br_out_13 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX53
-+ bl_53 br_53 bl_out_13 br_out_13 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX54
-+ bl_54 br_54 bl_out_13 br_out_13 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX55
-+ bl_55 br_55 bl_out_13 br_out_13 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX56
-+ bl_56 br_56 bl_out_14 br_out_14 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX57
-+ bl_57 br_57 bl_out_14 br_out_14 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX58
-+ bl_58 br_58 bl_out_14 br_out_14 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX59
-+ bl_59 br_59 bl_out_14 br_out_14 sel_3 gnd
-+ sram_16x128_column_mux
-XXMUX60
-+ bl_60 br_60 bl_out_15 br_out_15 sel_0 gnd
-+ sram_16x128_column_mux
-XXMUX61
-+ bl_61 br_61 bl_out_15 br_out_15 sel_1 gnd
-+ sram_16x128_column_mux
-XXMUX62
-+ bl_62 br_62 bl_out_15 br_out_15 sel_2 gnd
-+ sram_16x128_column_mux
-XXMUX63
-+ bl_63 br_63 bl_out_15 br_out_15 sel_3 gnd
-+ sram_16x128_column_mux
-.ENDS sram_16x128_column_mux_array
-
-.SUBCKT sram_16x128_port_data
-+ rbl_bl rbl_br bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5
-+ br_5 bl_6 br_6 bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11
-+ bl_12 br_12 bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17
-+ br_17 bl_18 br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22
-+ bl_23 br_23 bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28
-+ br_28 bl_29 br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33
-+ bl_34 br_34 bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39
-+ br_39 bl_40 br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44
-+ bl_45 br_45 bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50
-+ br_50 bl_51 br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55
-+ bl_56 br_56 bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61
-+ br_61 bl_62 br_62 bl_63 br_63 sparebl_0 sparebr_0 dout_0 dout_1 dout_2
-+ dout_3 dout_4 dout_5 dout_6 dout_7 dout_8 dout_9 dout_10 dout_11
-+ dout_12 dout_13 dout_14 dout_15 dout_16 din_0 din_1 din_2 din_3 din_4
-+ din_5 din_6 din_7 din_8 din_9 din_10 din_11 din_12 din_13 din_14
-+ din_15 din_16 sel_0 sel_1 sel_2 sel_3 s_en p_en_bar w_en
-+ bank_spare_wen0 vdd gnd
-* INOUT : rbl_bl
-* INOUT : rbl_br
-* INOUT : bl_0
-* INOUT : br_0
-* INOUT : bl_1
-* INOUT : br_1
-* INOUT : bl_2
-* INOUT : br_2
-* INOUT : bl_3
-* INOUT : br_3
-* INOUT : bl_4
-* INOUT : br_4
-* INOUT : bl_5
-* INOUT : br_5
-* INOUT : bl_6
-* INOUT : br_6
-* INOUT : bl_7
-* INOUT : br_7
-* INOUT : bl_8
-* INOUT : br_8
-* INOUT : bl_9
-* INOUT : br_9
-* INOUT : bl_10
-* INOUT : br_10
-* INOUT : bl_11
-* INOUT : br_11
-* INOUT : bl_12
-* INOUT : br_12
-* INOUT : bl_13
-* INOUT : br_13
-* INOUT : bl_14
-* INOUT : br_14
-* INOUT : bl_15
-* INOUT : br_15
-* INOUT : bl_16
-* INOUT : br_16
-* INOUT : bl_17
-* INOUT : br_17
-* INOUT : bl_18
-* INOUT : br_18
-* INOUT : bl_19
-* INOUT : br_19
-* INOUT : bl_20
-* INOUT : br_20
-* INOUT : bl_21
-* INOUT : br_21
-* INOUT : bl_22
-* INOUT : br_22
-* INOUT : bl_23
-* INOUT : br_23
-* INOUT : bl_24
-* INOUT : br_24
-* INOUT : bl_25
-* INOUT : br_25
-* INOUT : bl_26
-* INOUT : br_26
-* INOUT : bl_27
-* INOUT : br_27
-* INOUT : bl_28
-* INOUT : br_28
-* INOUT : bl_29
-* INOUT : br_29
-* INOUT : bl_30
-* INOUT : br_30
-* INOUT : bl_31
-* INOUT : br_31
-* INOUT : bl_32
-* INOUT : br_32
-* INOUT : bl_33
-* INOUT : br_33
-* INOUT : bl_34
-* INOUT : br_34
-* INOUT : bl_35
-* INOUT : br_35
-* INOUT : bl_36
-* INOUT : br_36
-* INOUT : bl_37
-* INOUT : br_37
-* INOUT : bl_38
-* INOUT : br_38
-* INOUT : bl_39
-* INOUT : br_39
-* INOUT : bl_40
-* INOUT : br_40
-* INOUT : bl_41
-* INOUT : br_41
-* INOUT : bl_42
-* INOUT : br_42
-* INOUT : bl_43
-* INOUT : br_43
-* INOUT : bl_44
-* INOUT : br_44
-* INOUT : bl_45
-* INOUT : br_45
-* INOUT : bl_46
-* INOUT : br_46
-* INOUT : bl_47
-* INOUT : br_47
-* INOUT : bl_48
-* INOUT : br_48
-* INOUT : bl_49
-* INOUT : br_49
-* INOUT : bl_50
-* INOUT : br_50
-* INOUT : bl_51
-* INOUT : br_51
-* INOUT : bl_52
-* INOUT : br_52
-* INOUT : bl_53
-* INOUT : br_53
-* INOUT : bl_54
-* INOUT : br_54
-* INOUT : bl_55
-* INOUT : br_55
-* INOUT : bl_56
-* INOUT : br_56
-* INOUT : bl_57
-* INOUT : br_57
-* INOUT : bl_58
-* INOUT : br_58
-* INOUT : bl_59
-* INOUT : br_59
-* INOUT : bl_60
-* INOUT : br_60
-* INOUT : bl_61
-* INOUT : br_61
-* INOUT : bl_62
-* INOUT : br_62
-* INOUT : bl_63
-* INOUT : br_63
-* INOUT : sparebl_0
-* INOUT : sparebr_0
-* OUTPUT: dout_0
-* OUTPUT: dout_1
-* OUTPUT: dout_2
-* OUTPUT: dout_3
-* OUTPUT: dout_4
-* OUTPUT: dout_5
-* OUTPUT: dout_6
-* OUTPUT: dout_7
-* OUTPUT: dout_8
-* OUTPUT: dout_9
-* OUTPUT: dout_10
-* OUTPUT: dout_11
-* OUTPUT: dout_12
-* OUTPUT: dout_13
-* OUTPUT: dout_14
-* OUTPUT: dout_15
-* OUTPUT: dout_16
-* INPUT : din_0
-* INPUT : din_1
-* INPUT : din_2
-* INPUT : din_3
-* INPUT : din_4
-* INPUT : din_5
-* INPUT : din_6
-* INPUT : din_7
-* INPUT : din_8
-* INPUT : din_9
-* INPUT : din_10
-* INPUT : din_11
-* INPUT : din_12
-* INPUT : din_13
-* INPUT : din_14
-* INPUT : din_15
-* INPUT : din_16
-* INPUT : sel_0
-* INPUT : sel_1
-* INPUT : sel_2
-* INPUT : sel_3
-* INPUT : s_en
-* INPUT : p_en_bar
-* INPUT : w_en
-* INPUT : bank_spare_wen0
-* POWER : vdd
-* GROUND: gnd
-Xprecharge_array0
-+ rbl_bl rbl_br bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5
-+ br_5 bl_6 br_6 bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11
-+ bl_12 br_12 bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17
-+ br_17 bl_18 br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22
-+ bl_23 br_23 bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28
-+ br_28 bl_29 br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33
-+ bl_34 br_34 bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39
-+ br_39 bl_40 br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44
-+ bl_45 br_45 bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50
-+ br_50 bl_51 br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55
-+ bl_56 br_56 bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61
-+ br_61 bl_62 br_62 bl_63 br_63 sparebl_0 sparebr_0 p_en_bar vdd
-+ sram_16x128_precharge_array
-Xsense_amp_array0
-+ dout_0 bl_out_0 br_out_0 dout_1 bl_out_1 br_out_1 dout_2 bl_out_2
-+ br_out_2 dout_3 bl_out_3 br_out_3 dout_4 bl_out_4 br_out_4 dout_5
-+ bl_out_5 br_out_5 dout_6 bl_out_6 br_out_6 dout_7 bl_out_7 br_out_7
-+ dout_8 bl_out_8 br_out_8 dout_9 bl_out_9 br_out_9 dout_10 bl_out_10
-+ br_out_10 dout_11 bl_out_11 br_out_11 dout_12 bl_out_12 br_out_12
-+ dout_13 bl_out_13 br_out_13 dout_14 bl_out_14 br_out_14 dout_15
-+ bl_out_15 br_out_15 dout_16 sparebl_0 sparebr_0 s_en vdd gnd
-+ sram_16x128_sense_amp_array
-Xwrite_driver_array0
-+ din_0 din_1 din_2 din_3 din_4 din_5 din_6 din_7 din_8 din_9 din_10
-+ din_11 din_12 din_13 din_14 din_15 din_16 bl_out_0 br_out_0 bl_out_1
-+ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
-+ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
-+ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
-+ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
-+ br_out_15 sparebl_0 sparebr_0 w_en bank_spare_wen0 vdd gnd
-+ sram_16x128_write_driver_array
-Xcolumn_mux_array0
-+ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
-+ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
-+ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
-+ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
-+ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
-+ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
-+ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
-+ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
-+ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
-+ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
-+ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
-+ br_62 bl_63 br_63 sel_0 sel_1 sel_2 sel_3 bl_out_0 br_out_0 bl_out_1
-+ br_out_1 bl_out_2 br_out_2 bl_out_3 br_out_3 bl_out_4 br_out_4
-+ bl_out_5 br_out_5 bl_out_6 br_out_6 bl_out_7 br_out_7 bl_out_8
-+ br_out_8 bl_out_9 br_out_9 bl_out_10 br_out_10 bl_out_11 br_out_11
-+ bl_out_12 br_out_12 bl_out_13 br_out_13 bl_out_14 br_out_14 bl_out_15
-+ br_out_15 gnd
-+ sram_16x128_column_mux_array
-.ENDS sram_16x128_port_data
 
 .SUBCKT sram_16x128_bank
 + dout0_0 dout0_1 dout0_2 dout0_3 dout0_4 dout0_5 dout0_6 dout0_7
@@ -18004,502 +18004,6 @@ Xdff_r0_c1
 + sky130_fd_bd_sram__openram_dff
 .ENDS sram_16x128_col_addr_dff
 
-.SUBCKT sram_16x128_row_addr_dff
-+ din_0 din_1 din_2 din_3 din_4 din_5 dout_0 dout_1 dout_2 dout_3 dout_4
-+ dout_5 clk vdd gnd
-* INPUT : din_0
-* INPUT : din_1
-* INPUT : din_2
-* INPUT : din_3
-* INPUT : din_4
-* INPUT : din_5
-* OUTPUT: dout_0
-* OUTPUT: dout_1
-* OUTPUT: dout_2
-* OUTPUT: dout_3
-* OUTPUT: dout_4
-* OUTPUT: dout_5
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* rows: 6 cols: 1
-Xdff_r0_c0
-+ din_0 dout_0 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r1_c0
-+ din_1 dout_1 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r2_c0
-+ din_2 dout_2 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r3_c0
-+ din_3 dout_3 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r4_c0
-+ din_4 dout_4 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r5_c0
-+ din_5 dout_5 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-.ENDS sram_16x128_row_addr_dff
-
-.SUBCKT sram_16x128_spare_wen_dff
-+ din_0 dout_0 clk vdd gnd
-* INPUT : din_0
-* OUTPUT: dout_0
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* rows: 1 cols: 1
-Xdff_r0_c0
-+ din_0 dout_0 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-.ENDS sram_16x128_spare_wen_dff
-
-.SUBCKT sram_16x128_pnand2_0
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_16x128_pnand2_0
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_16x128_pinv_3
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 12
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-.ENDS sram_16x128_pinv_3
-
-.SUBCKT sram_16x128_pdriver_0
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [12]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_16x128_pinv_3
-.ENDS sram_16x128_pdriver_0
-
-.SUBCKT sram_16x128_pand2_0
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 12
-Xpand2_nand
-+ A B zb_int vdd gnd
-+ sram_16x128_pnand2_0
-Xpand2_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pdriver_0
-.ENDS sram_16x128_pand2_0
-
-.SUBCKT sram_16x128_pinv_6
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_16x128_pinv_6
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_16x128_pinv_10
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 48
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-.ENDS sram_16x128_pinv_10
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-.SUBCKT sram_16x128_pinv_7
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 2
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_16x128_pinv_7
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_16x128_pinv_8
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 5
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-.ENDS sram_16x128_pinv_8
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-.SUBCKT sram_16x128_pinv_9
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 16
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_16x128_pinv_9
-
-.SUBCKT sram_16x128_pdriver_1
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [1, 1, 2, 5, 16, 48]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_16x128_pinv_6
-Xbuf_inv2
-+ Zb1_int Zb2_int vdd gnd
-+ sram_16x128_pinv_6
-Xbuf_inv3
-+ Zb2_int Zb3_int vdd gnd
-+ sram_16x128_pinv_7
-Xbuf_inv4
-+ Zb3_int Zb4_int vdd gnd
-+ sram_16x128_pinv_8
-Xbuf_inv5
-+ Zb4_int Zb5_int vdd gnd
-+ sram_16x128_pinv_9
-Xbuf_inv6
-+ Zb5_int Z vdd gnd
-+ sram_16x128_pinv_10
-.ENDS sram_16x128_pdriver_1
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-.SUBCKT sram_16x128_pnand3
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand3_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_pmos3 Z C vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_nmos1 Z C net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand3_nmos2 net1 B net2 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand3_nmos3 net2 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_16x128_pnand3
-
-.SUBCKT sram_16x128_pinv_14
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 17
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_16x128_pinv_14
-
-.SUBCKT sram_16x128_pdriver_4
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [17]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_16x128_pinv_14
-.ENDS sram_16x128_pdriver_4
-
-.SUBCKT sram_16x128_pand3_0
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 17
-Xpand3_nand
-+ A B C zb_int vdd gnd
-+ sram_16x128_pnand3
-Xpand3_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pdriver_4
-.ENDS sram_16x128_pand3_0
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-.SUBCKT sram_16x128_pinv_13
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 24
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_16x128_pinv_13
-
-.SUBCKT sram_16x128_pdriver_3
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [24]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_16x128_pinv_13
-.ENDS sram_16x128_pdriver_3
-
-.SUBCKT sram_16x128_pand3
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 24
-Xpand3_nand
-+ A B C zb_int vdd gnd
-+ sram_16x128_pnand3
-Xpand3_inv
-+ zb_int Z vdd gnd
-+ sram_16x128_pdriver_3
-.ENDS sram_16x128_pand3
-
-.SUBCKT sram_16x128_pnand2_1
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_16x128_pnand2_1
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_16x128_pinv_17
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 22
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_16x128_pinv_17
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_16x128_pinv_16
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 7
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-.ENDS sram_16x128_pinv_16
-
-.SUBCKT sram_16x128_pdriver_5
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [1, 2, 7, 22]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_16x128_pinv_6
-Xbuf_inv2
-+ Zb1_int Zb2_int vdd gnd
-+ sram_16x128_pinv_7
-Xbuf_inv3
-+ Zb2_int Zb3_int vdd gnd
-+ sram_16x128_pinv_16
-Xbuf_inv4
-+ Zb3_int Z vdd gnd
-+ sram_16x128_pinv_17
-.ENDS sram_16x128_pdriver_5
-
-.SUBCKT sram_16x128_pinv_15
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_16x128_pinv_15
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_16x128_pinv_2
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 4
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
-.ENDS sram_16x128_pinv_2
-
-.SUBCKT sram_16x128_pinv_1
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 2
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_16x128_pinv_1
-
-.SUBCKT sram_16x128_dff_buf_0
-+ D Q Qb clk vdd gnd
-* INPUT : D
-* OUTPUT: Q
-* OUTPUT: Qb
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* inv1: 2 inv2: 4
-Xdff_buf_dff
-+ D qint clk vdd gnd
-+ sky130_fd_bd_sram__openram_dff
-Xdff_buf_inv1
-+ qint Qb vdd gnd
-+ sram_16x128_pinv_1
-Xdff_buf_inv2
-+ Qb Q vdd gnd
-+ sram_16x128_pinv_2
-.ENDS sram_16x128_dff_buf_0
-
-.SUBCKT sram_16x128_dff_buf_array
-+ din_0 din_1 dout_0 dout_bar_0 dout_1 dout_bar_1 clk vdd gnd
-* INPUT : din_0
-* INPUT : din_1
-* OUTPUT: dout_0
-* OUTPUT: dout_bar_0
-* OUTPUT: dout_1
-* OUTPUT: dout_bar_1
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* rows: 2 cols: 1
-* inv1: 2 inv2: 4
-Xdff_r0_c0
-+ din_0 dout_0 dout_bar_0 clk vdd gnd
-+ sram_16x128_dff_buf_0
-Xdff_r1_c0
-+ din_1 dout_1 dout_bar_1 clk vdd gnd
-+ sram_16x128_dff_buf_0
-.ENDS sram_16x128_dff_buf_array
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=4 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=4 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_16x128_pinv_12
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 11
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-.ENDS sram_16x128_pinv_12
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-
-.SUBCKT sram_16x128_pinv_11
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 3
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-.ENDS sram_16x128_pinv_11
-
-.SUBCKT sram_16x128_pdriver_2
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [3, 11]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_16x128_pinv_11
-Xbuf_inv2
-+ Zb1_int Z vdd gnd
-+ sram_16x128_pinv_12
-.ENDS sram_16x128_pdriver_2
-
 .SUBCKT sram_16x128_pinv_18
 + A Z vdd gnd
 * INPUT : A
@@ -18655,6 +18159,450 @@ Xdload_8_3
 + sram_16x128_pinv_18
 .ENDS sram_16x128_delay_chain
 
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+
+.SUBCKT sram_16x128_pinv_1
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 2
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_16x128_pinv_1
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_2
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 4
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
+.ENDS sram_16x128_pinv_2
+
+.SUBCKT sram_16x128_dff_buf_0
++ D Q Qb clk vdd gnd
+* INPUT : D
+* OUTPUT: Q
+* OUTPUT: Qb
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* inv1: 2 inv2: 4
+Xdff_buf_dff
++ D qint clk vdd gnd
++ sky130_fd_bd_sram__openram_dff
+Xdff_buf_inv1
++ qint Qb vdd gnd
++ sram_16x128_pinv_1
+Xdff_buf_inv2
++ Qb Q vdd gnd
++ sram_16x128_pinv_2
+.ENDS sram_16x128_dff_buf_0
+
+.SUBCKT sram_16x128_dff_buf_array
++ din_0 din_1 dout_0 dout_bar_0 dout_1 dout_bar_1 clk vdd gnd
+* INPUT : din_0
+* INPUT : din_1
+* OUTPUT: dout_0
+* OUTPUT: dout_bar_0
+* OUTPUT: dout_1
+* OUTPUT: dout_bar_1
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 2 cols: 1
+* inv1: 2 inv2: 4
+Xdff_r0_c0
++ din_0 dout_0 dout_bar_0 clk vdd gnd
++ sram_16x128_dff_buf_0
+Xdff_r1_c0
++ din_1 dout_1 dout_bar_1 clk vdd gnd
++ sram_16x128_dff_buf_0
+.ENDS sram_16x128_dff_buf_array
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_3
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 12
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+.ENDS sram_16x128_pinv_3
+
+.SUBCKT sram_16x128_pdriver_0
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [12]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_16x128_pinv_3
+.ENDS sram_16x128_pdriver_0
+
+.SUBCKT sram_16x128_pnand2_0
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_16x128_pnand2_0
+
+.SUBCKT sram_16x128_pand2_0
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 12
+Xpand2_nand
++ A B zb_int vdd gnd
++ sram_16x128_pnand2_0
+Xpand2_inv
++ zb_int Z vdd gnd
++ sram_16x128_pdriver_0
+.ENDS sram_16x128_pand2_0
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_13
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 24
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_16x128_pinv_13
+
+.SUBCKT sram_16x128_pdriver_3
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [24]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_16x128_pinv_13
+.ENDS sram_16x128_pdriver_3
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+.SUBCKT sram_16x128_pnand3
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand3_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_pmos3 Z C vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_nmos1 Z C net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand3_nmos2 net1 B net2 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand3_nmos3 net2 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_16x128_pnand3
+
+.SUBCKT sram_16x128_pand3
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 24
+Xpand3_nand
++ A B C zb_int vdd gnd
++ sram_16x128_pnand3
+Xpand3_inv
++ zb_int Z vdd gnd
++ sram_16x128_pdriver_3
+.ENDS sram_16x128_pand3
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_14
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 17
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_16x128_pinv_14
+
+.SUBCKT sram_16x128_pdriver_4
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [17]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_16x128_pinv_14
+.ENDS sram_16x128_pdriver_4
+
+.SUBCKT sram_16x128_pand3_0
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 17
+Xpand3_nand
++ A B C zb_int vdd gnd
++ sram_16x128_pnand3
+Xpand3_inv
++ zb_int Z vdd gnd
++ sram_16x128_pdriver_4
+.ENDS sram_16x128_pand3_0
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_10
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 48
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=11 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+.ENDS sram_16x128_pinv_10
+
+.SUBCKT sram_16x128_pinv_6
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_16x128_pinv_6
+
+.SUBCKT sram_16x128_pinv_7
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 2
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_16x128_pinv_7
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_16x128_pinv_8
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 5
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+.ENDS sram_16x128_pinv_8
+
+.SUBCKT sram_16x128_pinv_9
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 16
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_16x128_pinv_9
+
+.SUBCKT sram_16x128_pdriver_1
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [1, 1, 2, 5, 16, 48]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_16x128_pinv_6
+Xbuf_inv2
++ Zb1_int Zb2_int vdd gnd
++ sram_16x128_pinv_6
+Xbuf_inv3
++ Zb2_int Zb3_int vdd gnd
++ sram_16x128_pinv_7
+Xbuf_inv4
++ Zb3_int Zb4_int vdd gnd
++ sram_16x128_pinv_8
+Xbuf_inv5
++ Zb4_int Zb5_int vdd gnd
++ sram_16x128_pinv_9
+Xbuf_inv6
++ Zb5_int Z vdd gnd
++ sram_16x128_pinv_10
+.ENDS sram_16x128_pdriver_1
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+
+.SUBCKT sram_16x128_pinv_11
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 3
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+.ENDS sram_16x128_pinv_11
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=4 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=4 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_16x128_pinv_12
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 11
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=4 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=4 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+.ENDS sram_16x128_pinv_12
+
+.SUBCKT sram_16x128_pdriver_2
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [3, 11]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_16x128_pinv_11
+Xbuf_inv2
++ Zb1_int Z vdd gnd
++ sram_16x128_pinv_12
+.ENDS sram_16x128_pdriver_2
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_16x128_pinv_16
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 7
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+.ENDS sram_16x128_pinv_16
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_16x128_pinv_17
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 22
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_16x128_pinv_17
+
+.SUBCKT sram_16x128_pdriver_5
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [1, 2, 7, 22]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_16x128_pinv_6
+Xbuf_inv2
++ Zb1_int Zb2_int vdd gnd
++ sram_16x128_pinv_7
+Xbuf_inv3
++ Zb2_int Zb3_int vdd gnd
++ sram_16x128_pinv_16
+Xbuf_inv4
++ Zb3_int Z vdd gnd
++ sram_16x128_pinv_17
+.ENDS sram_16x128_pdriver_5
+
+.SUBCKT sram_16x128_pinv_15
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_16x128_pinv_15
+
+.SUBCKT sram_16x128_pnand2_1
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_16x128_pnand2_1
+
 .SUBCKT sram_16x128_control_logic_rw
 + csb web clk rbl_bl s_en w_en p_en_bar wl_en clk_buf vdd gnd
 * INPUT : csb
@@ -18804,6 +18752,58 @@ Xdff_r0_c16
 + din_16 dout_16 CLK VDD GND
 + sky130_fd_bd_sram__openram_dff
 .ENDS sram_16x128_data_dff
+
+.SUBCKT sram_16x128_row_addr_dff
++ din_0 din_1 din_2 din_3 din_4 din_5 dout_0 dout_1 dout_2 dout_3 dout_4
++ dout_5 clk vdd gnd
+* INPUT : din_0
+* INPUT : din_1
+* INPUT : din_2
+* INPUT : din_3
+* INPUT : din_4
+* INPUT : din_5
+* OUTPUT: dout_0
+* OUTPUT: dout_1
+* OUTPUT: dout_2
+* OUTPUT: dout_3
+* OUTPUT: dout_4
+* OUTPUT: dout_5
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 6 cols: 1
+Xdff_r0_c0
++ din_0 dout_0 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r1_c0
++ din_1 dout_1 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r2_c0
++ din_2 dout_2 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r3_c0
++ din_3 dout_3 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r4_c0
++ din_4 dout_4 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r5_c0
++ din_5 dout_5 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+.ENDS sram_16x128_row_addr_dff
+
+.SUBCKT sram_16x128_spare_wen_dff
++ din_0 dout_0 clk vdd gnd
+* INPUT : din_0
+* OUTPUT: dout_0
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 1 cols: 1
+Xdff_r0_c0
++ din_0 dout_0 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+.ENDS sram_16x128_spare_wen_dff
 
 .SUBCKT sram_16x128
 + din0[0] din0[1] din0[2] din0[3] din0[4] din0[5] din0[6] din0[7]

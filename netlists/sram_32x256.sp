@@ -10,6 +10,125 @@
 * Trimmed: False
 * LVS: False
 **************************************************
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+
+.SUBCKT sram_32x256_pinv
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_32x256_pinv
+
+.SUBCKT sram_32x256_pdriver
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [1]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_32x256_pinv
+.ENDS sram_32x256_pdriver
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+
+.SUBCKT sram_32x256_pnand2
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pnand2
+
+.SUBCKT sram_32x256_pand2
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpand2_nand
++ A B zb_int vdd gnd
++ sram_32x256_pnand2
+Xpand2_inv
++ zb_int Z vdd gnd
++ sram_32x256_pdriver
+.ENDS sram_32x256_pand2
+
+.SUBCKT sram_32x256_pinv_0
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_32x256_pinv_0
+
+.SUBCKT sram_32x256_hierarchical_predecode2x4_0
++ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
+* INPUT : in_0
+* INPUT : in_1
+* OUTPUT: out_0
+* OUTPUT: out_1
+* OUTPUT: out_2
+* OUTPUT: out_3
+* POWER : vdd
+* GROUND: gnd
+Xpre_inv_0
++ in_0 inbar_0 vdd gnd
++ sram_32x256_pinv_0
+Xpre_inv_1
++ in_1 inbar_1 vdd gnd
++ sram_32x256_pinv_0
+XXpre2x4_and_0
++ inbar_0 inbar_1 out_0 vdd gnd
++ sram_32x256_pand2
+XXpre2x4_and_1
++ in_0 inbar_1 out_1 vdd gnd
++ sram_32x256_pand2
+XXpre2x4_and_2
++ inbar_0 in_1 out_2 vdd gnd
++ sram_32x256_pand2
+XXpre2x4_and_3
++ in_0 in_1 out_3 vdd gnd
++ sram_32x256_pand2
+.ENDS sram_32x256_hierarchical_predecode2x4_0
+
+.SUBCKT sram_32x256_column_decoder
++ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
+* INPUT : in_0
+* INPUT : in_1
+* OUTPUT: out_0
+* OUTPUT: out_1
+* OUTPUT: out_2
+* OUTPUT: out_3
+* POWER : vdd
+* GROUND: gnd
+Xcolumn_decoder
++ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
++ sram_32x256_hierarchical_predecode2x4_0
+.ENDS sram_32x256_column_decoder
 * Copyright 2020 The SkyWater PDK Authors
 *
 * Licensed under the Apache License, Version 2.0 (the "License");
@@ -26,243 +145,49 @@
 *
 * SPDX-License-Identifier: Apache-2.0
 
-* SPICE3 file created from sky130_fd_bd_sram__openram_dff.ext - technology: EFS8A
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand2_dec.ext - technology: EFS8A
 
-.subckt sky130_fd_bd_sram__openram_dff D Q CLK VDD GND
-X1000 a_511_725# a_n8_115# VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1001 a_353_115# CLK a_11_624# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1002 a_353_725# a_203_89# a_11_624# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1003 a_11_624# a_203_89# a_161_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1004 a_11_624# CLK a_161_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1005 GND Q a_703_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1006 VDD Q a_703_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1007 a_203_89# CLK GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1008 a_203_89# CLK VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1009 a_161_115# D GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1010 a_161_725# D VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1011 GND a_11_624# a_n8_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1012 a_703_115# a_203_89# ON GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1013 VDD a_11_624# a_n8_115# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1014 a_703_725# CLK ON VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1015 Q ON VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1016 Q ON GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1017 ON a_203_89# a_511_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1018 ON CLK a_511_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1019 GND a_n8_115# a_353_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X1020 VDD a_n8_115# a_353_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
-X1021 a_511_115# a_n8_115# GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+
+* Top level circuit sky130_fd_bd_sram__openram_sp_nand2_dec
+.subckt sky130_fd_bd_sram__openram_sp_nand2_dec A B Z VDD GND
+
+X1001 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1002 VDD A Z VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
+X1000 Z A a_n722_276# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
+X1003 a_n722_276# B GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
 .ends
 
-.SUBCKT sram_32x256_spare_wen_dff
-+ din_0 dout_0 clk vdd gnd
-* INPUT : din_0
-* OUTPUT: dout_0
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* rows: 1 cols: 1
-Xdff_r0_c0
-+ din_0 dout_0 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-.ENDS sram_32x256_spare_wen_dff
 
-.SUBCKT sram_32x256_data_dff
-+ din_0 din_1 din_2 din_3 din_4 din_5 din_6 din_7 din_8 din_9 din_10
-+ din_11 din_12 din_13 din_14 din_15 din_16 din_17 din_18 din_19 din_20
-+ din_21 din_22 din_23 din_24 din_25 din_26 din_27 din_28 din_29 din_30
-+ din_31 din_32 dout_0 dout_1 dout_2 dout_3 dout_4 dout_5 dout_6 dout_7
-+ dout_8 dout_9 dout_10 dout_11 dout_12 dout_13 dout_14 dout_15 dout_16
-+ dout_17 dout_18 dout_19 dout_20 dout_21 dout_22 dout_23 dout_24
-+ dout_25 dout_26 dout_27 dout_28 dout_29 dout_30 dout_31 dout_32 clk
-+ vdd gnd
-* INPUT : din_0
-* INPUT : din_1
-* INPUT : din_2
-* INPUT : din_3
-* INPUT : din_4
-* INPUT : din_5
-* INPUT : din_6
-* INPUT : din_7
-* INPUT : din_8
-* INPUT : din_9
-* INPUT : din_10
-* INPUT : din_11
-* INPUT : din_12
-* INPUT : din_13
-* INPUT : din_14
-* INPUT : din_15
-* INPUT : din_16
-* INPUT : din_17
-* INPUT : din_18
-* INPUT : din_19
-* INPUT : din_20
-* INPUT : din_21
-* INPUT : din_22
-* INPUT : din_23
-* INPUT : din_24
-* INPUT : din_25
-* INPUT : din_26
-* INPUT : din_27
-* INPUT : din_28
-* INPUT : din_29
-* INPUT : din_30
-* INPUT : din_31
-* INPUT : din_32
-* OUTPUT: dout_0
-* OUTPUT: dout_1
-* OUTPUT: dout_2
-* OUTPUT: dout_3
-* OUTPUT: dout_4
-* OUTPUT: dout_5
-* OUTPUT: dout_6
-* OUTPUT: dout_7
-* OUTPUT: dout_8
-* OUTPUT: dout_9
-* OUTPUT: dout_10
-* OUTPUT: dout_11
-* OUTPUT: dout_12
-* OUTPUT: dout_13
-* OUTPUT: dout_14
-* OUTPUT: dout_15
-* OUTPUT: dout_16
-* OUTPUT: dout_17
-* OUTPUT: dout_18
-* OUTPUT: dout_19
-* OUTPUT: dout_20
-* OUTPUT: dout_21
-* OUTPUT: dout_22
-* OUTPUT: dout_23
-* OUTPUT: dout_24
-* OUTPUT: dout_25
-* OUTPUT: dout_26
-* OUTPUT: dout_27
-* OUTPUT: dout_28
-* OUTPUT: dout_29
-* OUTPUT: dout_30
-* OUTPUT: dout_31
-* OUTPUT: dout_32
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* rows: 1 cols: 33
-Xdff_r0_c0
-+ din_0 dout_0 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c1
-+ din_1 dout_1 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c2
-+ din_2 dout_2 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c3
-+ din_3 dout_3 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c4
-+ din_4 dout_4 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c5
-+ din_5 dout_5 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c6
-+ din_6 dout_6 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c7
-+ din_7 dout_7 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c8
-+ din_8 dout_8 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c9
-+ din_9 dout_9 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c10
-+ din_10 dout_10 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c11
-+ din_11 dout_11 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c12
-+ din_12 dout_12 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c13
-+ din_13 dout_13 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c14
-+ din_14 dout_14 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c15
-+ din_15 dout_15 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c16
-+ din_16 dout_16 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c17
-+ din_17 dout_17 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c18
-+ din_18 dout_18 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c19
-+ din_19 dout_19 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c20
-+ din_20 dout_20 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c21
-+ din_21 dout_21 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c22
-+ din_22 dout_22 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c23
-+ din_23 dout_23 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c24
-+ din_24 dout_24 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c25
-+ din_25 dout_25 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c26
-+ din_26 dout_26 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c27
-+ din_27 dout_27 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c28
-+ din_28 dout_28 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c29
-+ din_29 dout_29 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c30
-+ din_30 dout_30 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c31
-+ din_31 dout_31 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c32
-+ din_32 dout_32 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-.ENDS sram_32x256_data_dff
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
 
-.SUBCKT sram_32x256_col_addr_dff
-+ din_0 din_1 dout_0 dout_1 clk vdd gnd
-* INPUT : din_0
-* INPUT : din_1
-* OUTPUT: dout_0
-* OUTPUT: dout_1
-* INPUT : clk
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+.SUBCKT sram_32x256_pinv_dec_0
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
 * POWER : vdd
 * GROUND: gnd
-* rows: 1 cols: 2
-Xdff_r0_c0
-+ din_0 dout_0 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-Xdff_r0_c1
-+ din_1 dout_1 CLK VDD GND
-+ sky130_fd_bd_sram__openram_dff
-.ENDS sram_32x256_col_addr_dff
+* size: 32
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_32x256_pinv_dec_0
+
+.SUBCKT sram_32x256_and2_dec_0
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 32
+Xpand2_dec_nand
++ A B zb_int vdd gnd
++ sky130_fd_bd_sram__openram_sp_nand2_dec
+Xpand2_dec_inv
++ zb_int Z vdd gnd
++ sram_32x256_pinv_dec_0
+.ENDS sram_32x256_and2_dec_0
 * Copyright 2020 The SkyWater PDK Authors
 *
 * Licensed under the Apache License, Version 2.0 (the "License");
@@ -294,10 +219,6 @@ X1005 Z C VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
 .ends
 
 
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-
 .SUBCKT sram_32x256_pinv_dec
 + A Z vdd gnd
 * INPUT : A
@@ -325,34 +246,6 @@ Xpand3_dec_inv
 + zb_int Z vdd gnd
 + sram_32x256_pinv_dec
 .ENDS sram_32x256_and3_dec
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_nand2_dec.ext - technology: EFS8A
-
-
-* Top level circuit sky130_fd_bd_sram__openram_sp_nand2_dec
-.subckt sky130_fd_bd_sram__openram_sp_nand2_dec A B Z VDD GND
-
-X1001 Z B VDD VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1002 VDD A Z VDD sky130_fd_pr__pfet_01v8 W=1.12 L=0.15
-X1000 Z A a_n722_276# GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-X1003 a_n722_276# B GND GND sky130_fd_pr__nfet_01v8 W=0.74 L=0.15
-.ends
-
 
 .SUBCKT sram_32x256_and2_dec
 + A B Z vdd gnd
@@ -743,21 +636,6 @@ XDEC_AND_63
 + sram_32x256_and3_dec
 .ENDS sram_32x256_hierarchical_decoder
 
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-
-.SUBCKT sram_32x256_pinv_dec_0
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 32
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_32x256_pinv_dec_0
-
 .SUBCKT sram_32x256_wordline_driver
 + A B Z vdd gnd
 * INPUT : A
@@ -1118,22 +996,6 @@ Xwl_driver_and64
 + sram_32x256_wordline_driver
 .ENDS sram_32x256_wordline_driver_array
 
-.SUBCKT sram_32x256_and2_dec_0
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 32
-Xpand2_dec_nand
-+ A B zb_int vdd gnd
-+ sky130_fd_bd_sram__openram_sp_nand2_dec
-Xpand2_dec_inv
-+ zb_int Z vdd gnd
-+ sram_32x256_pinv_dec_0
-.ENDS sram_32x256_and2_dec_0
-
 .SUBCKT sram_32x256_port_address
 + addr_0 addr_1 addr_2 addr_3 addr_4 addr_5 addr_6 wl_en wl_0 wl_1 wl_2
 + wl_3 wl_4 wl_5 wl_6 wl_7 wl_8 wl_9 wl_10 wl_11 wl_12 wl_13 wl_14 wl_15
@@ -1255,1216 +1117,6 @@ Xrbl_driver
 + wl_en vdd rbl_wl vdd gnd
 + sram_32x256_and2_dec_0
 .ENDS sram_32x256_port_address
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-
-.SUBCKT sram_32x256_precharge_0
-+ bl br en_bar vdd
-* OUTPUT: bl
-* OUTPUT: br
-* INPUT : en_bar
-* POWER : vdd
-Xlower_pmos bl en_bar br vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-Xupper_pmos1 bl en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-Xupper_pmos2 br en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
-.ENDS sram_32x256_precharge_0
-
-.SUBCKT sram_32x256_precharge_array
-+ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
-+ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
-+ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
-+ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
-+ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
-+ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
-+ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
-+ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
-+ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
-+ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
-+ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
-+ br_62 bl_63 br_63 bl_64 br_64 bl_65 br_65 bl_66 br_66 bl_67 br_67
-+ bl_68 br_68 bl_69 br_69 bl_70 br_70 bl_71 br_71 bl_72 br_72 bl_73
-+ br_73 bl_74 br_74 bl_75 br_75 bl_76 br_76 bl_77 br_77 bl_78 br_78
-+ bl_79 br_79 bl_80 br_80 bl_81 br_81 bl_82 br_82 bl_83 br_83 bl_84
-+ br_84 bl_85 br_85 bl_86 br_86 bl_87 br_87 bl_88 br_88 bl_89 br_89
-+ bl_90 br_90 bl_91 br_91 bl_92 br_92 bl_93 br_93 bl_94 br_94 bl_95
-+ br_95 bl_96 br_96 bl_97 br_97 bl_98 br_98 bl_99 br_99 bl_100 br_100
-+ bl_101 br_101 bl_102 br_102 bl_103 br_103 bl_104 br_104 bl_105 br_105
-+ bl_106 br_106 bl_107 br_107 bl_108 br_108 bl_109 br_109 bl_110 br_110
-+ bl_111 br_111 bl_112 br_112 bl_113 br_113 bl_114 br_114 bl_115 br_115
-+ bl_116 br_116 bl_117 br_117 bl_118 br_118 bl_119 br_119 bl_120 br_120
-+ bl_121 br_121 bl_122 br_122 bl_123 br_123 bl_124 br_124 bl_125 br_125
-+ bl_126 br_126 bl_127 br_127 bl_128 br_128 bl_129 br_129 en_bar vdd
-* OUTPUT: bl_0
-* OUTPUT: br_0
-* OUTPUT: bl_1
-* OUTPUT: br_1
-* OUTPUT: bl_2
-* OUTPUT: br_2
-* OUTPUT: bl_3
-* OUTPUT: br_3
-* OUTPUT: bl_4
-* OUTPUT: br_4
-* OUTPUT: bl_5
-* OUTPUT: br_5
-* OUTPUT: bl_6
-* OUTPUT: br_6
-* OUTPUT: bl_7
-* OUTPUT: br_7
-* OUTPUT: bl_8
-* OUTPUT: br_8
-* OUTPUT: bl_9
-* OUTPUT: br_9
-* OUTPUT: bl_10
-* OUTPUT: br_10
-* OUTPUT: bl_11
-* OUTPUT: br_11
-* OUTPUT: bl_12
-* OUTPUT: br_12
-* OUTPUT: bl_13
-* OUTPUT: br_13
-* OUTPUT: bl_14
-* OUTPUT: br_14
-* OUTPUT: bl_15
-* OUTPUT: br_15
-* OUTPUT: bl_16
-* OUTPUT: br_16
-* OUTPUT: bl_17
-* OUTPUT: br_17
-* OUTPUT: bl_18
-* OUTPUT: br_18
-* OUTPUT: bl_19
-* OUTPUT: br_19
-* OUTPUT: bl_20
-* OUTPUT: br_20
-* OUTPUT: bl_21
-* OUTPUT: br_21
-* OUTPUT: bl_22
-* OUTPUT: br_22
-* OUTPUT: bl_23
-* OUTPUT: br_23
-* OUTPUT: bl_24
-* OUTPUT: br_24
-* OUTPUT: bl_25
-* OUTPUT: br_25
-* OUTPUT: bl_26
-* OUTPUT: br_26
-* OUTPUT: bl_27
-* OUTPUT: br_27
-* OUTPUT: bl_28
-* OUTPUT: br_28
-* OUTPUT: bl_29
-* OUTPUT: br_29
-* OUTPUT: bl_30
-* OUTPUT: br_30
-* OUTPUT: bl_31
-* OUTPUT: br_31
-* OUTPUT: bl_32
-* OUTPUT: br_32
-* OUTPUT: bl_33
-* OUTPUT: br_33
-* OUTPUT: bl_34
-* OUTPUT: br_34
-* OUTPUT: bl_35
-* OUTPUT: br_35
-* OUTPUT: bl_36
-* OUTPUT: br_36
-* OUTPUT: bl_37
-* OUTPUT: br_37
-* OUTPUT: bl_38
-* OUTPUT: br_38
-* OUTPUT: bl_39
-* OUTPUT: br_39
-* OUTPUT: bl_40
-* OUTPUT: br_40
-* OUTPUT: bl_41
-* OUTPUT: br_41
-* OUTPUT: bl_42
-* OUTPUT: br_42
-* OUTPUT: bl_43
-* OUTPUT: br_43
-* OUTPUT: bl_44
-* OUTPUT: br_44
-* OUTPUT: bl_45
-* OUTPUT: br_45
-* OUTPUT: bl_46
-* OUTPUT: br_46
-* OUTPUT: bl_47
-* OUTPUT: br_47
-* OUTPUT: bl_48
-* OUTPUT: br_48
-* OUTPUT: bl_49
-* OUTPUT: br_49
-* OUTPUT: bl_50
-* OUTPUT: br_50
-* OUTPUT: bl_51
-* OUTPUT: br_51
-* OUTPUT: bl_52
-* OUTPUT: br_52
-* OUTPUT: bl_53
-* OUTPUT: br_53
-* OUTPUT: bl_54
-* OUTPUT: br_54
-* OUTPUT: bl_55
-* OUTPUT: br_55
-* OUTPUT: bl_56
-* OUTPUT: br_56
-* OUTPUT: bl_57
-* OUTPUT: br_57
-* OUTPUT: bl_58
-* OUTPUT: br_58
-* OUTPUT: bl_59
-* OUTPUT: br_59
-* OUTPUT: bl_60
-* OUTPUT: br_60
-* OUTPUT: bl_61
-* OUTPUT: br_61
-* OUTPUT: bl_62
-* OUTPUT: br_62
-* OUTPUT: bl_63
-* OUTPUT: br_63
-* OUTPUT: bl_64
-* OUTPUT: br_64
-* OUTPUT: bl_65
-* OUTPUT: br_65
-* OUTPUT: bl_66
-* OUTPUT: br_66
-* OUTPUT: bl_67
-* OUTPUT: br_67
-* OUTPUT: bl_68
-* OUTPUT: br_68
-* OUTPUT: bl_69
-* OUTPUT: br_69
-* OUTPUT: bl_70
-* OUTPUT: br_70
-* OUTPUT: bl_71
-* OUTPUT: br_71
-* OUTPUT: bl_72
-* OUTPUT: br_72
-* OUTPUT: bl_73
-* OUTPUT: br_73
-* OUTPUT: bl_74
-* OUTPUT: br_74
-* OUTPUT: bl_75
-* OUTPUT: br_75
-* OUTPUT: bl_76
-* OUTPUT: br_76
-* OUTPUT: bl_77
-* OUTPUT: br_77
-* OUTPUT: bl_78
-* OUTPUT: br_78
-* OUTPUT: bl_79
-* OUTPUT: br_79
-* OUTPUT: bl_80
-* OUTPUT: br_80
-* OUTPUT: bl_81
-* OUTPUT: br_81
-* OUTPUT: bl_82
-* OUTPUT: br_82
-* OUTPUT: bl_83
-* OUTPUT: br_83
-* OUTPUT: bl_84
-* OUTPUT: br_84
-* OUTPUT: bl_85
-* OUTPUT: br_85
-* OUTPUT: bl_86
-* OUTPUT: br_86
-* OUTPUT: bl_87
-* OUTPUT: br_87
-* OUTPUT: bl_88
-* OUTPUT: br_88
-* OUTPUT: bl_89
-* OUTPUT: br_89
-* OUTPUT: bl_90
-* OUTPUT: br_90
-* OUTPUT: bl_91
-* OUTPUT: br_91
-* OUTPUT: bl_92
-* OUTPUT: br_92
-* OUTPUT: bl_93
-* OUTPUT: br_93
-* OUTPUT: bl_94
-* OUTPUT: br_94
-* OUTPUT: bl_95
-* OUTPUT: br_95
-* OUTPUT: bl_96
-* OUTPUT: br_96
-* OUTPUT: bl_97
-* OUTPUT: br_97
-* OUTPUT: bl_98
-* OUTPUT: br_98
-* OUTPUT: bl_99
-* OUTPUT: br_99
-* OUTPUT: bl_100
-* OUTPUT: br_100
-* OUTPUT: bl_101
-* OUTPUT: br_101
-* OUTPUT: bl_102
-* OUTPUT: br_102
-* OUTPUT: bl_103
-* OUTPUT: br_103
-* OUTPUT: bl_104
-* OUTPUT: br_104
-* OUTPUT: bl_105
-* OUTPUT: br_105
-* OUTPUT: bl_106
-* OUTPUT: br_106
-* OUTPUT: bl_107
-* OUTPUT: br_107
-* OUTPUT: bl_108
-* OUTPUT: br_108
-* OUTPUT: bl_109
-* OUTPUT: br_109
-* OUTPUT: bl_110
-* OUTPUT: br_110
-* OUTPUT: bl_111
-* OUTPUT: br_111
-* OUTPUT: bl_112
-* OUTPUT: br_112
-* OUTPUT: bl_113
-* OUTPUT: br_113
-* OUTPUT: bl_114
-* OUTPUT: br_114
-* OUTPUT: bl_115
-* OUTPUT: br_115
-* OUTPUT: bl_116
-* OUTPUT: br_116
-* OUTPUT: bl_117
-* OUTPUT: br_117
-* OUTPUT: bl_118
-* OUTPUT: br_118
-* OUTPUT: bl_119
-* OUTPUT: br_119
-* OUTPUT: bl_120
-* OUTPUT: br_120
-* OUTPUT: bl_121
-* OUTPUT: br_121
-* OUTPUT: bl_122
-* OUTPUT: br_122
-* OUTPUT: bl_123
-* OUTPUT: br_123
-* OUTPUT: bl_124
-* OUTPUT: br_124
-* OUTPUT: bl_125
-* OUTPUT: br_125
-* OUTPUT: bl_126
-* OUTPUT: br_126
-* OUTPUT: bl_127
-* OUTPUT: br_127
-* OUTPUT: bl_128
-* OUTPUT: br_128
-* OUTPUT: bl_129
-* OUTPUT: br_129
-* INPUT : en_bar
-* POWER : vdd
-* cols: 130 size: 1 bl: bl br: br
-Xpre_column_0
-+ bl_0 br_0 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_1
-+ bl_1 br_1 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_2
-+ bl_2 br_2 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_3
-+ bl_3 br_3 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_4
-+ bl_4 br_4 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_5
-+ bl_5 br_5 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_6
-+ bl_6 br_6 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_7
-+ bl_7 br_7 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_8
-+ bl_8 br_8 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_9
-+ bl_9 br_9 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_10
-+ bl_10 br_10 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_11
-+ bl_11 br_11 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_12
-+ bl_12 br_12 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_13
-+ bl_13 br_13 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_14
-+ bl_14 br_14 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_15
-+ bl_15 br_15 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_16
-+ bl_16 br_16 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_17
-+ bl_17 br_17 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_18
-+ bl_18 br_18 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_19
-+ bl_19 br_19 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_20
-+ bl_20 br_20 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_21
-+ bl_21 br_21 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_22
-+ bl_22 br_22 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_23
-+ bl_23 br_23 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_24
-+ bl_24 br_24 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_25
-+ bl_25 br_25 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_26
-+ bl_26 br_26 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_27
-+ bl_27 br_27 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_28
-+ bl_28 br_28 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_29
-+ bl_29 br_29 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_30
-+ bl_30 br_30 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_31
-+ bl_31 br_31 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_32
-+ bl_32 br_32 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_33
-+ bl_33 br_33 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_34
-+ bl_34 br_34 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_35
-+ bl_35 br_35 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_36
-+ bl_36 br_36 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_37
-+ bl_37 br_37 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_38
-+ bl_38 br_38 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_39
-+ bl_39 br_39 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_40
-+ bl_40 br_40 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_41
-+ bl_41 br_41 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_42
-+ bl_42 br_42 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_43
-+ bl_43 br_43 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_44
-+ bl_44 br_44 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_45
-+ bl_45 br_45 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_46
-+ bl_46 br_46 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_47
-+ bl_47 br_47 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_48
-+ bl_48 br_48 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_49
-+ bl_49 br_49 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_50
-+ bl_50 br_50 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_51
-+ bl_51 br_51 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_52
-+ bl_52 br_52 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_53
-+ bl_53 br_53 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_54
-+ bl_54 br_54 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_55
-+ bl_55 br_55 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_56
-+ bl_56 br_56 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_57
-+ bl_57 br_57 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_58
-+ bl_58 br_58 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_59
-+ bl_59 br_59 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_60
-+ bl_60 br_60 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_61
-+ bl_61 br_61 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_62
-+ bl_62 br_62 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_63
-+ bl_63 br_63 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_64
-+ bl_64 br_64 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_65
-+ bl_65 br_65 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_66
-+ bl_66 br_66 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_67
-+ bl_67 br_67 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_68
-+ bl_68 br_68 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_69
-+ bl_69 br_69 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_70
-+ bl_70 br_70 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_71
-+ bl_71 br_71 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_72
-+ bl_72 br_72 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_73
-+ bl_73 br_73 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_74
-+ bl_74 br_74 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_75
-+ bl_75 br_75 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_76
-+ bl_76 br_76 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_77
-+ bl_77 br_77 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_78
-+ bl_78 br_78 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_79
-+ bl_79 br_79 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_80
-+ bl_80 br_80 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_81
-+ bl_81 br_81 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_82
-+ bl_82 br_82 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_83
-+ bl_83 br_83 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_84
-+ bl_84 br_84 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_85
-+ bl_85 br_85 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_86
-+ bl_86 br_86 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_87
-+ bl_87 br_87 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_88
-+ bl_88 br_88 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_89
-+ bl_89 br_89 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_90
-+ bl_90 br_90 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_91
-+ bl_91 br_91 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_92
-+ bl_92 br_92 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_93
-+ bl_93 br_93 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_94
-+ bl_94 br_94 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_95
-+ bl_95 br_95 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_96
-+ bl_96 br_96 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_97
-+ bl_97 br_97 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_98
-+ bl_98 br_98 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_99
-+ bl_99 br_99 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_100
-+ bl_100 br_100 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_101
-+ bl_101 br_101 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_102
-+ bl_102 br_102 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_103
-+ bl_103 br_103 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_104
-+ bl_104 br_104 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_105
-+ bl_105 br_105 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_106
-+ bl_106 br_106 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_107
-+ bl_107 br_107 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_108
-+ bl_108 br_108 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_109
-+ bl_109 br_109 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_110
-+ bl_110 br_110 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_111
-+ bl_111 br_111 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_112
-+ bl_112 br_112 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_113
-+ bl_113 br_113 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_114
-+ bl_114 br_114 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_115
-+ bl_115 br_115 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_116
-+ bl_116 br_116 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_117
-+ bl_117 br_117 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_118
-+ bl_118 br_118 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_119
-+ bl_119 br_119 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_120
-+ bl_120 br_120 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_121
-+ bl_121 br_121 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_122
-+ bl_122 br_122 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_123
-+ bl_123 br_123 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_124
-+ bl_124 br_124 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_125
-+ bl_125 br_125 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_126
-+ bl_126 br_126 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_127
-+ bl_127 br_127 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_128
-+ bl_128 br_128 en_bar vdd
-+ sram_32x256_precharge_0
-Xpre_column_129
-+ bl_129 br_129 en_bar vdd
-+ sram_32x256_precharge_0
-.ENDS sram_32x256_precharge_array
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-*********************** "sky130_fd_bd_sram__openram_write_driver" ******************************
-
-.SUBCKT sky130_fd_bd_sram__openram_write_driver DIN BL BR EN VDD GND
-
-**** Inverter to conver Data_in to data_in_bar ******
-* din_bar = inv(DIN)
-X_1 din_bar DIN GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-X_2 din_bar DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-
-**** 2input nand gate follwed by inverter to drive BL ******
-* din_bar_gated = nand(EN, DIN)
-X_3 din_bar_gated EN net_7 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_4 net_7 DIN GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_5 din_bar_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_6 din_bar_gated DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-* din_bar_gated_bar = inv(din_bar_gated)
-X_7 din_bar_gated_bar din_bar_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_8 din_bar_gated_bar din_bar_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-
-**** 2input nand gate follwed by inverter to drive BR******
-* din_gated = nand(EN, din_bar)
-X_9 din_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_10 din_gated EN net_8 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_11 net_8 din_bar GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
-X_12 din_gated din_bar VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-* din_gated_bar = inv(din_gated)
-X_13 din_gated_bar din_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
-X_14 din_gated_bar din_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
-
-************************************************
-* pull down with EN enable
-X_15 BL din_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-X_16 BR din_bar_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
-
-.ENDS sky130_fd_bd_sram__openram_write_driver
-
-.SUBCKT sram_32x256_write_driver_array
-+ data_0 data_1 data_2 data_3 data_4 data_5 data_6 data_7 data_8 data_9
-+ data_10 data_11 data_12 data_13 data_14 data_15 data_16 data_17
-+ data_18 data_19 data_20 data_21 data_22 data_23 data_24 data_25
-+ data_26 data_27 data_28 data_29 data_30 data_31 data_32 bl_0 br_0 bl_1
-+ br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6 bl_7 br_7 bl_8
-+ br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12 bl_13 br_13 bl_14
-+ br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18 br_18 bl_19 br_19
-+ bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23 bl_24 br_24 bl_25
-+ br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29 br_29 bl_30 br_30
-+ bl_31 br_31 bl_32 br_32 en_0 en_1 vdd gnd
-* INPUT : data_0
-* INPUT : data_1
-* INPUT : data_2
-* INPUT : data_3
-* INPUT : data_4
-* INPUT : data_5
-* INPUT : data_6
-* INPUT : data_7
-* INPUT : data_8
-* INPUT : data_9
-* INPUT : data_10
-* INPUT : data_11
-* INPUT : data_12
-* INPUT : data_13
-* INPUT : data_14
-* INPUT : data_15
-* INPUT : data_16
-* INPUT : data_17
-* INPUT : data_18
-* INPUT : data_19
-* INPUT : data_20
-* INPUT : data_21
-* INPUT : data_22
-* INPUT : data_23
-* INPUT : data_24
-* INPUT : data_25
-* INPUT : data_26
-* INPUT : data_27
-* INPUT : data_28
-* INPUT : data_29
-* INPUT : data_30
-* INPUT : data_31
-* INPUT : data_32
-* OUTPUT: bl_0
-* OUTPUT: br_0
-* OUTPUT: bl_1
-* OUTPUT: br_1
-* OUTPUT: bl_2
-* OUTPUT: br_2
-* OUTPUT: bl_3
-* OUTPUT: br_3
-* OUTPUT: bl_4
-* OUTPUT: br_4
-* OUTPUT: bl_5
-* OUTPUT: br_5
-* OUTPUT: bl_6
-* OUTPUT: br_6
-* OUTPUT: bl_7
-* OUTPUT: br_7
-* OUTPUT: bl_8
-* OUTPUT: br_8
-* OUTPUT: bl_9
-* OUTPUT: br_9
-* OUTPUT: bl_10
-* OUTPUT: br_10
-* OUTPUT: bl_11
-* OUTPUT: br_11
-* OUTPUT: bl_12
-* OUTPUT: br_12
-* OUTPUT: bl_13
-* OUTPUT: br_13
-* OUTPUT: bl_14
-* OUTPUT: br_14
-* OUTPUT: bl_15
-* OUTPUT: br_15
-* OUTPUT: bl_16
-* OUTPUT: br_16
-* OUTPUT: bl_17
-* OUTPUT: br_17
-* OUTPUT: bl_18
-* OUTPUT: br_18
-* OUTPUT: bl_19
-* OUTPUT: br_19
-* OUTPUT: bl_20
-* OUTPUT: br_20
-* OUTPUT: bl_21
-* OUTPUT: br_21
-* OUTPUT: bl_22
-* OUTPUT: br_22
-* OUTPUT: bl_23
-* OUTPUT: br_23
-* OUTPUT: bl_24
-* OUTPUT: br_24
-* OUTPUT: bl_25
-* OUTPUT: br_25
-* OUTPUT: bl_26
-* OUTPUT: br_26
-* OUTPUT: bl_27
-* OUTPUT: br_27
-* OUTPUT: bl_28
-* OUTPUT: br_28
-* OUTPUT: bl_29
-* OUTPUT: br_29
-* OUTPUT: bl_30
-* OUTPUT: br_30
-* OUTPUT: bl_31
-* OUTPUT: br_31
-* OUTPUT: bl_32
-* OUTPUT: br_32
-* INPUT : en_0
-* INPUT : en_1
-* POWER : vdd
-* GROUND: gnd
-* columns: 128
-* word_size 32
-Xwrite_driver0
-+ data_0 bl_0 br_0 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver4
-+ data_1 bl_1 br_1 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver8
-+ data_2 bl_2 br_2 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver12
-+ data_3 bl_3 br_3 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver16
-+ data_4 bl_4 br_4 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver20
-+ data_5 bl_5 br_5 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver24
-+ data_6 bl_6 br_6 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver28
-+ data_7 bl_7 br_7 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver32
-+ data_8 bl_8 br_8 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver36
-+ data_9 bl_9 br_9 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver40
-+ data_10 bl_10 br_10 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver44
-+ data_11 bl_11 br_11 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver48
-+ data_12 bl_12 br_12 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver52
-+ data_13 bl_13 br_13 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver56
-+ data_14 bl_14 br_14 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver60
-+ data_15 bl_15 br_15 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver64
-+ data_16 bl_16 br_16 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver68
-+ data_17 bl_17 br_17 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver72
-+ data_18 bl_18 br_18 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver76
-+ data_19 bl_19 br_19 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver80
-+ data_20 bl_20 br_20 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver84
-+ data_21 bl_21 br_21 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver88
-+ data_22 bl_22 br_22 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver92
-+ data_23 bl_23 br_23 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver96
-+ data_24 bl_24 br_24 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver100
-+ data_25 bl_25 br_25 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver104
-+ data_26 bl_26 br_26 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver108
-+ data_27 bl_27 br_27 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver112
-+ data_28 bl_28 br_28 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver116
-+ data_29 bl_29 br_29 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver120
-+ data_30 bl_30 br_30 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver124
-+ data_31 bl_31 br_31 en_0 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-Xwrite_driver128
-+ data_32 bl_32 br_32 en_1 vdd gnd
-+ sky130_fd_bd_sram__openram_write_driver
-.ENDS sram_32x256_write_driver_array
-* Copyright 2020 The SkyWater PDK Authors
-*
-* Licensed under the Apache License, Version 2.0 (the "License");
-* you may not use this file except in compliance with the License.
-* You may obtain a copy of the License at
-*
-*     https://www.apache.org/licenses/LICENSE-2.0
-*
-* Unless required by applicable law or agreed to in writing, software
-* distributed under the License is distributed on an "AS IS" BASIS,
-* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-* See the License for the specific language governing permissions and
-* limitations under the License.
-*
-* SPDX-License-Identifier: Apache-2.0
-
-*********************** "sky130_fd_bd_sram__openram_sense_amp" ******************************
-
-.SUBCKT sky130_fd_bd_sram__openram_sense_amp BL BR DOUT EN VDD GND
-X1000 GND EN a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-X1001 a_56_432# dint_bar dint GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-X1002 dint_bar dint a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-
-X1003 VDD dint_bar dint VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-X1004 dint_bar dint VDD VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-
-X1005 BL EN dint VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
-X1006 dint_bar EN BR VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
-
-X1007 VDD dint_bar DOUT VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
-X1008 DOUT dint_bar GND GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
-
-.ENDS sky130_fd_bd_sram__openram_sense_amp
-
-.SUBCKT sram_32x256_sense_amp_array
-+ data_0 bl_0 br_0 data_1 bl_1 br_1 data_2 bl_2 br_2 data_3 bl_3 br_3
-+ data_4 bl_4 br_4 data_5 bl_5 br_5 data_6 bl_6 br_6 data_7 bl_7 br_7
-+ data_8 bl_8 br_8 data_9 bl_9 br_9 data_10 bl_10 br_10 data_11 bl_11
-+ br_11 data_12 bl_12 br_12 data_13 bl_13 br_13 data_14 bl_14 br_14
-+ data_15 bl_15 br_15 data_16 bl_16 br_16 data_17 bl_17 br_17 data_18
-+ bl_18 br_18 data_19 bl_19 br_19 data_20 bl_20 br_20 data_21 bl_21
-+ br_21 data_22 bl_22 br_22 data_23 bl_23 br_23 data_24 bl_24 br_24
-+ data_25 bl_25 br_25 data_26 bl_26 br_26 data_27 bl_27 br_27 data_28
-+ bl_28 br_28 data_29 bl_29 br_29 data_30 bl_30 br_30 data_31 bl_31
-+ br_31 data_32 bl_32 br_32 en vdd gnd
-* OUTPUT: data_0
-* INPUT : bl_0
-* INPUT : br_0
-* OUTPUT: data_1
-* INPUT : bl_1
-* INPUT : br_1
-* OUTPUT: data_2
-* INPUT : bl_2
-* INPUT : br_2
-* OUTPUT: data_3
-* INPUT : bl_3
-* INPUT : br_3
-* OUTPUT: data_4
-* INPUT : bl_4
-* INPUT : br_4
-* OUTPUT: data_5
-* INPUT : bl_5
-* INPUT : br_5
-* OUTPUT: data_6
-* INPUT : bl_6
-* INPUT : br_6
-* OUTPUT: data_7
-* INPUT : bl_7
-* INPUT : br_7
-* OUTPUT: data_8
-* INPUT : bl_8
-* INPUT : br_8
-* OUTPUT: data_9
-* INPUT : bl_9
-* INPUT : br_9
-* OUTPUT: data_10
-* INPUT : bl_10
-* INPUT : br_10
-* OUTPUT: data_11
-* INPUT : bl_11
-* INPUT : br_11
-* OUTPUT: data_12
-* INPUT : bl_12
-* INPUT : br_12
-* OUTPUT: data_13
-* INPUT : bl_13
-* INPUT : br_13
-* OUTPUT: data_14
-* INPUT : bl_14
-* INPUT : br_14
-* OUTPUT: data_15
-* INPUT : bl_15
-* INPUT : br_15
-* OUTPUT: data_16
-* INPUT : bl_16
-* INPUT : br_16
-* OUTPUT: data_17
-* INPUT : bl_17
-* INPUT : br_17
-* OUTPUT: data_18
-* INPUT : bl_18
-* INPUT : br_18
-* OUTPUT: data_19
-* INPUT : bl_19
-* INPUT : br_19
-* OUTPUT: data_20
-* INPUT : bl_20
-* INPUT : br_20
-* OUTPUT: data_21
-* INPUT : bl_21
-* INPUT : br_21
-* OUTPUT: data_22
-* INPUT : bl_22
-* INPUT : br_22
-* OUTPUT: data_23
-* INPUT : bl_23
-* INPUT : br_23
-* OUTPUT: data_24
-* INPUT : bl_24
-* INPUT : br_24
-* OUTPUT: data_25
-* INPUT : bl_25
-* INPUT : br_25
-* OUTPUT: data_26
-* INPUT : bl_26
-* INPUT : br_26
-* OUTPUT: data_27
-* INPUT : bl_27
-* INPUT : br_27
-* OUTPUT: data_28
-* INPUT : bl_28
-* INPUT : br_28
-* OUTPUT: data_29
-* INPUT : bl_29
-* INPUT : br_29
-* OUTPUT: data_30
-* INPUT : bl_30
-* INPUT : br_30
-* OUTPUT: data_31
-* INPUT : bl_31
-* INPUT : br_31
-* OUTPUT: data_32
-* INPUT : bl_32
-* INPUT : br_32
-* INPUT : en
-* POWER : vdd
-* GROUND: gnd
-* word_size 32
-* words_per_row: 4
-Xsa_d0
-+ bl_0 br_0 data_0 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d1
-+ bl_1 br_1 data_1 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d2
-+ bl_2 br_2 data_2 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d3
-+ bl_3 br_3 data_3 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d4
-+ bl_4 br_4 data_4 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d5
-+ bl_5 br_5 data_5 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d6
-+ bl_6 br_6 data_6 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d7
-+ bl_7 br_7 data_7 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d8
-+ bl_8 br_8 data_8 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d9
-+ bl_9 br_9 data_9 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d10
-+ bl_10 br_10 data_10 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d11
-+ bl_11 br_11 data_11 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d12
-+ bl_12 br_12 data_12 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d13
-+ bl_13 br_13 data_13 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d14
-+ bl_14 br_14 data_14 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d15
-+ bl_15 br_15 data_15 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d16
-+ bl_16 br_16 data_16 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d17
-+ bl_17 br_17 data_17 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d18
-+ bl_18 br_18 data_18 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d19
-+ bl_19 br_19 data_19 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d20
-+ bl_20 br_20 data_20 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d21
-+ bl_21 br_21 data_21 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d22
-+ bl_22 br_22 data_22 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d23
-+ bl_23 br_23 data_23 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d24
-+ bl_24 br_24 data_24 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d25
-+ bl_25 br_25 data_25 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d26
-+ bl_26 br_26 data_26 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d27
-+ bl_27 br_27 data_27 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d28
-+ bl_28 br_28 data_28 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d29
-+ bl_29 br_29 data_29 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d30
-+ bl_30 br_30 data_30 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d31
-+ bl_31 br_31 data_31 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-Xsa_d32
-+ bl_32 br_32 data_32 en vdd gnd
-+ sky130_fd_bd_sram__openram_sense_amp
-.ENDS sram_32x256_sense_amp_array
 
 * spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=2.88 l=0.15 pd=6.06 ps=6.06 as=1.08u ad=1.08u
 
@@ -3226,6 +1878,1216 @@ XXMUX127
 + sram_32x256_column_mux
 .ENDS sram_32x256_column_mux_array
 
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+
+.SUBCKT sram_32x256_precharge_0
++ bl br en_bar vdd
+* OUTPUT: bl
+* OUTPUT: br
+* INPUT : en_bar
+* POWER : vdd
+Xlower_pmos bl en_bar br vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+Xupper_pmos1 bl en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+Xupper_pmos2 br en_bar vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=0.55 l=0.15 pd=1.40 ps=1.40 as=0.21u ad=0.21u
+.ENDS sram_32x256_precharge_0
+
+.SUBCKT sram_32x256_precharge_array
++ bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6
++ bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12
++ bl_13 br_13 bl_14 br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18
++ br_18 bl_19 br_19 bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23
++ bl_24 br_24 bl_25 br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29
++ br_29 bl_30 br_30 bl_31 br_31 bl_32 br_32 bl_33 br_33 bl_34 br_34
++ bl_35 br_35 bl_36 br_36 bl_37 br_37 bl_38 br_38 bl_39 br_39 bl_40
++ br_40 bl_41 br_41 bl_42 br_42 bl_43 br_43 bl_44 br_44 bl_45 br_45
++ bl_46 br_46 bl_47 br_47 bl_48 br_48 bl_49 br_49 bl_50 br_50 bl_51
++ br_51 bl_52 br_52 bl_53 br_53 bl_54 br_54 bl_55 br_55 bl_56 br_56
++ bl_57 br_57 bl_58 br_58 bl_59 br_59 bl_60 br_60 bl_61 br_61 bl_62
++ br_62 bl_63 br_63 bl_64 br_64 bl_65 br_65 bl_66 br_66 bl_67 br_67
++ bl_68 br_68 bl_69 br_69 bl_70 br_70 bl_71 br_71 bl_72 br_72 bl_73
++ br_73 bl_74 br_74 bl_75 br_75 bl_76 br_76 bl_77 br_77 bl_78 br_78
++ bl_79 br_79 bl_80 br_80 bl_81 br_81 bl_82 br_82 bl_83 br_83 bl_84
++ br_84 bl_85 br_85 bl_86 br_86 bl_87 br_87 bl_88 br_88 bl_89 br_89
++ bl_90 br_90 bl_91 br_91 bl_92 br_92 bl_93 br_93 bl_94 br_94 bl_95
++ br_95 bl_96 br_96 bl_97 br_97 bl_98 br_98 bl_99 br_99 bl_100 br_100
++ bl_101 br_101 bl_102 br_102 bl_103 br_103 bl_104 br_104 bl_105 br_105
++ bl_106 br_106 bl_107 br_107 bl_108 br_108 bl_109 br_109 bl_110 br_110
++ bl_111 br_111 bl_112 br_112 bl_113 br_113 bl_114 br_114 bl_115 br_115
++ bl_116 br_116 bl_117 br_117 bl_118 br_118 bl_119 br_119 bl_120 br_120
++ bl_121 br_121 bl_122 br_122 bl_123 br_123 bl_124 br_124 bl_125 br_125
++ bl_126 br_126 bl_127 br_127 bl_128 br_128 bl_129 br_129 en_bar vdd
+* OUTPUT: bl_0
+* OUTPUT: br_0
+* OUTPUT: bl_1
+* OUTPUT: br_1
+* OUTPUT: bl_2
+* OUTPUT: br_2
+* OUTPUT: bl_3
+* OUTPUT: br_3
+* OUTPUT: bl_4
+* OUTPUT: br_4
+* OUTPUT: bl_5
+* OUTPUT: br_5
+* OUTPUT: bl_6
+* OUTPUT: br_6
+* OUTPUT: bl_7
+* OUTPUT: br_7
+* OUTPUT: bl_8
+* OUTPUT: br_8
+* OUTPUT: bl_9
+* OUTPUT: br_9
+* OUTPUT: bl_10
+* OUTPUT: br_10
+* OUTPUT: bl_11
+* OUTPUT: br_11
+* OUTPUT: bl_12
+* OUTPUT: br_12
+* OUTPUT: bl_13
+* OUTPUT: br_13
+* OUTPUT: bl_14
+* OUTPUT: br_14
+* OUTPUT: bl_15
+* OUTPUT: br_15
+* OUTPUT: bl_16
+* OUTPUT: br_16
+* OUTPUT: bl_17
+* OUTPUT: br_17
+* OUTPUT: bl_18
+* OUTPUT: br_18
+* OUTPUT: bl_19
+* OUTPUT: br_19
+* OUTPUT: bl_20
+* OUTPUT: br_20
+* OUTPUT: bl_21
+* OUTPUT: br_21
+* OUTPUT: bl_22
+* OUTPUT: br_22
+* OUTPUT: bl_23
+* OUTPUT: br_23
+* OUTPUT: bl_24
+* OUTPUT: br_24
+* OUTPUT: bl_25
+* OUTPUT: br_25
+* OUTPUT: bl_26
+* OUTPUT: br_26
+* OUTPUT: bl_27
+* OUTPUT: br_27
+* OUTPUT: bl_28
+* OUTPUT: br_28
+* OUTPUT: bl_29
+* OUTPUT: br_29
+* OUTPUT: bl_30
+* OUTPUT: br_30
+* OUTPUT: bl_31
+* OUTPUT: br_31
+* OUTPUT: bl_32
+* OUTPUT: br_32
+* OUTPUT: bl_33
+* OUTPUT: br_33
+* OUTPUT: bl_34
+* OUTPUT: br_34
+* OUTPUT: bl_35
+* OUTPUT: br_35
+* OUTPUT: bl_36
+* OUTPUT: br_36
+* OUTPUT: bl_37
+* OUTPUT: br_37
+* OUTPUT: bl_38
+* OUTPUT: br_38
+* OUTPUT: bl_39
+* OUTPUT: br_39
+* OUTPUT: bl_40
+* OUTPUT: br_40
+* OUTPUT: bl_41
+* OUTPUT: br_41
+* OUTPUT: bl_42
+* OUTPUT: br_42
+* OUTPUT: bl_43
+* OUTPUT: br_43
+* OUTPUT: bl_44
+* OUTPUT: br_44
+* OUTPUT: bl_45
+* OUTPUT: br_45
+* OUTPUT: bl_46
+* OUTPUT: br_46
+* OUTPUT: bl_47
+* OUTPUT: br_47
+* OUTPUT: bl_48
+* OUTPUT: br_48
+* OUTPUT: bl_49
+* OUTPUT: br_49
+* OUTPUT: bl_50
+* OUTPUT: br_50
+* OUTPUT: bl_51
+* OUTPUT: br_51
+* OUTPUT: bl_52
+* OUTPUT: br_52
+* OUTPUT: bl_53
+* OUTPUT: br_53
+* OUTPUT: bl_54
+* OUTPUT: br_54
+* OUTPUT: bl_55
+* OUTPUT: br_55
+* OUTPUT: bl_56
+* OUTPUT: br_56
+* OUTPUT: bl_57
+* OUTPUT: br_57
+* OUTPUT: bl_58
+* OUTPUT: br_58
+* OUTPUT: bl_59
+* OUTPUT: br_59
+* OUTPUT: bl_60
+* OUTPUT: br_60
+* OUTPUT: bl_61
+* OUTPUT: br_61
+* OUTPUT: bl_62
+* OUTPUT: br_62
+* OUTPUT: bl_63
+* OUTPUT: br_63
+* OUTPUT: bl_64
+* OUTPUT: br_64
+* OUTPUT: bl_65
+* OUTPUT: br_65
+* OUTPUT: bl_66
+* OUTPUT: br_66
+* OUTPUT: bl_67
+* OUTPUT: br_67
+* OUTPUT: bl_68
+* OUTPUT: br_68
+* OUTPUT: bl_69
+* OUTPUT: br_69
+* OUTPUT: bl_70
+* OUTPUT: br_70
+* OUTPUT: bl_71
+* OUTPUT: br_71
+* OUTPUT: bl_72
+* OUTPUT: br_72
+* OUTPUT: bl_73
+* OUTPUT: br_73
+* OUTPUT: bl_74
+* OUTPUT: br_74
+* OUTPUT: bl_75
+* OUTPUT: br_75
+* OUTPUT: bl_76
+* OUTPUT: br_76
+* OUTPUT: bl_77
+* OUTPUT: br_77
+* OUTPUT: bl_78
+* OUTPUT: br_78
+* OUTPUT: bl_79
+* OUTPUT: br_79
+* OUTPUT: bl_80
+* OUTPUT: br_80
+* OUTPUT: bl_81
+* OUTPUT: br_81
+* OUTPUT: bl_82
+* OUTPUT: br_82
+* OUTPUT: bl_83
+* OUTPUT: br_83
+* OUTPUT: bl_84
+* OUTPUT: br_84
+* OUTPUT: bl_85
+* OUTPUT: br_85
+* OUTPUT: bl_86
+* OUTPUT: br_86
+* OUTPUT: bl_87
+* OUTPUT: br_87
+* OUTPUT: bl_88
+* OUTPUT: br_88
+* OUTPUT: bl_89
+* OUTPUT: br_89
+* OUTPUT: bl_90
+* OUTPUT: br_90
+* OUTPUT: bl_91
+* OUTPUT: br_91
+* OUTPUT: bl_92
+* OUTPUT: br_92
+* OUTPUT: bl_93
+* OUTPUT: br_93
+* OUTPUT: bl_94
+* OUTPUT: br_94
+* OUTPUT: bl_95
+* OUTPUT: br_95
+* OUTPUT: bl_96
+* OUTPUT: br_96
+* OUTPUT: bl_97
+* OUTPUT: br_97
+* OUTPUT: bl_98
+* OUTPUT: br_98
+* OUTPUT: bl_99
+* OUTPUT: br_99
+* OUTPUT: bl_100
+* OUTPUT: br_100
+* OUTPUT: bl_101
+* OUTPUT: br_101
+* OUTPUT: bl_102
+* OUTPUT: br_102
+* OUTPUT: bl_103
+* OUTPUT: br_103
+* OUTPUT: bl_104
+* OUTPUT: br_104
+* OUTPUT: bl_105
+* OUTPUT: br_105
+* OUTPUT: bl_106
+* OUTPUT: br_106
+* OUTPUT: bl_107
+* OUTPUT: br_107
+* OUTPUT: bl_108
+* OUTPUT: br_108
+* OUTPUT: bl_109
+* OUTPUT: br_109
+* OUTPUT: bl_110
+* OUTPUT: br_110
+* OUTPUT: bl_111
+* OUTPUT: br_111
+* OUTPUT: bl_112
+* OUTPUT: br_112
+* OUTPUT: bl_113
+* OUTPUT: br_113
+* OUTPUT: bl_114
+* OUTPUT: br_114
+* OUTPUT: bl_115
+* OUTPUT: br_115
+* OUTPUT: bl_116
+* OUTPUT: br_116
+* OUTPUT: bl_117
+* OUTPUT: br_117
+* OUTPUT: bl_118
+* OUTPUT: br_118
+* OUTPUT: bl_119
+* OUTPUT: br_119
+* OUTPUT: bl_120
+* OUTPUT: br_120
+* OUTPUT: bl_121
+* OUTPUT: br_121
+* OUTPUT: bl_122
+* OUTPUT: br_122
+* OUTPUT: bl_123
+* OUTPUT: br_123
+* OUTPUT: bl_124
+* OUTPUT: br_124
+* OUTPUT: bl_125
+* OUTPUT: br_125
+* OUTPUT: bl_126
+* OUTPUT: br_126
+* OUTPUT: bl_127
+* OUTPUT: br_127
+* OUTPUT: bl_128
+* OUTPUT: br_128
+* OUTPUT: bl_129
+* OUTPUT: br_129
+* INPUT : en_bar
+* POWER : vdd
+* cols: 130 size: 1 bl: bl br: br
+Xpre_column_0
++ bl_0 br_0 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_1
++ bl_1 br_1 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_2
++ bl_2 br_2 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_3
++ bl_3 br_3 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_4
++ bl_4 br_4 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_5
++ bl_5 br_5 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_6
++ bl_6 br_6 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_7
++ bl_7 br_7 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_8
++ bl_8 br_8 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_9
++ bl_9 br_9 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_10
++ bl_10 br_10 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_11
++ bl_11 br_11 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_12
++ bl_12 br_12 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_13
++ bl_13 br_13 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_14
++ bl_14 br_14 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_15
++ bl_15 br_15 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_16
++ bl_16 br_16 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_17
++ bl_17 br_17 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_18
++ bl_18 br_18 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_19
++ bl_19 br_19 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_20
++ bl_20 br_20 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_21
++ bl_21 br_21 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_22
++ bl_22 br_22 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_23
++ bl_23 br_23 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_24
++ bl_24 br_24 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_25
++ bl_25 br_25 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_26
++ bl_26 br_26 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_27
++ bl_27 br_27 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_28
++ bl_28 br_28 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_29
++ bl_29 br_29 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_30
++ bl_30 br_30 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_31
++ bl_31 br_31 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_32
++ bl_32 br_32 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_33
++ bl_33 br_33 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_34
++ bl_34 br_34 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_35
++ bl_35 br_35 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_36
++ bl_36 br_36 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_37
++ bl_37 br_37 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_38
++ bl_38 br_38 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_39
++ bl_39 br_39 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_40
++ bl_40 br_40 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_41
++ bl_41 br_41 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_42
++ bl_42 br_42 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_43
++ bl_43 br_43 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_44
++ bl_44 br_44 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_45
++ bl_45 br_45 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_46
++ bl_46 br_46 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_47
++ bl_47 br_47 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_48
++ bl_48 br_48 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_49
++ bl_49 br_49 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_50
++ bl_50 br_50 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_51
++ bl_51 br_51 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_52
++ bl_52 br_52 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_53
++ bl_53 br_53 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_54
++ bl_54 br_54 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_55
++ bl_55 br_55 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_56
++ bl_56 br_56 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_57
++ bl_57 br_57 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_58
++ bl_58 br_58 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_59
++ bl_59 br_59 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_60
++ bl_60 br_60 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_61
++ bl_61 br_61 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_62
++ bl_62 br_62 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_63
++ bl_63 br_63 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_64
++ bl_64 br_64 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_65
++ bl_65 br_65 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_66
++ bl_66 br_66 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_67
++ bl_67 br_67 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_68
++ bl_68 br_68 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_69
++ bl_69 br_69 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_70
++ bl_70 br_70 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_71
++ bl_71 br_71 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_72
++ bl_72 br_72 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_73
++ bl_73 br_73 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_74
++ bl_74 br_74 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_75
++ bl_75 br_75 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_76
++ bl_76 br_76 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_77
++ bl_77 br_77 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_78
++ bl_78 br_78 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_79
++ bl_79 br_79 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_80
++ bl_80 br_80 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_81
++ bl_81 br_81 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_82
++ bl_82 br_82 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_83
++ bl_83 br_83 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_84
++ bl_84 br_84 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_85
++ bl_85 br_85 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_86
++ bl_86 br_86 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_87
++ bl_87 br_87 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_88
++ bl_88 br_88 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_89
++ bl_89 br_89 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_90
++ bl_90 br_90 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_91
++ bl_91 br_91 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_92
++ bl_92 br_92 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_93
++ bl_93 br_93 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_94
++ bl_94 br_94 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_95
++ bl_95 br_95 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_96
++ bl_96 br_96 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_97
++ bl_97 br_97 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_98
++ bl_98 br_98 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_99
++ bl_99 br_99 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_100
++ bl_100 br_100 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_101
++ bl_101 br_101 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_102
++ bl_102 br_102 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_103
++ bl_103 br_103 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_104
++ bl_104 br_104 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_105
++ bl_105 br_105 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_106
++ bl_106 br_106 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_107
++ bl_107 br_107 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_108
++ bl_108 br_108 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_109
++ bl_109 br_109 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_110
++ bl_110 br_110 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_111
++ bl_111 br_111 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_112
++ bl_112 br_112 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_113
++ bl_113 br_113 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_114
++ bl_114 br_114 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_115
++ bl_115 br_115 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_116
++ bl_116 br_116 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_117
++ bl_117 br_117 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_118
++ bl_118 br_118 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_119
++ bl_119 br_119 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_120
++ bl_120 br_120 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_121
++ bl_121 br_121 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_122
++ bl_122 br_122 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_123
++ bl_123 br_123 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_124
++ bl_124 br_124 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_125
++ bl_125 br_125 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_126
++ bl_126 br_126 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_127
++ bl_127 br_127 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_128
++ bl_128 br_128 en_bar vdd
++ sram_32x256_precharge_0
+Xpre_column_129
++ bl_129 br_129 en_bar vdd
++ sram_32x256_precharge_0
+.ENDS sram_32x256_precharge_array
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
+
+*********************** "sky130_fd_bd_sram__openram_sense_amp" ******************************
+
+.SUBCKT sky130_fd_bd_sram__openram_sense_amp BL BR DOUT EN VDD GND
+X1000 GND EN a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+X1001 a_56_432# dint_bar dint GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+X1002 dint_bar dint a_56_432# GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+
+X1003 VDD dint_bar dint VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+X1004 dint_bar dint VDD VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+
+X1005 BL EN dint VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
+X1006 dint_bar EN BR VDD sky130_fd_pr__pfet_01v8 W=2 L=0.15
+
+X1007 VDD dint_bar DOUT VDD sky130_fd_pr__pfet_01v8 W=1.26 L=0.15
+X1008 DOUT dint_bar GND GND sky130_fd_pr__nfet_01v8 W=0.65 L=0.15
+
+.ENDS sky130_fd_bd_sram__openram_sense_amp
+
+.SUBCKT sram_32x256_sense_amp_array
++ data_0 bl_0 br_0 data_1 bl_1 br_1 data_2 bl_2 br_2 data_3 bl_3 br_3
++ data_4 bl_4 br_4 data_5 bl_5 br_5 data_6 bl_6 br_6 data_7 bl_7 br_7
++ data_8 bl_8 br_8 data_9 bl_9 br_9 data_10 bl_10 br_10 data_11 bl_11
++ br_11 data_12 bl_12 br_12 data_13 bl_13 br_13 data_14 bl_14 br_14
++ data_15 bl_15 br_15 data_16 bl_16 br_16 data_17 bl_17 br_17 data_18
++ bl_18 br_18 data_19 bl_19 br_19 data_20 bl_20 br_20 data_21 bl_21
++ br_21 data_22 bl_22 br_22 data_23 bl_23 br_23 data_24 bl_24 br_24
++ data_25 bl_25 br_25 data_26 bl_26 br_26 data_27 bl_27 br_27 data_28
++ bl_28 br_28 data_29 bl_29 br_29 data_30 bl_30 br_30 data_31 bl_31
++ br_31 data_32 bl_32 br_32 en vdd gnd
+* OUTPUT: data_0
+* INPUT : bl_0
+* INPUT : br_0
+* OUTPUT: data_1
+* INPUT : bl_1
+* INPUT : br_1
+* OUTPUT: data_2
+* INPUT : bl_2
+* INPUT : br_2
+* OUTPUT: data_3
+* INPUT : bl_3
+* INPUT : br_3
+* OUTPUT: data_4
+* INPUT : bl_4
+* INPUT : br_4
+* OUTPUT: data_5
+* INPUT : bl_5
+* INPUT : br_5
+* OUTPUT: data_6
+* INPUT : bl_6
+* INPUT : br_6
+* OUTPUT: data_7
+* INPUT : bl_7
+* INPUT : br_7
+* OUTPUT: data_8
+* INPUT : bl_8
+* INPUT : br_8
+* OUTPUT: data_9
+* INPUT : bl_9
+* INPUT : br_9
+* OUTPUT: data_10
+* INPUT : bl_10
+* INPUT : br_10
+* OUTPUT: data_11
+* INPUT : bl_11
+* INPUT : br_11
+* OUTPUT: data_12
+* INPUT : bl_12
+* INPUT : br_12
+* OUTPUT: data_13
+* INPUT : bl_13
+* INPUT : br_13
+* OUTPUT: data_14
+* INPUT : bl_14
+* INPUT : br_14
+* OUTPUT: data_15
+* INPUT : bl_15
+* INPUT : br_15
+* OUTPUT: data_16
+* INPUT : bl_16
+* INPUT : br_16
+* OUTPUT: data_17
+* INPUT : bl_17
+* INPUT : br_17
+* OUTPUT: data_18
+* INPUT : bl_18
+* INPUT : br_18
+* OUTPUT: data_19
+* INPUT : bl_19
+* INPUT : br_19
+* OUTPUT: data_20
+* INPUT : bl_20
+* INPUT : br_20
+* OUTPUT: data_21
+* INPUT : bl_21
+* INPUT : br_21
+* OUTPUT: data_22
+* INPUT : bl_22
+* INPUT : br_22
+* OUTPUT: data_23
+* INPUT : bl_23
+* INPUT : br_23
+* OUTPUT: data_24
+* INPUT : bl_24
+* INPUT : br_24
+* OUTPUT: data_25
+* INPUT : bl_25
+* INPUT : br_25
+* OUTPUT: data_26
+* INPUT : bl_26
+* INPUT : br_26
+* OUTPUT: data_27
+* INPUT : bl_27
+* INPUT : br_27
+* OUTPUT: data_28
+* INPUT : bl_28
+* INPUT : br_28
+* OUTPUT: data_29
+* INPUT : bl_29
+* INPUT : br_29
+* OUTPUT: data_30
+* INPUT : bl_30
+* INPUT : br_30
+* OUTPUT: data_31
+* INPUT : bl_31
+* INPUT : br_31
+* OUTPUT: data_32
+* INPUT : bl_32
+* INPUT : br_32
+* INPUT : en
+* POWER : vdd
+* GROUND: gnd
+* word_size 32
+* words_per_row: 4
+Xsa_d0
++ bl_0 br_0 data_0 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d1
++ bl_1 br_1 data_1 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d2
++ bl_2 br_2 data_2 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d3
++ bl_3 br_3 data_3 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d4
++ bl_4 br_4 data_4 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d5
++ bl_5 br_5 data_5 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d6
++ bl_6 br_6 data_6 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d7
++ bl_7 br_7 data_7 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d8
++ bl_8 br_8 data_8 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d9
++ bl_9 br_9 data_9 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d10
++ bl_10 br_10 data_10 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d11
++ bl_11 br_11 data_11 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d12
++ bl_12 br_12 data_12 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d13
++ bl_13 br_13 data_13 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d14
++ bl_14 br_14 data_14 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d15
++ bl_15 br_15 data_15 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d16
++ bl_16 br_16 data_16 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d17
++ bl_17 br_17 data_17 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d18
++ bl_18 br_18 data_18 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d19
++ bl_19 br_19 data_19 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d20
++ bl_20 br_20 data_20 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d21
++ bl_21 br_21 data_21 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d22
++ bl_22 br_22 data_22 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d23
++ bl_23 br_23 data_23 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d24
++ bl_24 br_24 data_24 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d25
++ bl_25 br_25 data_25 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d26
++ bl_26 br_26 data_26 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d27
++ bl_27 br_27 data_27 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d28
++ bl_28 br_28 data_28 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d29
++ bl_29 br_29 data_29 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d30
++ bl_30 br_30 data_30 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d31
++ bl_31 br_31 data_31 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+Xsa_d32
++ bl_32 br_32 data_32 en vdd gnd
++ sky130_fd_bd_sram__openram_sense_amp
+.ENDS sram_32x256_sense_amp_array
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
+
+*********************** "sky130_fd_bd_sram__openram_write_driver" ******************************
+
+.SUBCKT sky130_fd_bd_sram__openram_write_driver DIN BL BR EN VDD GND
+
+**** Inverter to conver Data_in to data_in_bar ******
+* din_bar = inv(DIN)
+X_1 din_bar DIN GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+X_2 din_bar DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+
+**** 2input nand gate follwed by inverter to drive BL ******
+* din_bar_gated = nand(EN, DIN)
+X_3 din_bar_gated EN net_7 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_4 net_7 DIN GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_5 din_bar_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_6 din_bar_gated DIN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+* din_bar_gated_bar = inv(din_bar_gated)
+X_7 din_bar_gated_bar din_bar_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_8 din_bar_gated_bar din_bar_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+
+**** 2input nand gate follwed by inverter to drive BR******
+* din_gated = nand(EN, din_bar)
+X_9 din_gated EN VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_10 din_gated EN net_8 GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_11 net_8 din_bar GND GND sky130_fd_pr__nfet_01v8 W=0.55 L=0.15
+X_12 din_gated din_bar VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+* din_gated_bar = inv(din_gated)
+X_13 din_gated_bar din_gated VDD VDD sky130_fd_pr__pfet_01v8 W=0.55 L=0.15
+X_14 din_gated_bar din_gated GND GND sky130_fd_pr__nfet_01v8 W=0.36 L=0.15
+
+************************************************
+* pull down with EN enable
+X_15 BL din_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X_16 BR din_bar_gated_bar GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+
+.ENDS sky130_fd_bd_sram__openram_write_driver
+
+.SUBCKT sram_32x256_write_driver_array
++ data_0 data_1 data_2 data_3 data_4 data_5 data_6 data_7 data_8 data_9
++ data_10 data_11 data_12 data_13 data_14 data_15 data_16 data_17
++ data_18 data_19 data_20 data_21 data_22 data_23 data_24 data_25
++ data_26 data_27 data_28 data_29 data_30 data_31 data_32 bl_0 br_0 bl_1
++ br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5 br_5 bl_6 br_6 bl_7 br_7 bl_8
++ br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11 bl_12 br_12 bl_13 br_13 bl_14
++ br_14 bl_15 br_15 bl_16 br_16 bl_17 br_17 bl_18 br_18 bl_19 br_19
++ bl_20 br_20 bl_21 br_21 bl_22 br_22 bl_23 br_23 bl_24 br_24 bl_25
++ br_25 bl_26 br_26 bl_27 br_27 bl_28 br_28 bl_29 br_29 bl_30 br_30
++ bl_31 br_31 bl_32 br_32 en_0 en_1 vdd gnd
+* INPUT : data_0
+* INPUT : data_1
+* INPUT : data_2
+* INPUT : data_3
+* INPUT : data_4
+* INPUT : data_5
+* INPUT : data_6
+* INPUT : data_7
+* INPUT : data_8
+* INPUT : data_9
+* INPUT : data_10
+* INPUT : data_11
+* INPUT : data_12
+* INPUT : data_13
+* INPUT : data_14
+* INPUT : data_15
+* INPUT : data_16
+* INPUT : data_17
+* INPUT : data_18
+* INPUT : data_19
+* INPUT : data_20
+* INPUT : data_21
+* INPUT : data_22
+* INPUT : data_23
+* INPUT : data_24
+* INPUT : data_25
+* INPUT : data_26
+* INPUT : data_27
+* INPUT : data_28
+* INPUT : data_29
+* INPUT : data_30
+* INPUT : data_31
+* INPUT : data_32
+* OUTPUT: bl_0
+* OUTPUT: br_0
+* OUTPUT: bl_1
+* OUTPUT: br_1
+* OUTPUT: bl_2
+* OUTPUT: br_2
+* OUTPUT: bl_3
+* OUTPUT: br_3
+* OUTPUT: bl_4
+* OUTPUT: br_4
+* OUTPUT: bl_5
+* OUTPUT: br_5
+* OUTPUT: bl_6
+* OUTPUT: br_6
+* OUTPUT: bl_7
+* OUTPUT: br_7
+* OUTPUT: bl_8
+* OUTPUT: br_8
+* OUTPUT: bl_9
+* OUTPUT: br_9
+* OUTPUT: bl_10
+* OUTPUT: br_10
+* OUTPUT: bl_11
+* OUTPUT: br_11
+* OUTPUT: bl_12
+* OUTPUT: br_12
+* OUTPUT: bl_13
+* OUTPUT: br_13
+* OUTPUT: bl_14
+* OUTPUT: br_14
+* OUTPUT: bl_15
+* OUTPUT: br_15
+* OUTPUT: bl_16
+* OUTPUT: br_16
+* OUTPUT: bl_17
+* OUTPUT: br_17
+* OUTPUT: bl_18
+* OUTPUT: br_18
+* OUTPUT: bl_19
+* OUTPUT: br_19
+* OUTPUT: bl_20
+* OUTPUT: br_20
+* OUTPUT: bl_21
+* OUTPUT: br_21
+* OUTPUT: bl_22
+* OUTPUT: br_22
+* OUTPUT: bl_23
+* OUTPUT: br_23
+* OUTPUT: bl_24
+* OUTPUT: br_24
+* OUTPUT: bl_25
+* OUTPUT: br_25
+* OUTPUT: bl_26
+* OUTPUT: br_26
+* OUTPUT: bl_27
+* OUTPUT: br_27
+* OUTPUT: bl_28
+* OUTPUT: br_28
+* OUTPUT: bl_29
+* OUTPUT: br_29
+* OUTPUT: bl_30
+* OUTPUT: br_30
+* OUTPUT: bl_31
+* OUTPUT: br_31
+* OUTPUT: bl_32
+* OUTPUT: br_32
+* INPUT : en_0
+* INPUT : en_1
+* POWER : vdd
+* GROUND: gnd
+* columns: 128
+* word_size 32
+Xwrite_driver0
++ data_0 bl_0 br_0 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver4
++ data_1 bl_1 br_1 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver8
++ data_2 bl_2 br_2 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver12
++ data_3 bl_3 br_3 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver16
++ data_4 bl_4 br_4 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver20
++ data_5 bl_5 br_5 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver24
++ data_6 bl_6 br_6 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver28
++ data_7 bl_7 br_7 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver32
++ data_8 bl_8 br_8 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver36
++ data_9 bl_9 br_9 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver40
++ data_10 bl_10 br_10 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver44
++ data_11 bl_11 br_11 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver48
++ data_12 bl_12 br_12 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver52
++ data_13 bl_13 br_13 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver56
++ data_14 bl_14 br_14 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver60
++ data_15 bl_15 br_15 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver64
++ data_16 bl_16 br_16 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver68
++ data_17 bl_17 br_17 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver72
++ data_18 bl_18 br_18 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver76
++ data_19 bl_19 br_19 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver80
++ data_20 bl_20 br_20 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver84
++ data_21 bl_21 br_21 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver88
++ data_22 bl_22 br_22 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver92
++ data_23 bl_23 br_23 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver96
++ data_24 bl_24 br_24 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver100
++ data_25 bl_25 br_25 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver104
++ data_26 bl_26 br_26 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver108
++ data_27 bl_27 br_27 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver112
++ data_28 bl_28 br_28 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver116
++ data_29 bl_29 br_29 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver120
++ data_30 bl_30 br_30 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver124
++ data_31 bl_31 br_31 en_0 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+Xwrite_driver128
++ data_32 bl_32 br_32 en_1 vdd gnd
++ sky130_fd_bd_sram__openram_write_driver
+.ENDS sram_32x256_write_driver_array
+
 .SUBCKT sram_32x256_port_data
 + rbl_bl rbl_br bl_0 br_0 bl_1 br_1 bl_2 br_2 bl_3 br_3 bl_4 br_4 bl_5
 + br_5 bl_6 br_6 bl_7 br_7 bl_8 br_8 bl_9 br_9 bl_10 br_10 bl_11 br_11
@@ -3689,3431 +3551,9 @@ Xcolumn_mux_array0
 + bl_out_29 br_out_29 bl_out_30 br_out_30 bl_out_31 br_out_31 gnd
 + sram_32x256_column_mux_array
 .ENDS sram_32x256_port_data
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1.ext - technology: sky130A
 
-.SUBCKT sram_32x256_pinv
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_32x256_pinv
-
-.SUBCKT sram_32x256_pdriver
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [1]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_32x256_pinv
-.ENDS sram_32x256_pdriver
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-
-.SUBCKT sram_32x256_pnand2
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pnand2
-
-.SUBCKT sram_32x256_pand2
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpand2_nand
-+ A B zb_int vdd gnd
-+ sram_32x256_pnand2
-Xpand2_inv
-+ zb_int Z vdd gnd
-+ sram_32x256_pdriver
-.ENDS sram_32x256_pand2
-
-.SUBCKT sram_32x256_pinv_0
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_32x256_pinv_0
-
-.SUBCKT sram_32x256_hierarchical_predecode2x4_0
-+ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
-* INPUT : in_0
-* INPUT : in_1
-* OUTPUT: out_0
-* OUTPUT: out_1
-* OUTPUT: out_2
-* OUTPUT: out_3
-* POWER : vdd
-* GROUND: gnd
-Xpre_inv_0
-+ in_0 inbar_0 vdd gnd
-+ sram_32x256_pinv_0
-Xpre_inv_1
-+ in_1 inbar_1 vdd gnd
-+ sram_32x256_pinv_0
-XXpre2x4_and_0
-+ inbar_0 inbar_1 out_0 vdd gnd
-+ sram_32x256_pand2
-XXpre2x4_and_1
-+ in_0 inbar_1 out_1 vdd gnd
-+ sram_32x256_pand2
-XXpre2x4_and_2
-+ inbar_0 in_1 out_2 vdd gnd
-+ sram_32x256_pand2
-XXpre2x4_and_3
-+ in_0 in_1 out_3 vdd gnd
-+ sram_32x256_pand2
-.ENDS sram_32x256_hierarchical_predecode2x4_0
-
-.SUBCKT sram_32x256_column_decoder
-+ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
-* INPUT : in_0
-* INPUT : in_1
-* OUTPUT: out_0
-* OUTPUT: out_1
-* OUTPUT: out_2
-* OUTPUT: out_3
-* POWER : vdd
-* GROUND: gnd
-Xcolumn_decoder
-+ in_0 in_1 out_0 out_1 out_2 out_3 vdd gnd
-+ sram_32x256_hierarchical_predecode2x4_0
-.ENDS sram_32x256_column_decoder
-* adapted by cosim from sky130_fd_bd_sram__sram_sp_colenda.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
-.subckt sky130_fd_bd_sram__sram_sp_colenda bl br vdd gnd vpb vnb gate
-.ends
-* adapted by cosim from sky130_fd_bd_sram__sram_sp_colend.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
-.subckt sky130_fd_bd_sram__sram_sp_colend bl br vdd gnd vpb vnb gate
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_p_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colenda_p_cent VGND VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_replica BL BR VGND VPWR VPB VNB WL
-X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
-X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
-X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
-*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
-*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
-X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
-.ends
-* derived by cosim from sky130_fd_bd_sram__sram_sp_wlstrap_p: same ports, no devices (see cosim.openram.setup)
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_wlstrapa_p VGND
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_wlstrap_p VGND
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_cell_opt1_replica BL BR VGND VPWR VPB VNB WL
-X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
-X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
-X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
-*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
-*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
-X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
-X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_p_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colend_p_cent VGND VPB VNB
-.ends
-
-.SUBCKT sram_32x256_sky130_replica_column
-+ bl_0_0 br_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8
-+ wl_0_9 wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
-+ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
-+ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
-+ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
-+ wl_0_66 vdd gnd top_gate bot_gate
-* OUTPUT: bl_0_0
-* OUTPUT: br_0_0
-* INPUT : wl_0_1
-* INPUT : wl_0_2
-* INPUT : wl_0_3
-* INPUT : wl_0_4
-* INPUT : wl_0_5
-* INPUT : wl_0_6
-* INPUT : wl_0_7
-* INPUT : wl_0_8
-* INPUT : wl_0_9
-* INPUT : wl_0_10
-* INPUT : wl_0_11
-* INPUT : wl_0_12
-* INPUT : wl_0_13
-* INPUT : wl_0_14
-* INPUT : wl_0_15
-* INPUT : wl_0_16
-* INPUT : wl_0_17
-* INPUT : wl_0_18
-* INPUT : wl_0_19
-* INPUT : wl_0_20
-* INPUT : wl_0_21
-* INPUT : wl_0_22
-* INPUT : wl_0_23
-* INPUT : wl_0_24
-* INPUT : wl_0_25
-* INPUT : wl_0_26
-* INPUT : wl_0_27
-* INPUT : wl_0_28
-* INPUT : wl_0_29
-* INPUT : wl_0_30
-* INPUT : wl_0_31
-* INPUT : wl_0_32
-* INPUT : wl_0_33
-* INPUT : wl_0_34
-* INPUT : wl_0_35
-* INPUT : wl_0_36
-* INPUT : wl_0_37
-* INPUT : wl_0_38
-* INPUT : wl_0_39
-* INPUT : wl_0_40
-* INPUT : wl_0_41
-* INPUT : wl_0_42
-* INPUT : wl_0_43
-* INPUT : wl_0_44
-* INPUT : wl_0_45
-* INPUT : wl_0_46
-* INPUT : wl_0_47
-* INPUT : wl_0_48
-* INPUT : wl_0_49
-* INPUT : wl_0_50
-* INPUT : wl_0_51
-* INPUT : wl_0_52
-* INPUT : wl_0_53
-* INPUT : wl_0_54
-* INPUT : wl_0_55
-* INPUT : wl_0_56
-* INPUT : wl_0_57
-* INPUT : wl_0_58
-* INPUT : wl_0_59
-* INPUT : wl_0_60
-* INPUT : wl_0_61
-* INPUT : wl_0_62
-* INPUT : wl_0_63
-* INPUT : wl_0_64
-* INPUT : wl_0_65
-* INPUT : wl_0_66
-* POWER : vdd
-* GROUND: gnd
-* INPUT : top_gate
-* INPUT : bot_gate
-Xrbc_0
-+ bl_0_0 vdd gnd br_0_0 top_gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrbc_0_cap
-+ gnd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrbc_1
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_1
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_1_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_2
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_2
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_2_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_3
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_3
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_3_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_4
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_4
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_4_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_5
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_5
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_5_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_6
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_6
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_6_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_7
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_7
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_7_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_8
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_8
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_8_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_9
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_9
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_9_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_10
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_10
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_10_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_11
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_11
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_11_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_12
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_12
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_12_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_13
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_13
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_13_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_14
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_14
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_14_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_15
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_15
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_15_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_16
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_16
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_16_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_17
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_17
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_17_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_18
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_18
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_18_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_19
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_19
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_19_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_20
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_20
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_20_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_21
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_21
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_21_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_22
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_22
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_22_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_23
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_23
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_23_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_24
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_24
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_24_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_25
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_25
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_25_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_26
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_26
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_26_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_27
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_27
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_27_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_28
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_28
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_28_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_29
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_29
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_29_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_30
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_30
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_30_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_31
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_31
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_31_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_32
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_32
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_32_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_33
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_33
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_33_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_34
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_34
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_34_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_35
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_35
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_35_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_36
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_36
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_36_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_37
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_37
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_37_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_38
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_38
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_38_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_39
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_39
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_39_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_40
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_40
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_40_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_41
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_41
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_41_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_42
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_42
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_42_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_43
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_43
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_43_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_44
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_44
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_44_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_45
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_45
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_45_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_46
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_46
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_46_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_47
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_47
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_47_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_48
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_48
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_48_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_49
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_49
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_49_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_50
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_50
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_50_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_51
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_51
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_51_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_52
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_52
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_52_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_53
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_53
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_53_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_54
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_54
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_54_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_55
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_55
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_55_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_56
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_56
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_56_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_57
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_57
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_57_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_58
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_58
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_58_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_59
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_59
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_59_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_60
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_60
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_60_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_61
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_61
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_61_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_62
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_62
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_62_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_63
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_63
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_63_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_64
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_64
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_64_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_65
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_65
-+ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
-Xrbc_65_strap_p
-+ gnd
-+ sky130_fd_bd_sram__sram_sp_wlstrap_p
-Xrbc_66
-+ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_66
-+ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
-Xrbc_66_strap
-+ vdd
-+ sky130_fd_bd_sram__sram_sp_wlstrapa_p
-Xrbc_67
-+ bl_0_0 vdd gnd br_0_0 bot_gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrbc_67_cap
-+ gnd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-.ENDS sram_32x256_sky130_replica_column
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colend_cent VPWR VPB VNB
-.ends
-
-.SUBCKT sram_32x256_sky130_col_cap_array
-+ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
-+ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
-+ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
-+ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
-+ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
-+ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
-+ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
-+ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
-+ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
-+ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
-+ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
-+ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
-+ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
-+ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
-+ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
-+ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
-+ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
-+ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
-+ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
-+ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
-+ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
-+ fake_br_64 fake_bl_65 fake_br_65 fake_bl_66 fake_br_66 fake_bl_67
-+ fake_br_67 fake_bl_68 fake_br_68 fake_bl_69 fake_br_69 fake_bl_70
-+ fake_br_70 fake_bl_71 fake_br_71 fake_bl_72 fake_br_72 fake_bl_73
-+ fake_br_73 fake_bl_74 fake_br_74 fake_bl_75 fake_br_75 fake_bl_76
-+ fake_br_76 fake_bl_77 fake_br_77 fake_bl_78 fake_br_78 fake_bl_79
-+ fake_br_79 fake_bl_80 fake_br_80 fake_bl_81 fake_br_81 fake_bl_82
-+ fake_br_82 fake_bl_83 fake_br_83 fake_bl_84 fake_br_84 fake_bl_85
-+ fake_br_85 fake_bl_86 fake_br_86 fake_bl_87 fake_br_87 fake_bl_88
-+ fake_br_88 fake_bl_89 fake_br_89 fake_bl_90 fake_br_90 fake_bl_91
-+ fake_br_91 fake_bl_92 fake_br_92 fake_bl_93 fake_br_93 fake_bl_94
-+ fake_br_94 fake_bl_95 fake_br_95 fake_bl_96 fake_br_96 fake_bl_97
-+ fake_br_97 fake_bl_98 fake_br_98 fake_bl_99 fake_br_99 fake_bl_100
-+ fake_br_100 fake_bl_101 fake_br_101 fake_bl_102 fake_br_102
-+ fake_bl_103 fake_br_103 fake_bl_104 fake_br_104 fake_bl_105
-+ fake_br_105 fake_bl_106 fake_br_106 fake_bl_107 fake_br_107
-+ fake_bl_108 fake_br_108 fake_bl_109 fake_br_109 fake_bl_110
-+ fake_br_110 fake_bl_111 fake_br_111 fake_bl_112 fake_br_112
-+ fake_bl_113 fake_br_113 fake_bl_114 fake_br_114 fake_bl_115
-+ fake_br_115 fake_bl_116 fake_br_116 fake_bl_117 fake_br_117
-+ fake_bl_118 fake_br_118 fake_bl_119 fake_br_119 fake_bl_120
-+ fake_br_120 fake_bl_121 fake_br_121 fake_bl_122 fake_br_122
-+ fake_bl_123 fake_br_123 fake_bl_124 fake_br_124 fake_bl_125
-+ fake_br_125 fake_bl_126 fake_br_126 fake_bl_127 fake_br_127
-+ fake_bl_128 fake_br_128 vdd gnd gate
-* OUTPUT: fake_bl_0
-* OUTPUT: fake_br_0
-* OUTPUT: fake_bl_1
-* OUTPUT: fake_br_1
-* OUTPUT: fake_bl_2
-* OUTPUT: fake_br_2
-* OUTPUT: fake_bl_3
-* OUTPUT: fake_br_3
-* OUTPUT: fake_bl_4
-* OUTPUT: fake_br_4
-* OUTPUT: fake_bl_5
-* OUTPUT: fake_br_5
-* OUTPUT: fake_bl_6
-* OUTPUT: fake_br_6
-* OUTPUT: fake_bl_7
-* OUTPUT: fake_br_7
-* OUTPUT: fake_bl_8
-* OUTPUT: fake_br_8
-* OUTPUT: fake_bl_9
-* OUTPUT: fake_br_9
-* OUTPUT: fake_bl_10
-* OUTPUT: fake_br_10
-* OUTPUT: fake_bl_11
-* OUTPUT: fake_br_11
-* OUTPUT: fake_bl_12
-* OUTPUT: fake_br_12
-* OUTPUT: fake_bl_13
-* OUTPUT: fake_br_13
-* OUTPUT: fake_bl_14
-* OUTPUT: fake_br_14
-* OUTPUT: fake_bl_15
-* OUTPUT: fake_br_15
-* OUTPUT: fake_bl_16
-* OUTPUT: fake_br_16
-* OUTPUT: fake_bl_17
-* OUTPUT: fake_br_17
-* OUTPUT: fake_bl_18
-* OUTPUT: fake_br_18
-* OUTPUT: fake_bl_19
-* OUTPUT: fake_br_19
-* OUTPUT: fake_bl_20
-* OUTPUT: fake_br_20
-* OUTPUT: fake_bl_21
-* OUTPUT: fake_br_21
-* OUTPUT: fake_bl_22
-* OUTPUT: fake_br_22
-* OUTPUT: fake_bl_23
-* OUTPUT: fake_br_23
-* OUTPUT: fake_bl_24
-* OUTPUT: fake_br_24
-* OUTPUT: fake_bl_25
-* OUTPUT: fake_br_25
-* OUTPUT: fake_bl_26
-* OUTPUT: fake_br_26
-* OUTPUT: fake_bl_27
-* OUTPUT: fake_br_27
-* OUTPUT: fake_bl_28
-* OUTPUT: fake_br_28
-* OUTPUT: fake_bl_29
-* OUTPUT: fake_br_29
-* OUTPUT: fake_bl_30
-* OUTPUT: fake_br_30
-* OUTPUT: fake_bl_31
-* OUTPUT: fake_br_31
-* OUTPUT: fake_bl_32
-* OUTPUT: fake_br_32
-* OUTPUT: fake_bl_33
-* OUTPUT: fake_br_33
-* OUTPUT: fake_bl_34
-* OUTPUT: fake_br_34
-* OUTPUT: fake_bl_35
-* OUTPUT: fake_br_35
-* OUTPUT: fake_bl_36
-* OUTPUT: fake_br_36
-* OUTPUT: fake_bl_37
-* OUTPUT: fake_br_37
-* OUTPUT: fake_bl_38
-* OUTPUT: fake_br_38
-* OUTPUT: fake_bl_39
-* OUTPUT: fake_br_39
-* OUTPUT: fake_bl_40
-* OUTPUT: fake_br_40
-* OUTPUT: fake_bl_41
-* OUTPUT: fake_br_41
-* OUTPUT: fake_bl_42
-* OUTPUT: fake_br_42
-* OUTPUT: fake_bl_43
-* OUTPUT: fake_br_43
-* OUTPUT: fake_bl_44
-* OUTPUT: fake_br_44
-* OUTPUT: fake_bl_45
-* OUTPUT: fake_br_45
-* OUTPUT: fake_bl_46
-* OUTPUT: fake_br_46
-* OUTPUT: fake_bl_47
-* OUTPUT: fake_br_47
-* OUTPUT: fake_bl_48
-* OUTPUT: fake_br_48
-* OUTPUT: fake_bl_49
-* OUTPUT: fake_br_49
-* OUTPUT: fake_bl_50
-* OUTPUT: fake_br_50
-* OUTPUT: fake_bl_51
-* OUTPUT: fake_br_51
-* OUTPUT: fake_bl_52
-* OUTPUT: fake_br_52
-* OUTPUT: fake_bl_53
-* OUTPUT: fake_br_53
-* OUTPUT: fake_bl_54
-* OUTPUT: fake_br_54
-* OUTPUT: fake_bl_55
-* OUTPUT: fake_br_55
-* OUTPUT: fake_bl_56
-* OUTPUT: fake_br_56
-* OUTPUT: fake_bl_57
-* OUTPUT: fake_br_57
-* OUTPUT: fake_bl_58
-* OUTPUT: fake_br_58
-* OUTPUT: fake_bl_59
-* OUTPUT: fake_br_59
-* OUTPUT: fake_bl_60
-* OUTPUT: fake_br_60
-* OUTPUT: fake_bl_61
-* OUTPUT: fake_br_61
-* OUTPUT: fake_bl_62
-* OUTPUT: fake_br_62
-* OUTPUT: fake_bl_63
-* OUTPUT: fake_br_63
-* OUTPUT: fake_bl_64
-* OUTPUT: fake_br_64
-* OUTPUT: fake_bl_65
-* OUTPUT: fake_br_65
-* OUTPUT: fake_bl_66
-* OUTPUT: fake_br_66
-* OUTPUT: fake_bl_67
-* OUTPUT: fake_br_67
-* OUTPUT: fake_bl_68
-* OUTPUT: fake_br_68
-* OUTPUT: fake_bl_69
-* OUTPUT: fake_br_69
-* OUTPUT: fake_bl_70
-* OUTPUT: fake_br_70
-* OUTPUT: fake_bl_71
-* OUTPUT: fake_br_71
-* OUTPUT: fake_bl_72
-* OUTPUT: fake_br_72
-* OUTPUT: fake_bl_73
-* OUTPUT: fake_br_73
-* OUTPUT: fake_bl_74
-* OUTPUT: fake_br_74
-* OUTPUT: fake_bl_75
-* OUTPUT: fake_br_75
-* OUTPUT: fake_bl_76
-* OUTPUT: fake_br_76
-* OUTPUT: fake_bl_77
-* OUTPUT: fake_br_77
-* OUTPUT: fake_bl_78
-* OUTPUT: fake_br_78
-* OUTPUT: fake_bl_79
-* OUTPUT: fake_br_79
-* OUTPUT: fake_bl_80
-* OUTPUT: fake_br_80
-* OUTPUT: fake_bl_81
-* OUTPUT: fake_br_81
-* OUTPUT: fake_bl_82
-* OUTPUT: fake_br_82
-* OUTPUT: fake_bl_83
-* OUTPUT: fake_br_83
-* OUTPUT: fake_bl_84
-* OUTPUT: fake_br_84
-* OUTPUT: fake_bl_85
-* OUTPUT: fake_br_85
-* OUTPUT: fake_bl_86
-* OUTPUT: fake_br_86
-* OUTPUT: fake_bl_87
-* OUTPUT: fake_br_87
-* OUTPUT: fake_bl_88
-* OUTPUT: fake_br_88
-* OUTPUT: fake_bl_89
-* OUTPUT: fake_br_89
-* OUTPUT: fake_bl_90
-* OUTPUT: fake_br_90
-* OUTPUT: fake_bl_91
-* OUTPUT: fake_br_91
-* OUTPUT: fake_bl_92
-* OUTPUT: fake_br_92
-* OUTPUT: fake_bl_93
-* OUTPUT: fake_br_93
-* OUTPUT: fake_bl_94
-* OUTPUT: fake_br_94
-* OUTPUT: fake_bl_95
-* OUTPUT: fake_br_95
-* OUTPUT: fake_bl_96
-* OUTPUT: fake_br_96
-* OUTPUT: fake_bl_97
-* OUTPUT: fake_br_97
-* OUTPUT: fake_bl_98
-* OUTPUT: fake_br_98
-* OUTPUT: fake_bl_99
-* OUTPUT: fake_br_99
-* OUTPUT: fake_bl_100
-* OUTPUT: fake_br_100
-* OUTPUT: fake_bl_101
-* OUTPUT: fake_br_101
-* OUTPUT: fake_bl_102
-* OUTPUT: fake_br_102
-* OUTPUT: fake_bl_103
-* OUTPUT: fake_br_103
-* OUTPUT: fake_bl_104
-* OUTPUT: fake_br_104
-* OUTPUT: fake_bl_105
-* OUTPUT: fake_br_105
-* OUTPUT: fake_bl_106
-* OUTPUT: fake_br_106
-* OUTPUT: fake_bl_107
-* OUTPUT: fake_br_107
-* OUTPUT: fake_bl_108
-* OUTPUT: fake_br_108
-* OUTPUT: fake_bl_109
-* OUTPUT: fake_br_109
-* OUTPUT: fake_bl_110
-* OUTPUT: fake_br_110
-* OUTPUT: fake_bl_111
-* OUTPUT: fake_br_111
-* OUTPUT: fake_bl_112
-* OUTPUT: fake_br_112
-* OUTPUT: fake_bl_113
-* OUTPUT: fake_br_113
-* OUTPUT: fake_bl_114
-* OUTPUT: fake_br_114
-* OUTPUT: fake_bl_115
-* OUTPUT: fake_br_115
-* OUTPUT: fake_bl_116
-* OUTPUT: fake_br_116
-* OUTPUT: fake_bl_117
-* OUTPUT: fake_br_117
-* OUTPUT: fake_bl_118
-* OUTPUT: fake_br_118
-* OUTPUT: fake_bl_119
-* OUTPUT: fake_br_119
-* OUTPUT: fake_bl_120
-* OUTPUT: fake_br_120
-* OUTPUT: fake_bl_121
-* OUTPUT: fake_br_121
-* OUTPUT: fake_bl_122
-* OUTPUT: fake_br_122
-* OUTPUT: fake_bl_123
-* OUTPUT: fake_br_123
-* OUTPUT: fake_bl_124
-* OUTPUT: fake_br_124
-* OUTPUT: fake_bl_125
-* OUTPUT: fake_br_125
-* OUTPUT: fake_bl_126
-* OUTPUT: fake_br_126
-* OUTPUT: fake_bl_127
-* OUTPUT: fake_br_127
-* OUTPUT: fake_bl_128
-* OUTPUT: fake_br_128
-* POWER : vdd
-* GROUND: gnd
-* BIAS  : gate
-Xrca_top_0
-+ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_1
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_2
-+ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_3
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_4
-+ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_5
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_6
-+ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_7
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_8
-+ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_9
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_10
-+ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_11
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_12
-+ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_13
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_14
-+ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_15
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_16
-+ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_17
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_18
-+ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_19
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_20
-+ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_21
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_22
-+ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_23
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_24
-+ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_25
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_26
-+ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_27
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_28
-+ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_29
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_30
-+ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_31
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_32
-+ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_33
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_34
-+ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_35
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_36
-+ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_37
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_38
-+ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_39
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_40
-+ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_41
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_42
-+ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_43
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_44
-+ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_45
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_46
-+ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_47
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_48
-+ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_49
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_50
-+ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_51
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_52
-+ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_53
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_54
-+ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_55
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_56
-+ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_57
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_58
-+ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_59
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_60
-+ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_61
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_62
-+ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_63
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_64
-+ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_65
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_66
-+ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_67
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_68
-+ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_69
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_70
-+ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_71
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_72
-+ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_73
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_74
-+ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_75
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_76
-+ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_77
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_78
-+ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_79
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_80
-+ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_81
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_82
-+ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_83
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_84
-+ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_85
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_86
-+ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_87
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_88
-+ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_89
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_90
-+ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_91
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_92
-+ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_93
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_94
-+ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_95
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_96
-+ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_97
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_98
-+ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_99
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_100
-+ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_101
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_102
-+ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_103
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_104
-+ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_105
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_106
-+ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_107
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_108
-+ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_109
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_110
-+ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_111
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_112
-+ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_113
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_114
-+ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_115
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_116
-+ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_117
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_118
-+ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_119
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_120
-+ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_121
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_122
-+ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_123
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_124
-+ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_125
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_126
-+ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_127
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_128
-+ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_129
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_130
-+ fake_bl_65 vdd gnd fake_br_65 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_131
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_132
-+ fake_bl_66 vdd gnd fake_br_66 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_133
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_134
-+ fake_bl_67 vdd gnd fake_br_67 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_135
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_136
-+ fake_bl_68 vdd gnd fake_br_68 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_137
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_138
-+ fake_bl_69 vdd gnd fake_br_69 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_139
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_140
-+ fake_bl_70 vdd gnd fake_br_70 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_141
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_142
-+ fake_bl_71 vdd gnd fake_br_71 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_143
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_144
-+ fake_bl_72 vdd gnd fake_br_72 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_145
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_146
-+ fake_bl_73 vdd gnd fake_br_73 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_147
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_148
-+ fake_bl_74 vdd gnd fake_br_74 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_149
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_150
-+ fake_bl_75 vdd gnd fake_br_75 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_151
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_152
-+ fake_bl_76 vdd gnd fake_br_76 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_153
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_154
-+ fake_bl_77 vdd gnd fake_br_77 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_155
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_156
-+ fake_bl_78 vdd gnd fake_br_78 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_157
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_158
-+ fake_bl_79 vdd gnd fake_br_79 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_159
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_160
-+ fake_bl_80 vdd gnd fake_br_80 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_161
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_162
-+ fake_bl_81 vdd gnd fake_br_81 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_163
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_164
-+ fake_bl_82 vdd gnd fake_br_82 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_165
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_166
-+ fake_bl_83 vdd gnd fake_br_83 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_167
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_168
-+ fake_bl_84 vdd gnd fake_br_84 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_169
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_170
-+ fake_bl_85 vdd gnd fake_br_85 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_171
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_172
-+ fake_bl_86 vdd gnd fake_br_86 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_173
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_174
-+ fake_bl_87 vdd gnd fake_br_87 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_175
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_176
-+ fake_bl_88 vdd gnd fake_br_88 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_177
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_178
-+ fake_bl_89 vdd gnd fake_br_89 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_179
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_180
-+ fake_bl_90 vdd gnd fake_br_90 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_181
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_182
-+ fake_bl_91 vdd gnd fake_br_91 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_183
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_184
-+ fake_bl_92 vdd gnd fake_br_92 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_185
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_186
-+ fake_bl_93 vdd gnd fake_br_93 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_187
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_188
-+ fake_bl_94 vdd gnd fake_br_94 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_189
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_190
-+ fake_bl_95 vdd gnd fake_br_95 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_191
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_192
-+ fake_bl_96 vdd gnd fake_br_96 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_193
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_194
-+ fake_bl_97 vdd gnd fake_br_97 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_195
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_196
-+ fake_bl_98 vdd gnd fake_br_98 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_197
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_198
-+ fake_bl_99 vdd gnd fake_br_99 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_199
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_200
-+ fake_bl_100 vdd gnd fake_br_100 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_201
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_202
-+ fake_bl_101 vdd gnd fake_br_101 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_203
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_204
-+ fake_bl_102 vdd gnd fake_br_102 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_205
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_206
-+ fake_bl_103 vdd gnd fake_br_103 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_207
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_208
-+ fake_bl_104 vdd gnd fake_br_104 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_209
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_210
-+ fake_bl_105 vdd gnd fake_br_105 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_211
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_212
-+ fake_bl_106 vdd gnd fake_br_106 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_213
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_214
-+ fake_bl_107 vdd gnd fake_br_107 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_215
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_216
-+ fake_bl_108 vdd gnd fake_br_108 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_217
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_218
-+ fake_bl_109 vdd gnd fake_br_109 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_219
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_220
-+ fake_bl_110 vdd gnd fake_br_110 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_221
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_222
-+ fake_bl_111 vdd gnd fake_br_111 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_223
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_224
-+ fake_bl_112 vdd gnd fake_br_112 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_225
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_226
-+ fake_bl_113 vdd gnd fake_br_113 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_227
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_228
-+ fake_bl_114 vdd gnd fake_br_114 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_229
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_230
-+ fake_bl_115 vdd gnd fake_br_115 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_231
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_232
-+ fake_bl_116 vdd gnd fake_br_116 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_233
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_234
-+ fake_bl_117 vdd gnd fake_br_117 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_235
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_236
-+ fake_bl_118 vdd gnd fake_br_118 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_237
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_238
-+ fake_bl_119 vdd gnd fake_br_119 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_239
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_240
-+ fake_bl_120 vdd gnd fake_br_120 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_241
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_242
-+ fake_bl_121 vdd gnd fake_br_121 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_243
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_244
-+ fake_bl_122 vdd gnd fake_br_122 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_245
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_246
-+ fake_bl_123 vdd gnd fake_br_123 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_247
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_248
-+ fake_bl_124 vdd gnd fake_br_124 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_249
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_250
-+ fake_bl_125 vdd gnd fake_br_125 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_251
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_252
-+ fake_bl_126 vdd gnd fake_br_126 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_253
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend_cent
-Xrca_top_254
-+ fake_bl_127 vdd gnd fake_br_127 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-Xrca_top_255
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colend_p_cent
-Xrca_top_256
-+ fake_bl_128 vdd gnd fake_br_128 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colend
-.ENDS sram_32x256_sky130_col_cap_array
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowenda_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_rowenda_replica VPWR WL
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_corner.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_corner VPWR VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowend_replica.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__openram_sp_rowend_replica VPWR WL
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornera.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_cornera VNB VPWR VPB
-.ends
-
-.SUBCKT sram_32x256_sky130_row_cap_array
-+ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
-+ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
-+ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
-+ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
-+ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
-+ wl_0_66 wl_0_67 vdd gnd
-* OUTPUT: wl_0_0
-* OUTPUT: wl_0_1
-* OUTPUT: wl_0_2
-* OUTPUT: wl_0_3
-* OUTPUT: wl_0_4
-* OUTPUT: wl_0_5
-* OUTPUT: wl_0_6
-* OUTPUT: wl_0_7
-* OUTPUT: wl_0_8
-* OUTPUT: wl_0_9
-* OUTPUT: wl_0_10
-* OUTPUT: wl_0_11
-* OUTPUT: wl_0_12
-* OUTPUT: wl_0_13
-* OUTPUT: wl_0_14
-* OUTPUT: wl_0_15
-* OUTPUT: wl_0_16
-* OUTPUT: wl_0_17
-* OUTPUT: wl_0_18
-* OUTPUT: wl_0_19
-* OUTPUT: wl_0_20
-* OUTPUT: wl_0_21
-* OUTPUT: wl_0_22
-* OUTPUT: wl_0_23
-* OUTPUT: wl_0_24
-* OUTPUT: wl_0_25
-* OUTPUT: wl_0_26
-* OUTPUT: wl_0_27
-* OUTPUT: wl_0_28
-* OUTPUT: wl_0_29
-* OUTPUT: wl_0_30
-* OUTPUT: wl_0_31
-* OUTPUT: wl_0_32
-* OUTPUT: wl_0_33
-* OUTPUT: wl_0_34
-* OUTPUT: wl_0_35
-* OUTPUT: wl_0_36
-* OUTPUT: wl_0_37
-* OUTPUT: wl_0_38
-* OUTPUT: wl_0_39
-* OUTPUT: wl_0_40
-* OUTPUT: wl_0_41
-* OUTPUT: wl_0_42
-* OUTPUT: wl_0_43
-* OUTPUT: wl_0_44
-* OUTPUT: wl_0_45
-* OUTPUT: wl_0_46
-* OUTPUT: wl_0_47
-* OUTPUT: wl_0_48
-* OUTPUT: wl_0_49
-* OUTPUT: wl_0_50
-* OUTPUT: wl_0_51
-* OUTPUT: wl_0_52
-* OUTPUT: wl_0_53
-* OUTPUT: wl_0_54
-* OUTPUT: wl_0_55
-* OUTPUT: wl_0_56
-* OUTPUT: wl_0_57
-* OUTPUT: wl_0_58
-* OUTPUT: wl_0_59
-* OUTPUT: wl_0_60
-* OUTPUT: wl_0_61
-* OUTPUT: wl_0_62
-* OUTPUT: wl_0_63
-* OUTPUT: wl_0_64
-* OUTPUT: wl_0_65
-* OUTPUT: wl_0_66
-* OUTPUT: wl_0_67
-* POWER : vdd
-* GROUND: gnd
-Xrca_0
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornera
-Xrca_1
-+ wl_0_0 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_2
-+ wl_0_1 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_3
-+ wl_0_2 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_4
-+ wl_0_3 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_5
-+ wl_0_4 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_6
-+ wl_0_5 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_7
-+ wl_0_6 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_8
-+ wl_0_7 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_9
-+ wl_0_8 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_10
-+ wl_0_9 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_11
-+ wl_0_10 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_12
-+ wl_0_11 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_13
-+ wl_0_12 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_14
-+ wl_0_13 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_15
-+ wl_0_14 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_16
-+ wl_0_15 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_17
-+ wl_0_16 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_18
-+ wl_0_17 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_19
-+ wl_0_18 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_20
-+ wl_0_19 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_21
-+ wl_0_20 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_22
-+ wl_0_21 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_23
-+ wl_0_22 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_24
-+ wl_0_23 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_25
-+ wl_0_24 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_26
-+ wl_0_25 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_27
-+ wl_0_26 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_28
-+ wl_0_27 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_29
-+ wl_0_28 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_30
-+ wl_0_29 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_31
-+ wl_0_30 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_32
-+ wl_0_31 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_33
-+ wl_0_32 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_34
-+ wl_0_33 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_35
-+ wl_0_34 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_36
-+ wl_0_35 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_37
-+ wl_0_36 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_38
-+ wl_0_37 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_39
-+ wl_0_38 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_40
-+ wl_0_39 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_41
-+ wl_0_40 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_42
-+ wl_0_41 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_43
-+ wl_0_42 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_44
-+ wl_0_43 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_45
-+ wl_0_44 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_46
-+ wl_0_45 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_47
-+ wl_0_46 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_48
-+ wl_0_47 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_49
-+ wl_0_48 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_50
-+ wl_0_49 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_51
-+ wl_0_50 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_52
-+ wl_0_51 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_53
-+ wl_0_52 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_54
-+ wl_0_53 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_55
-+ wl_0_54 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_56
-+ wl_0_55 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_57
-+ wl_0_56 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_58
-+ wl_0_57 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_59
-+ wl_0_58 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_60
-+ wl_0_59 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_61
-+ wl_0_60 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_62
-+ wl_0_61 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_63
-+ wl_0_62 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_64
-+ wl_0_63 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_65
-+ wl_0_64 vdd
-+ sky130_fd_bd_sram__openram_sp_rowenda_replica
-Xrca_66
-+ wl_0_65 vdd
-+ sky130_fd_bd_sram__openram_sp_rowend_replica
-Xrca_67
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_corner
-.ENDS sram_32x256_sky130_row_cap_array
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornerb.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_cornerb VPWR VPB VNB
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowend.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_rowend VPWR WL
-.ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowenda.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_rowenda VPWR WL
-.ends
-
-.SUBCKT sram_32x256_sky130_row_cap_array_0
-+ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
-+ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
-+ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
-+ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
-+ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
-+ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
-+ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
-+ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
-+ wl_0_66 wl_0_67 vdd gnd
-* OUTPUT: wl_0_0
-* OUTPUT: wl_0_1
-* OUTPUT: wl_0_2
-* OUTPUT: wl_0_3
-* OUTPUT: wl_0_4
-* OUTPUT: wl_0_5
-* OUTPUT: wl_0_6
-* OUTPUT: wl_0_7
-* OUTPUT: wl_0_8
-* OUTPUT: wl_0_9
-* OUTPUT: wl_0_10
-* OUTPUT: wl_0_11
-* OUTPUT: wl_0_12
-* OUTPUT: wl_0_13
-* OUTPUT: wl_0_14
-* OUTPUT: wl_0_15
-* OUTPUT: wl_0_16
-* OUTPUT: wl_0_17
-* OUTPUT: wl_0_18
-* OUTPUT: wl_0_19
-* OUTPUT: wl_0_20
-* OUTPUT: wl_0_21
-* OUTPUT: wl_0_22
-* OUTPUT: wl_0_23
-* OUTPUT: wl_0_24
-* OUTPUT: wl_0_25
-* OUTPUT: wl_0_26
-* OUTPUT: wl_0_27
-* OUTPUT: wl_0_28
-* OUTPUT: wl_0_29
-* OUTPUT: wl_0_30
-* OUTPUT: wl_0_31
-* OUTPUT: wl_0_32
-* OUTPUT: wl_0_33
-* OUTPUT: wl_0_34
-* OUTPUT: wl_0_35
-* OUTPUT: wl_0_36
-* OUTPUT: wl_0_37
-* OUTPUT: wl_0_38
-* OUTPUT: wl_0_39
-* OUTPUT: wl_0_40
-* OUTPUT: wl_0_41
-* OUTPUT: wl_0_42
-* OUTPUT: wl_0_43
-* OUTPUT: wl_0_44
-* OUTPUT: wl_0_45
-* OUTPUT: wl_0_46
-* OUTPUT: wl_0_47
-* OUTPUT: wl_0_48
-* OUTPUT: wl_0_49
-* OUTPUT: wl_0_50
-* OUTPUT: wl_0_51
-* OUTPUT: wl_0_52
-* OUTPUT: wl_0_53
-* OUTPUT: wl_0_54
-* OUTPUT: wl_0_55
-* OUTPUT: wl_0_56
-* OUTPUT: wl_0_57
-* OUTPUT: wl_0_58
-* OUTPUT: wl_0_59
-* OUTPUT: wl_0_60
-* OUTPUT: wl_0_61
-* OUTPUT: wl_0_62
-* OUTPUT: wl_0_63
-* OUTPUT: wl_0_64
-* OUTPUT: wl_0_65
-* OUTPUT: wl_0_66
-* OUTPUT: wl_0_67
-* POWER : vdd
-* GROUND: gnd
-Xrca_0
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornera
-Xrca_1
-+ wl_0_0 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_2
-+ wl_0_1 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_3
-+ wl_0_2 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_4
-+ wl_0_3 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_5
-+ wl_0_4 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_6
-+ wl_0_5 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_7
-+ wl_0_6 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_8
-+ wl_0_7 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_9
-+ wl_0_8 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_10
-+ wl_0_9 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_11
-+ wl_0_10 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_12
-+ wl_0_11 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_13
-+ wl_0_12 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_14
-+ wl_0_13 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_15
-+ wl_0_14 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_16
-+ wl_0_15 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_17
-+ wl_0_16 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_18
-+ wl_0_17 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_19
-+ wl_0_18 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_20
-+ wl_0_19 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_21
-+ wl_0_20 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_22
-+ wl_0_21 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_23
-+ wl_0_22 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_24
-+ wl_0_23 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_25
-+ wl_0_24 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_26
-+ wl_0_25 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_27
-+ wl_0_26 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_28
-+ wl_0_27 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_29
-+ wl_0_28 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_30
-+ wl_0_29 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_31
-+ wl_0_30 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_32
-+ wl_0_31 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_33
-+ wl_0_32 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_34
-+ wl_0_33 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_35
-+ wl_0_34 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_36
-+ wl_0_35 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_37
-+ wl_0_36 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_38
-+ wl_0_37 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_39
-+ wl_0_38 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_40
-+ wl_0_39 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_41
-+ wl_0_40 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_42
-+ wl_0_41 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_43
-+ wl_0_42 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_44
-+ wl_0_43 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_45
-+ wl_0_44 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_46
-+ wl_0_45 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_47
-+ wl_0_46 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_48
-+ wl_0_47 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_49
-+ wl_0_48 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_50
-+ wl_0_49 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_51
-+ wl_0_50 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_52
-+ wl_0_51 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_53
-+ wl_0_52 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_54
-+ wl_0_53 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_55
-+ wl_0_54 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_56
-+ wl_0_55 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_57
-+ wl_0_56 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_58
-+ wl_0_57 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_59
-+ wl_0_58 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_60
-+ wl_0_59 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_61
-+ wl_0_60 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_62
-+ wl_0_61 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_63
-+ wl_0_62 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_64
-+ wl_0_63 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_65
-+ wl_0_64 vdd
-+ sky130_fd_bd_sram__sram_sp_rowenda
-Xrca_66
-+ wl_0_65 vdd
-+ sky130_fd_bd_sram__sram_sp_rowend
-Xrca_67
-+ vdd gnd vdd
-+ sky130_fd_bd_sram__sram_sp_cornerb
-.ENDS sram_32x256_sky130_row_cap_array_0
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_cent.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_colenda_cent VPWR VPB VNB
-.ends
-
-.SUBCKT sram_32x256_sky130_col_cap_array_0
-+ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
-+ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
-+ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
-+ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
-+ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
-+ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
-+ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
-+ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
-+ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
-+ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
-+ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
-+ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
-+ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
-+ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
-+ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
-+ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
-+ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
-+ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
-+ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
-+ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
-+ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
-+ fake_br_64 fake_bl_65 fake_br_65 fake_bl_66 fake_br_66 fake_bl_67
-+ fake_br_67 fake_bl_68 fake_br_68 fake_bl_69 fake_br_69 fake_bl_70
-+ fake_br_70 fake_bl_71 fake_br_71 fake_bl_72 fake_br_72 fake_bl_73
-+ fake_br_73 fake_bl_74 fake_br_74 fake_bl_75 fake_br_75 fake_bl_76
-+ fake_br_76 fake_bl_77 fake_br_77 fake_bl_78 fake_br_78 fake_bl_79
-+ fake_br_79 fake_bl_80 fake_br_80 fake_bl_81 fake_br_81 fake_bl_82
-+ fake_br_82 fake_bl_83 fake_br_83 fake_bl_84 fake_br_84 fake_bl_85
-+ fake_br_85 fake_bl_86 fake_br_86 fake_bl_87 fake_br_87 fake_bl_88
-+ fake_br_88 fake_bl_89 fake_br_89 fake_bl_90 fake_br_90 fake_bl_91
-+ fake_br_91 fake_bl_92 fake_br_92 fake_bl_93 fake_br_93 fake_bl_94
-+ fake_br_94 fake_bl_95 fake_br_95 fake_bl_96 fake_br_96 fake_bl_97
-+ fake_br_97 fake_bl_98 fake_br_98 fake_bl_99 fake_br_99 fake_bl_100
-+ fake_br_100 fake_bl_101 fake_br_101 fake_bl_102 fake_br_102
-+ fake_bl_103 fake_br_103 fake_bl_104 fake_br_104 fake_bl_105
-+ fake_br_105 fake_bl_106 fake_br_106 fake_bl_107 fake_br_107
-+ fake_bl_108 fake_br_108 fake_bl_109 fake_br_109 fake_bl_110
-+ fake_br_110 fake_bl_111 fake_br_111 fake_bl_112 fake_br_112
-+ fake_bl_113 fake_br_113 fake_bl_114 fake_br_114 fake_bl_115
-+ fake_br_115 fake_bl_116 fake_br_116 fake_bl_117 fake_br_117
-+ fake_bl_118 fake_br_118 fake_bl_119 fake_br_119 fake_bl_120
-+ fake_br_120 fake_bl_121 fake_br_121 fake_bl_122 fake_br_122
-+ fake_bl_123 fake_br_123 fake_bl_124 fake_br_124 fake_bl_125
-+ fake_br_125 fake_bl_126 fake_br_126 fake_bl_127 fake_br_127
-+ fake_bl_128 fake_br_128 vdd gnd gate
-* OUTPUT: fake_bl_0
-* OUTPUT: fake_br_0
-* OUTPUT: fake_bl_1
-* OUTPUT: fake_br_1
-* OUTPUT: fake_bl_2
-* OUTPUT: fake_br_2
-* OUTPUT: fake_bl_3
-* OUTPUT: fake_br_3
-* OUTPUT: fake_bl_4
-* OUTPUT: fake_br_4
-* OUTPUT: fake_bl_5
-* OUTPUT: fake_br_5
-* OUTPUT: fake_bl_6
-* OUTPUT: fake_br_6
-* OUTPUT: fake_bl_7
-* OUTPUT: fake_br_7
-* OUTPUT: fake_bl_8
-* OUTPUT: fake_br_8
-* OUTPUT: fake_bl_9
-* OUTPUT: fake_br_9
-* OUTPUT: fake_bl_10
-* OUTPUT: fake_br_10
-* OUTPUT: fake_bl_11
-* OUTPUT: fake_br_11
-* OUTPUT: fake_bl_12
-* OUTPUT: fake_br_12
-* OUTPUT: fake_bl_13
-* OUTPUT: fake_br_13
-* OUTPUT: fake_bl_14
-* OUTPUT: fake_br_14
-* OUTPUT: fake_bl_15
-* OUTPUT: fake_br_15
-* OUTPUT: fake_bl_16
-* OUTPUT: fake_br_16
-* OUTPUT: fake_bl_17
-* OUTPUT: fake_br_17
-* OUTPUT: fake_bl_18
-* OUTPUT: fake_br_18
-* OUTPUT: fake_bl_19
-* OUTPUT: fake_br_19
-* OUTPUT: fake_bl_20
-* OUTPUT: fake_br_20
-* OUTPUT: fake_bl_21
-* OUTPUT: fake_br_21
-* OUTPUT: fake_bl_22
-* OUTPUT: fake_br_22
-* OUTPUT: fake_bl_23
-* OUTPUT: fake_br_23
-* OUTPUT: fake_bl_24
-* OUTPUT: fake_br_24
-* OUTPUT: fake_bl_25
-* OUTPUT: fake_br_25
-* OUTPUT: fake_bl_26
-* OUTPUT: fake_br_26
-* OUTPUT: fake_bl_27
-* OUTPUT: fake_br_27
-* OUTPUT: fake_bl_28
-* OUTPUT: fake_br_28
-* OUTPUT: fake_bl_29
-* OUTPUT: fake_br_29
-* OUTPUT: fake_bl_30
-* OUTPUT: fake_br_30
-* OUTPUT: fake_bl_31
-* OUTPUT: fake_br_31
-* OUTPUT: fake_bl_32
-* OUTPUT: fake_br_32
-* OUTPUT: fake_bl_33
-* OUTPUT: fake_br_33
-* OUTPUT: fake_bl_34
-* OUTPUT: fake_br_34
-* OUTPUT: fake_bl_35
-* OUTPUT: fake_br_35
-* OUTPUT: fake_bl_36
-* OUTPUT: fake_br_36
-* OUTPUT: fake_bl_37
-* OUTPUT: fake_br_37
-* OUTPUT: fake_bl_38
-* OUTPUT: fake_br_38
-* OUTPUT: fake_bl_39
-* OUTPUT: fake_br_39
-* OUTPUT: fake_bl_40
-* OUTPUT: fake_br_40
-* OUTPUT: fake_bl_41
-* OUTPUT: fake_br_41
-* OUTPUT: fake_bl_42
-* OUTPUT: fake_br_42
-* OUTPUT: fake_bl_43
-* OUTPUT: fake_br_43
-* OUTPUT: fake_bl_44
-* OUTPUT: fake_br_44
-* OUTPUT: fake_bl_45
-* OUTPUT: fake_br_45
-* OUTPUT: fake_bl_46
-* OUTPUT: fake_br_46
-* OUTPUT: fake_bl_47
-* OUTPUT: fake_br_47
-* OUTPUT: fake_bl_48
-* OUTPUT: fake_br_48
-* OUTPUT: fake_bl_49
-* OUTPUT: fake_br_49
-* OUTPUT: fake_bl_50
-* OUTPUT: fake_br_50
-* OUTPUT: fake_bl_51
-* OUTPUT: fake_br_51
-* OUTPUT: fake_bl_52
-* OUTPUT: fake_br_52
-* OUTPUT: fake_bl_53
-* OUTPUT: fake_br_53
-* OUTPUT: fake_bl_54
-* OUTPUT: fake_br_54
-* OUTPUT: fake_bl_55
-* OUTPUT: fake_br_55
-* OUTPUT: fake_bl_56
-* OUTPUT: fake_br_56
-* OUTPUT: fake_bl_57
-* OUTPUT: fake_br_57
-* OUTPUT: fake_bl_58
-* OUTPUT: fake_br_58
-* OUTPUT: fake_bl_59
-* OUTPUT: fake_br_59
-* OUTPUT: fake_bl_60
-* OUTPUT: fake_br_60
-* OUTPUT: fake_bl_61
-* OUTPUT: fake_br_61
-* OUTPUT: fake_bl_62
-* OUTPUT: fake_br_62
-* OUTPUT: fake_bl_63
-* OUTPUT: fake_br_63
-* OUTPUT: fake_bl_64
-* OUTPUT: fake_br_64
-* OUTPUT: fake_bl_65
-* OUTPUT: fake_br_65
-* OUTPUT: fake_bl_66
-* OUTPUT: fake_br_66
-* OUTPUT: fake_bl_67
-* OUTPUT: fake_br_67
-* OUTPUT: fake_bl_68
-* OUTPUT: fake_br_68
-* OUTPUT: fake_bl_69
-* OUTPUT: fake_br_69
-* OUTPUT: fake_bl_70
-* OUTPUT: fake_br_70
-* OUTPUT: fake_bl_71
-* OUTPUT: fake_br_71
-* OUTPUT: fake_bl_72
-* OUTPUT: fake_br_72
-* OUTPUT: fake_bl_73
-* OUTPUT: fake_br_73
-* OUTPUT: fake_bl_74
-* OUTPUT: fake_br_74
-* OUTPUT: fake_bl_75
-* OUTPUT: fake_br_75
-* OUTPUT: fake_bl_76
-* OUTPUT: fake_br_76
-* OUTPUT: fake_bl_77
-* OUTPUT: fake_br_77
-* OUTPUT: fake_bl_78
-* OUTPUT: fake_br_78
-* OUTPUT: fake_bl_79
-* OUTPUT: fake_br_79
-* OUTPUT: fake_bl_80
-* OUTPUT: fake_br_80
-* OUTPUT: fake_bl_81
-* OUTPUT: fake_br_81
-* OUTPUT: fake_bl_82
-* OUTPUT: fake_br_82
-* OUTPUT: fake_bl_83
-* OUTPUT: fake_br_83
-* OUTPUT: fake_bl_84
-* OUTPUT: fake_br_84
-* OUTPUT: fake_bl_85
-* OUTPUT: fake_br_85
-* OUTPUT: fake_bl_86
-* OUTPUT: fake_br_86
-* OUTPUT: fake_bl_87
-* OUTPUT: fake_br_87
-* OUTPUT: fake_bl_88
-* OUTPUT: fake_br_88
-* OUTPUT: fake_bl_89
-* OUTPUT: fake_br_89
-* OUTPUT: fake_bl_90
-* OUTPUT: fake_br_90
-* OUTPUT: fake_bl_91
-* OUTPUT: fake_br_91
-* OUTPUT: fake_bl_92
-* OUTPUT: fake_br_92
-* OUTPUT: fake_bl_93
-* OUTPUT: fake_br_93
-* OUTPUT: fake_bl_94
-* OUTPUT: fake_br_94
-* OUTPUT: fake_bl_95
-* OUTPUT: fake_br_95
-* OUTPUT: fake_bl_96
-* OUTPUT: fake_br_96
-* OUTPUT: fake_bl_97
-* OUTPUT: fake_br_97
-* OUTPUT: fake_bl_98
-* OUTPUT: fake_br_98
-* OUTPUT: fake_bl_99
-* OUTPUT: fake_br_99
-* OUTPUT: fake_bl_100
-* OUTPUT: fake_br_100
-* OUTPUT: fake_bl_101
-* OUTPUT: fake_br_101
-* OUTPUT: fake_bl_102
-* OUTPUT: fake_br_102
-* OUTPUT: fake_bl_103
-* OUTPUT: fake_br_103
-* OUTPUT: fake_bl_104
-* OUTPUT: fake_br_104
-* OUTPUT: fake_bl_105
-* OUTPUT: fake_br_105
-* OUTPUT: fake_bl_106
-* OUTPUT: fake_br_106
-* OUTPUT: fake_bl_107
-* OUTPUT: fake_br_107
-* OUTPUT: fake_bl_108
-* OUTPUT: fake_br_108
-* OUTPUT: fake_bl_109
-* OUTPUT: fake_br_109
-* OUTPUT: fake_bl_110
-* OUTPUT: fake_br_110
-* OUTPUT: fake_bl_111
-* OUTPUT: fake_br_111
-* OUTPUT: fake_bl_112
-* OUTPUT: fake_br_112
-* OUTPUT: fake_bl_113
-* OUTPUT: fake_br_113
-* OUTPUT: fake_bl_114
-* OUTPUT: fake_br_114
-* OUTPUT: fake_bl_115
-* OUTPUT: fake_br_115
-* OUTPUT: fake_bl_116
-* OUTPUT: fake_br_116
-* OUTPUT: fake_bl_117
-* OUTPUT: fake_br_117
-* OUTPUT: fake_bl_118
-* OUTPUT: fake_br_118
-* OUTPUT: fake_bl_119
-* OUTPUT: fake_br_119
-* OUTPUT: fake_bl_120
-* OUTPUT: fake_br_120
-* OUTPUT: fake_bl_121
-* OUTPUT: fake_br_121
-* OUTPUT: fake_bl_122
-* OUTPUT: fake_br_122
-* OUTPUT: fake_bl_123
-* OUTPUT: fake_br_123
-* OUTPUT: fake_bl_124
-* OUTPUT: fake_br_124
-* OUTPUT: fake_bl_125
-* OUTPUT: fake_br_125
-* OUTPUT: fake_bl_126
-* OUTPUT: fake_br_126
-* OUTPUT: fake_bl_127
-* OUTPUT: fake_br_127
-* OUTPUT: fake_bl_128
-* OUTPUT: fake_br_128
-* POWER : vdd
-* GROUND: gnd
-* BIAS  : gate
-Xrca_bottom_0
-+ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_1
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_2
-+ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_3
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_4
-+ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_5
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_6
-+ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_7
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_8
-+ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_9
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_10
-+ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_11
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_12
-+ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_13
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_14
-+ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_15
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_16
-+ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_17
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_18
-+ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_19
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_20
-+ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_21
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_22
-+ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_23
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_24
-+ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_25
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_26
-+ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_27
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_28
-+ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_29
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_30
-+ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_31
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_32
-+ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_33
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_34
-+ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_35
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_36
-+ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_37
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_38
-+ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_39
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_40
-+ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_41
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_42
-+ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_43
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_44
-+ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_45
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_46
-+ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_47
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_48
-+ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_49
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_50
-+ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_51
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_52
-+ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_53
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_54
-+ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_55
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_56
-+ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_57
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_58
-+ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_59
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_60
-+ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_61
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_62
-+ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_63
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_64
-+ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_65
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_66
-+ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_67
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_68
-+ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_69
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_70
-+ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_71
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_72
-+ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_73
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_74
-+ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_75
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_76
-+ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_77
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_78
-+ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_79
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_80
-+ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_81
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_82
-+ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_83
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_84
-+ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_85
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_86
-+ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_87
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_88
-+ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_89
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_90
-+ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_91
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_92
-+ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_93
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_94
-+ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_95
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_96
-+ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_97
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_98
-+ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_99
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_100
-+ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_101
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_102
-+ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_103
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_104
-+ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_105
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_106
-+ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_107
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_108
-+ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_109
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_110
-+ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_111
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_112
-+ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_113
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_114
-+ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_115
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_116
-+ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_117
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_118
-+ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_119
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_120
-+ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_121
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_122
-+ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_123
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_124
-+ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_125
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_126
-+ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_127
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_128
-+ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_129
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_130
-+ fake_bl_65 vdd gnd fake_br_65 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_131
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_132
-+ fake_bl_66 vdd gnd fake_br_66 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_133
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_134
-+ fake_bl_67 vdd gnd fake_br_67 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_135
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_136
-+ fake_bl_68 vdd gnd fake_br_68 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_137
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_138
-+ fake_bl_69 vdd gnd fake_br_69 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_139
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_140
-+ fake_bl_70 vdd gnd fake_br_70 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_141
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_142
-+ fake_bl_71 vdd gnd fake_br_71 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_143
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_144
-+ fake_bl_72 vdd gnd fake_br_72 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_145
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_146
-+ fake_bl_73 vdd gnd fake_br_73 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_147
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_148
-+ fake_bl_74 vdd gnd fake_br_74 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_149
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_150
-+ fake_bl_75 vdd gnd fake_br_75 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_151
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_152
-+ fake_bl_76 vdd gnd fake_br_76 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_153
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_154
-+ fake_bl_77 vdd gnd fake_br_77 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_155
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_156
-+ fake_bl_78 vdd gnd fake_br_78 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_157
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_158
-+ fake_bl_79 vdd gnd fake_br_79 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_159
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_160
-+ fake_bl_80 vdd gnd fake_br_80 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_161
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_162
-+ fake_bl_81 vdd gnd fake_br_81 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_163
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_164
-+ fake_bl_82 vdd gnd fake_br_82 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_165
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_166
-+ fake_bl_83 vdd gnd fake_br_83 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_167
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_168
-+ fake_bl_84 vdd gnd fake_br_84 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_169
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_170
-+ fake_bl_85 vdd gnd fake_br_85 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_171
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_172
-+ fake_bl_86 vdd gnd fake_br_86 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_173
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_174
-+ fake_bl_87 vdd gnd fake_br_87 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_175
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_176
-+ fake_bl_88 vdd gnd fake_br_88 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_177
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_178
-+ fake_bl_89 vdd gnd fake_br_89 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_179
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_180
-+ fake_bl_90 vdd gnd fake_br_90 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_181
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_182
-+ fake_bl_91 vdd gnd fake_br_91 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_183
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_184
-+ fake_bl_92 vdd gnd fake_br_92 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_185
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_186
-+ fake_bl_93 vdd gnd fake_br_93 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_187
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_188
-+ fake_bl_94 vdd gnd fake_br_94 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_189
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_190
-+ fake_bl_95 vdd gnd fake_br_95 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_191
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_192
-+ fake_bl_96 vdd gnd fake_br_96 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_193
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_194
-+ fake_bl_97 vdd gnd fake_br_97 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_195
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_196
-+ fake_bl_98 vdd gnd fake_br_98 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_197
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_198
-+ fake_bl_99 vdd gnd fake_br_99 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_199
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_200
-+ fake_bl_100 vdd gnd fake_br_100 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_201
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_202
-+ fake_bl_101 vdd gnd fake_br_101 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_203
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_204
-+ fake_bl_102 vdd gnd fake_br_102 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_205
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_206
-+ fake_bl_103 vdd gnd fake_br_103 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_207
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_208
-+ fake_bl_104 vdd gnd fake_br_104 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_209
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_210
-+ fake_bl_105 vdd gnd fake_br_105 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_211
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_212
-+ fake_bl_106 vdd gnd fake_br_106 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_213
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_214
-+ fake_bl_107 vdd gnd fake_br_107 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_215
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_216
-+ fake_bl_108 vdd gnd fake_br_108 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_217
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_218
-+ fake_bl_109 vdd gnd fake_br_109 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_219
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_220
-+ fake_bl_110 vdd gnd fake_br_110 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_221
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_222
-+ fake_bl_111 vdd gnd fake_br_111 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_223
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_224
-+ fake_bl_112 vdd gnd fake_br_112 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_225
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_226
-+ fake_bl_113 vdd gnd fake_br_113 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_227
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_228
-+ fake_bl_114 vdd gnd fake_br_114 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_229
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_230
-+ fake_bl_115 vdd gnd fake_br_115 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_231
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_232
-+ fake_bl_116 vdd gnd fake_br_116 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_233
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_234
-+ fake_bl_117 vdd gnd fake_br_117 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_235
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_236
-+ fake_bl_118 vdd gnd fake_br_118 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_237
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_238
-+ fake_bl_119 vdd gnd fake_br_119 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_239
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_240
-+ fake_bl_120 vdd gnd fake_br_120 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_241
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_242
-+ fake_bl_121 vdd gnd fake_br_121 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_243
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_244
-+ fake_bl_122 vdd gnd fake_br_122 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_245
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_246
-+ fake_bl_123 vdd gnd fake_br_123 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_247
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_248
-+ fake_bl_124 vdd gnd fake_br_124 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_249
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_250
-+ fake_bl_125 vdd gnd fake_br_125 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_251
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_252
-+ fake_bl_126 vdd gnd fake_br_126 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_253
-+ vdd vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda_cent
-Xrca_bottom_254
-+ fake_bl_127 vdd gnd fake_br_127 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-Xrca_bottom_255
-+ gnd vdd vnb
-+ sky130_fd_bd_sram__sram_sp_colenda_p_cent
-Xrca_bottom_256
-+ fake_bl_128 vdd gnd fake_br_128 gate vdd gnd
-+ sky130_fd_bd_sram__sram_sp_colenda
-.ENDS sram_32x256_sky130_col_cap_array_0
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1a.ext - technology: sky130A
-
-.subckt sky130_fd_bd_sram__sram_sp_cell_opt1a BL BR VGND VPWR VPB VNB WL
+.subckt sky130_fd_bd_sram__sram_sp_cell_opt1 BL BR VGND VPWR VPB VNB WL
 X0 Q_bar WL BR VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
 X1 Q Q_bar VGND VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
 X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
@@ -7123,9 +3563,9 @@ X5 VPWR Q Q_bar VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X6 Q Q_bar VPWR VPB sky130_fd_pr__special_pfet_pass w=0.14 l=0.15
 X7 VGND Q Q_bar VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
 .ends
-* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1.ext - technology: sky130A
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cell_opt1a.ext - technology: sky130A
 
-.subckt sky130_fd_bd_sram__sram_sp_cell_opt1 BL BR VGND VPWR VPB VNB WL
+.subckt sky130_fd_bd_sram__sram_sp_cell_opt1a BL BR VGND VPWR VPB VNB WL
 X0 Q_bar WL BR VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
 X1 Q Q_bar VGND VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
 X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass w=0.14 l=0.15
@@ -7139,9 +3579,18 @@ X7 VGND Q Q_bar VNB sky130_fd_pr__special_nfet_latch w=0.21 l=0.15
 
 .subckt sky130_fd_bd_sram__sram_sp_wlstrap VPWR
 .ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrap_p VGND
+.ends
 * NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrapa.ext - technology: sky130A
 
 .subckt sky130_fd_bd_sram__sram_sp_wlstrapa VPWR
+.ends
+* derived by cosim from sky130_fd_bd_sram__sram_sp_wlstrap_p: same ports, no devices (see cosim.openram.setup)
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_wlstrap_p.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_wlstrapa_p VGND
 .ends
 
 .SUBCKT sram_32x256_sky130_bitcell_array
@@ -57628,6 +54077,2188 @@ Xrow_64_col_128_bitcell
 + bl_0_128 br_0_128 gnd vdd vdd gnd wl_0_64
 + sky130_fd_bd_sram__sram_sp_cell_opt1
 .ENDS sram_32x256_sky130_bitcell_array
+* adapted by cosim from sky130_fd_bd_sram__sram_sp_colend.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
+.subckt sky130_fd_bd_sram__sram_sp_colend bl br vdd gnd vpb vnb gate
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colend_cent VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colend_p_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colend_p_cent VGND VPB VNB
+.ends
+
+.SUBCKT sram_32x256_sky130_col_cap_array
++ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
++ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
++ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
++ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
++ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
++ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
++ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
++ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
++ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
++ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
++ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
++ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
++ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
++ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
++ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
++ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
++ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
++ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
++ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
++ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
++ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
++ fake_br_64 fake_bl_65 fake_br_65 fake_bl_66 fake_br_66 fake_bl_67
++ fake_br_67 fake_bl_68 fake_br_68 fake_bl_69 fake_br_69 fake_bl_70
++ fake_br_70 fake_bl_71 fake_br_71 fake_bl_72 fake_br_72 fake_bl_73
++ fake_br_73 fake_bl_74 fake_br_74 fake_bl_75 fake_br_75 fake_bl_76
++ fake_br_76 fake_bl_77 fake_br_77 fake_bl_78 fake_br_78 fake_bl_79
++ fake_br_79 fake_bl_80 fake_br_80 fake_bl_81 fake_br_81 fake_bl_82
++ fake_br_82 fake_bl_83 fake_br_83 fake_bl_84 fake_br_84 fake_bl_85
++ fake_br_85 fake_bl_86 fake_br_86 fake_bl_87 fake_br_87 fake_bl_88
++ fake_br_88 fake_bl_89 fake_br_89 fake_bl_90 fake_br_90 fake_bl_91
++ fake_br_91 fake_bl_92 fake_br_92 fake_bl_93 fake_br_93 fake_bl_94
++ fake_br_94 fake_bl_95 fake_br_95 fake_bl_96 fake_br_96 fake_bl_97
++ fake_br_97 fake_bl_98 fake_br_98 fake_bl_99 fake_br_99 fake_bl_100
++ fake_br_100 fake_bl_101 fake_br_101 fake_bl_102 fake_br_102
++ fake_bl_103 fake_br_103 fake_bl_104 fake_br_104 fake_bl_105
++ fake_br_105 fake_bl_106 fake_br_106 fake_bl_107 fake_br_107
++ fake_bl_108 fake_br_108 fake_bl_109 fake_br_109 fake_bl_110
++ fake_br_110 fake_bl_111 fake_br_111 fake_bl_112 fake_br_112
++ fake_bl_113 fake_br_113 fake_bl_114 fake_br_114 fake_bl_115
++ fake_br_115 fake_bl_116 fake_br_116 fake_bl_117 fake_br_117
++ fake_bl_118 fake_br_118 fake_bl_119 fake_br_119 fake_bl_120
++ fake_br_120 fake_bl_121 fake_br_121 fake_bl_122 fake_br_122
++ fake_bl_123 fake_br_123 fake_bl_124 fake_br_124 fake_bl_125
++ fake_br_125 fake_bl_126 fake_br_126 fake_bl_127 fake_br_127
++ fake_bl_128 fake_br_128 vdd gnd gate
+* OUTPUT: fake_bl_0
+* OUTPUT: fake_br_0
+* OUTPUT: fake_bl_1
+* OUTPUT: fake_br_1
+* OUTPUT: fake_bl_2
+* OUTPUT: fake_br_2
+* OUTPUT: fake_bl_3
+* OUTPUT: fake_br_3
+* OUTPUT: fake_bl_4
+* OUTPUT: fake_br_4
+* OUTPUT: fake_bl_5
+* OUTPUT: fake_br_5
+* OUTPUT: fake_bl_6
+* OUTPUT: fake_br_6
+* OUTPUT: fake_bl_7
+* OUTPUT: fake_br_7
+* OUTPUT: fake_bl_8
+* OUTPUT: fake_br_8
+* OUTPUT: fake_bl_9
+* OUTPUT: fake_br_9
+* OUTPUT: fake_bl_10
+* OUTPUT: fake_br_10
+* OUTPUT: fake_bl_11
+* OUTPUT: fake_br_11
+* OUTPUT: fake_bl_12
+* OUTPUT: fake_br_12
+* OUTPUT: fake_bl_13
+* OUTPUT: fake_br_13
+* OUTPUT: fake_bl_14
+* OUTPUT: fake_br_14
+* OUTPUT: fake_bl_15
+* OUTPUT: fake_br_15
+* OUTPUT: fake_bl_16
+* OUTPUT: fake_br_16
+* OUTPUT: fake_bl_17
+* OUTPUT: fake_br_17
+* OUTPUT: fake_bl_18
+* OUTPUT: fake_br_18
+* OUTPUT: fake_bl_19
+* OUTPUT: fake_br_19
+* OUTPUT: fake_bl_20
+* OUTPUT: fake_br_20
+* OUTPUT: fake_bl_21
+* OUTPUT: fake_br_21
+* OUTPUT: fake_bl_22
+* OUTPUT: fake_br_22
+* OUTPUT: fake_bl_23
+* OUTPUT: fake_br_23
+* OUTPUT: fake_bl_24
+* OUTPUT: fake_br_24
+* OUTPUT: fake_bl_25
+* OUTPUT: fake_br_25
+* OUTPUT: fake_bl_26
+* OUTPUT: fake_br_26
+* OUTPUT: fake_bl_27
+* OUTPUT: fake_br_27
+* OUTPUT: fake_bl_28
+* OUTPUT: fake_br_28
+* OUTPUT: fake_bl_29
+* OUTPUT: fake_br_29
+* OUTPUT: fake_bl_30
+* OUTPUT: fake_br_30
+* OUTPUT: fake_bl_31
+* OUTPUT: fake_br_31
+* OUTPUT: fake_bl_32
+* OUTPUT: fake_br_32
+* OUTPUT: fake_bl_33
+* OUTPUT: fake_br_33
+* OUTPUT: fake_bl_34
+* OUTPUT: fake_br_34
+* OUTPUT: fake_bl_35
+* OUTPUT: fake_br_35
+* OUTPUT: fake_bl_36
+* OUTPUT: fake_br_36
+* OUTPUT: fake_bl_37
+* OUTPUT: fake_br_37
+* OUTPUT: fake_bl_38
+* OUTPUT: fake_br_38
+* OUTPUT: fake_bl_39
+* OUTPUT: fake_br_39
+* OUTPUT: fake_bl_40
+* OUTPUT: fake_br_40
+* OUTPUT: fake_bl_41
+* OUTPUT: fake_br_41
+* OUTPUT: fake_bl_42
+* OUTPUT: fake_br_42
+* OUTPUT: fake_bl_43
+* OUTPUT: fake_br_43
+* OUTPUT: fake_bl_44
+* OUTPUT: fake_br_44
+* OUTPUT: fake_bl_45
+* OUTPUT: fake_br_45
+* OUTPUT: fake_bl_46
+* OUTPUT: fake_br_46
+* OUTPUT: fake_bl_47
+* OUTPUT: fake_br_47
+* OUTPUT: fake_bl_48
+* OUTPUT: fake_br_48
+* OUTPUT: fake_bl_49
+* OUTPUT: fake_br_49
+* OUTPUT: fake_bl_50
+* OUTPUT: fake_br_50
+* OUTPUT: fake_bl_51
+* OUTPUT: fake_br_51
+* OUTPUT: fake_bl_52
+* OUTPUT: fake_br_52
+* OUTPUT: fake_bl_53
+* OUTPUT: fake_br_53
+* OUTPUT: fake_bl_54
+* OUTPUT: fake_br_54
+* OUTPUT: fake_bl_55
+* OUTPUT: fake_br_55
+* OUTPUT: fake_bl_56
+* OUTPUT: fake_br_56
+* OUTPUT: fake_bl_57
+* OUTPUT: fake_br_57
+* OUTPUT: fake_bl_58
+* OUTPUT: fake_br_58
+* OUTPUT: fake_bl_59
+* OUTPUT: fake_br_59
+* OUTPUT: fake_bl_60
+* OUTPUT: fake_br_60
+* OUTPUT: fake_bl_61
+* OUTPUT: fake_br_61
+* OUTPUT: fake_bl_62
+* OUTPUT: fake_br_62
+* OUTPUT: fake_bl_63
+* OUTPUT: fake_br_63
+* OUTPUT: fake_bl_64
+* OUTPUT: fake_br_64
+* OUTPUT: fake_bl_65
+* OUTPUT: fake_br_65
+* OUTPUT: fake_bl_66
+* OUTPUT: fake_br_66
+* OUTPUT: fake_bl_67
+* OUTPUT: fake_br_67
+* OUTPUT: fake_bl_68
+* OUTPUT: fake_br_68
+* OUTPUT: fake_bl_69
+* OUTPUT: fake_br_69
+* OUTPUT: fake_bl_70
+* OUTPUT: fake_br_70
+* OUTPUT: fake_bl_71
+* OUTPUT: fake_br_71
+* OUTPUT: fake_bl_72
+* OUTPUT: fake_br_72
+* OUTPUT: fake_bl_73
+* OUTPUT: fake_br_73
+* OUTPUT: fake_bl_74
+* OUTPUT: fake_br_74
+* OUTPUT: fake_bl_75
+* OUTPUT: fake_br_75
+* OUTPUT: fake_bl_76
+* OUTPUT: fake_br_76
+* OUTPUT: fake_bl_77
+* OUTPUT: fake_br_77
+* OUTPUT: fake_bl_78
+* OUTPUT: fake_br_78
+* OUTPUT: fake_bl_79
+* OUTPUT: fake_br_79
+* OUTPUT: fake_bl_80
+* OUTPUT: fake_br_80
+* OUTPUT: fake_bl_81
+* OUTPUT: fake_br_81
+* OUTPUT: fake_bl_82
+* OUTPUT: fake_br_82
+* OUTPUT: fake_bl_83
+* OUTPUT: fake_br_83
+* OUTPUT: fake_bl_84
+* OUTPUT: fake_br_84
+* OUTPUT: fake_bl_85
+* OUTPUT: fake_br_85
+* OUTPUT: fake_bl_86
+* OUTPUT: fake_br_86
+* OUTPUT: fake_bl_87
+* OUTPUT: fake_br_87
+* OUTPUT: fake_bl_88
+* OUTPUT: fake_br_88
+* OUTPUT: fake_bl_89
+* OUTPUT: fake_br_89
+* OUTPUT: fake_bl_90
+* OUTPUT: fake_br_90
+* OUTPUT: fake_bl_91
+* OUTPUT: fake_br_91
+* OUTPUT: fake_bl_92
+* OUTPUT: fake_br_92
+* OUTPUT: fake_bl_93
+* OUTPUT: fake_br_93
+* OUTPUT: fake_bl_94
+* OUTPUT: fake_br_94
+* OUTPUT: fake_bl_95
+* OUTPUT: fake_br_95
+* OUTPUT: fake_bl_96
+* OUTPUT: fake_br_96
+* OUTPUT: fake_bl_97
+* OUTPUT: fake_br_97
+* OUTPUT: fake_bl_98
+* OUTPUT: fake_br_98
+* OUTPUT: fake_bl_99
+* OUTPUT: fake_br_99
+* OUTPUT: fake_bl_100
+* OUTPUT: fake_br_100
+* OUTPUT: fake_bl_101
+* OUTPUT: fake_br_101
+* OUTPUT: fake_bl_102
+* OUTPUT: fake_br_102
+* OUTPUT: fake_bl_103
+* OUTPUT: fake_br_103
+* OUTPUT: fake_bl_104
+* OUTPUT: fake_br_104
+* OUTPUT: fake_bl_105
+* OUTPUT: fake_br_105
+* OUTPUT: fake_bl_106
+* OUTPUT: fake_br_106
+* OUTPUT: fake_bl_107
+* OUTPUT: fake_br_107
+* OUTPUT: fake_bl_108
+* OUTPUT: fake_br_108
+* OUTPUT: fake_bl_109
+* OUTPUT: fake_br_109
+* OUTPUT: fake_bl_110
+* OUTPUT: fake_br_110
+* OUTPUT: fake_bl_111
+* OUTPUT: fake_br_111
+* OUTPUT: fake_bl_112
+* OUTPUT: fake_br_112
+* OUTPUT: fake_bl_113
+* OUTPUT: fake_br_113
+* OUTPUT: fake_bl_114
+* OUTPUT: fake_br_114
+* OUTPUT: fake_bl_115
+* OUTPUT: fake_br_115
+* OUTPUT: fake_bl_116
+* OUTPUT: fake_br_116
+* OUTPUT: fake_bl_117
+* OUTPUT: fake_br_117
+* OUTPUT: fake_bl_118
+* OUTPUT: fake_br_118
+* OUTPUT: fake_bl_119
+* OUTPUT: fake_br_119
+* OUTPUT: fake_bl_120
+* OUTPUT: fake_br_120
+* OUTPUT: fake_bl_121
+* OUTPUT: fake_br_121
+* OUTPUT: fake_bl_122
+* OUTPUT: fake_br_122
+* OUTPUT: fake_bl_123
+* OUTPUT: fake_br_123
+* OUTPUT: fake_bl_124
+* OUTPUT: fake_br_124
+* OUTPUT: fake_bl_125
+* OUTPUT: fake_br_125
+* OUTPUT: fake_bl_126
+* OUTPUT: fake_br_126
+* OUTPUT: fake_bl_127
+* OUTPUT: fake_br_127
+* OUTPUT: fake_bl_128
+* OUTPUT: fake_br_128
+* POWER : vdd
+* GROUND: gnd
+* BIAS  : gate
+Xrca_top_0
++ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_1
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_2
++ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_3
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_4
++ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_5
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_6
++ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_7
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_8
++ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_9
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_10
++ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_11
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_12
++ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_13
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_14
++ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_15
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_16
++ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_17
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_18
++ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_19
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_20
++ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_21
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_22
++ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_23
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_24
++ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_25
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_26
++ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_27
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_28
++ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_29
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_30
++ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_31
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_32
++ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_33
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_34
++ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_35
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_36
++ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_37
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_38
++ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_39
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_40
++ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_41
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_42
++ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_43
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_44
++ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_45
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_46
++ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_47
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_48
++ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_49
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_50
++ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_51
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_52
++ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_53
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_54
++ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_55
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_56
++ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_57
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_58
++ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_59
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_60
++ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_61
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_62
++ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_63
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_64
++ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_65
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_66
++ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_67
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_68
++ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_69
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_70
++ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_71
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_72
++ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_73
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_74
++ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_75
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_76
++ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_77
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_78
++ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_79
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_80
++ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_81
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_82
++ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_83
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_84
++ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_85
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_86
++ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_87
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_88
++ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_89
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_90
++ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_91
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_92
++ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_93
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_94
++ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_95
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_96
++ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_97
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_98
++ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_99
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_100
++ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_101
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_102
++ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_103
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_104
++ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_105
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_106
++ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_107
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_108
++ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_109
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_110
++ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_111
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_112
++ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_113
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_114
++ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_115
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_116
++ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_117
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_118
++ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_119
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_120
++ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_121
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_122
++ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_123
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_124
++ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_125
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_126
++ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_127
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_128
++ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_129
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_130
++ fake_bl_65 vdd gnd fake_br_65 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_131
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_132
++ fake_bl_66 vdd gnd fake_br_66 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_133
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_134
++ fake_bl_67 vdd gnd fake_br_67 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_135
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_136
++ fake_bl_68 vdd gnd fake_br_68 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_137
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_138
++ fake_bl_69 vdd gnd fake_br_69 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_139
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_140
++ fake_bl_70 vdd gnd fake_br_70 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_141
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_142
++ fake_bl_71 vdd gnd fake_br_71 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_143
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_144
++ fake_bl_72 vdd gnd fake_br_72 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_145
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_146
++ fake_bl_73 vdd gnd fake_br_73 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_147
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_148
++ fake_bl_74 vdd gnd fake_br_74 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_149
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_150
++ fake_bl_75 vdd gnd fake_br_75 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_151
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_152
++ fake_bl_76 vdd gnd fake_br_76 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_153
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_154
++ fake_bl_77 vdd gnd fake_br_77 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_155
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_156
++ fake_bl_78 vdd gnd fake_br_78 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_157
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_158
++ fake_bl_79 vdd gnd fake_br_79 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_159
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_160
++ fake_bl_80 vdd gnd fake_br_80 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_161
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_162
++ fake_bl_81 vdd gnd fake_br_81 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_163
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_164
++ fake_bl_82 vdd gnd fake_br_82 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_165
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_166
++ fake_bl_83 vdd gnd fake_br_83 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_167
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_168
++ fake_bl_84 vdd gnd fake_br_84 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_169
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_170
++ fake_bl_85 vdd gnd fake_br_85 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_171
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_172
++ fake_bl_86 vdd gnd fake_br_86 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_173
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_174
++ fake_bl_87 vdd gnd fake_br_87 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_175
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_176
++ fake_bl_88 vdd gnd fake_br_88 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_177
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_178
++ fake_bl_89 vdd gnd fake_br_89 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_179
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_180
++ fake_bl_90 vdd gnd fake_br_90 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_181
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_182
++ fake_bl_91 vdd gnd fake_br_91 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_183
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_184
++ fake_bl_92 vdd gnd fake_br_92 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_185
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_186
++ fake_bl_93 vdd gnd fake_br_93 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_187
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_188
++ fake_bl_94 vdd gnd fake_br_94 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_189
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_190
++ fake_bl_95 vdd gnd fake_br_95 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_191
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_192
++ fake_bl_96 vdd gnd fake_br_96 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_193
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_194
++ fake_bl_97 vdd gnd fake_br_97 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_195
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_196
++ fake_bl_98 vdd gnd fake_br_98 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_197
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_198
++ fake_bl_99 vdd gnd fake_br_99 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_199
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_200
++ fake_bl_100 vdd gnd fake_br_100 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_201
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_202
++ fake_bl_101 vdd gnd fake_br_101 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_203
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_204
++ fake_bl_102 vdd gnd fake_br_102 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_205
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_206
++ fake_bl_103 vdd gnd fake_br_103 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_207
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_208
++ fake_bl_104 vdd gnd fake_br_104 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_209
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_210
++ fake_bl_105 vdd gnd fake_br_105 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_211
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_212
++ fake_bl_106 vdd gnd fake_br_106 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_213
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_214
++ fake_bl_107 vdd gnd fake_br_107 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_215
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_216
++ fake_bl_108 vdd gnd fake_br_108 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_217
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_218
++ fake_bl_109 vdd gnd fake_br_109 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_219
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_220
++ fake_bl_110 vdd gnd fake_br_110 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_221
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_222
++ fake_bl_111 vdd gnd fake_br_111 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_223
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_224
++ fake_bl_112 vdd gnd fake_br_112 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_225
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_226
++ fake_bl_113 vdd gnd fake_br_113 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_227
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_228
++ fake_bl_114 vdd gnd fake_br_114 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_229
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_230
++ fake_bl_115 vdd gnd fake_br_115 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_231
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_232
++ fake_bl_116 vdd gnd fake_br_116 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_233
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_234
++ fake_bl_117 vdd gnd fake_br_117 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_235
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_236
++ fake_bl_118 vdd gnd fake_br_118 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_237
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_238
++ fake_bl_119 vdd gnd fake_br_119 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_239
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_240
++ fake_bl_120 vdd gnd fake_br_120 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_241
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_242
++ fake_bl_121 vdd gnd fake_br_121 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_243
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_244
++ fake_bl_122 vdd gnd fake_br_122 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_245
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_246
++ fake_bl_123 vdd gnd fake_br_123 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_247
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_248
++ fake_bl_124 vdd gnd fake_br_124 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_249
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_250
++ fake_bl_125 vdd gnd fake_br_125 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_251
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_252
++ fake_bl_126 vdd gnd fake_br_126 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_253
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_cent
+Xrca_top_254
++ fake_bl_127 vdd gnd fake_br_127 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrca_top_255
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrca_top_256
++ fake_bl_128 vdd gnd fake_br_128 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+.ENDS sram_32x256_sky130_col_cap_array
+* adapted by cosim from sky130_fd_bd_sram__sram_sp_colenda.spice: OpenRAM's port list, no devices (see cosim.openram.setup)
+.subckt sky130_fd_bd_sram__sram_sp_colenda bl br vdd gnd vpb vnb gate
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colenda_cent VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_colenda_p_cent.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_colenda_p_cent VGND VPB VNB
+.ends
+
+.SUBCKT sram_32x256_sky130_col_cap_array_0
++ fake_bl_0 fake_br_0 fake_bl_1 fake_br_1 fake_bl_2 fake_br_2 fake_bl_3
++ fake_br_3 fake_bl_4 fake_br_4 fake_bl_5 fake_br_5 fake_bl_6 fake_br_6
++ fake_bl_7 fake_br_7 fake_bl_8 fake_br_8 fake_bl_9 fake_br_9 fake_bl_10
++ fake_br_10 fake_bl_11 fake_br_11 fake_bl_12 fake_br_12 fake_bl_13
++ fake_br_13 fake_bl_14 fake_br_14 fake_bl_15 fake_br_15 fake_bl_16
++ fake_br_16 fake_bl_17 fake_br_17 fake_bl_18 fake_br_18 fake_bl_19
++ fake_br_19 fake_bl_20 fake_br_20 fake_bl_21 fake_br_21 fake_bl_22
++ fake_br_22 fake_bl_23 fake_br_23 fake_bl_24 fake_br_24 fake_bl_25
++ fake_br_25 fake_bl_26 fake_br_26 fake_bl_27 fake_br_27 fake_bl_28
++ fake_br_28 fake_bl_29 fake_br_29 fake_bl_30 fake_br_30 fake_bl_31
++ fake_br_31 fake_bl_32 fake_br_32 fake_bl_33 fake_br_33 fake_bl_34
++ fake_br_34 fake_bl_35 fake_br_35 fake_bl_36 fake_br_36 fake_bl_37
++ fake_br_37 fake_bl_38 fake_br_38 fake_bl_39 fake_br_39 fake_bl_40
++ fake_br_40 fake_bl_41 fake_br_41 fake_bl_42 fake_br_42 fake_bl_43
++ fake_br_43 fake_bl_44 fake_br_44 fake_bl_45 fake_br_45 fake_bl_46
++ fake_br_46 fake_bl_47 fake_br_47 fake_bl_48 fake_br_48 fake_bl_49
++ fake_br_49 fake_bl_50 fake_br_50 fake_bl_51 fake_br_51 fake_bl_52
++ fake_br_52 fake_bl_53 fake_br_53 fake_bl_54 fake_br_54 fake_bl_55
++ fake_br_55 fake_bl_56 fake_br_56 fake_bl_57 fake_br_57 fake_bl_58
++ fake_br_58 fake_bl_59 fake_br_59 fake_bl_60 fake_br_60 fake_bl_61
++ fake_br_61 fake_bl_62 fake_br_62 fake_bl_63 fake_br_63 fake_bl_64
++ fake_br_64 fake_bl_65 fake_br_65 fake_bl_66 fake_br_66 fake_bl_67
++ fake_br_67 fake_bl_68 fake_br_68 fake_bl_69 fake_br_69 fake_bl_70
++ fake_br_70 fake_bl_71 fake_br_71 fake_bl_72 fake_br_72 fake_bl_73
++ fake_br_73 fake_bl_74 fake_br_74 fake_bl_75 fake_br_75 fake_bl_76
++ fake_br_76 fake_bl_77 fake_br_77 fake_bl_78 fake_br_78 fake_bl_79
++ fake_br_79 fake_bl_80 fake_br_80 fake_bl_81 fake_br_81 fake_bl_82
++ fake_br_82 fake_bl_83 fake_br_83 fake_bl_84 fake_br_84 fake_bl_85
++ fake_br_85 fake_bl_86 fake_br_86 fake_bl_87 fake_br_87 fake_bl_88
++ fake_br_88 fake_bl_89 fake_br_89 fake_bl_90 fake_br_90 fake_bl_91
++ fake_br_91 fake_bl_92 fake_br_92 fake_bl_93 fake_br_93 fake_bl_94
++ fake_br_94 fake_bl_95 fake_br_95 fake_bl_96 fake_br_96 fake_bl_97
++ fake_br_97 fake_bl_98 fake_br_98 fake_bl_99 fake_br_99 fake_bl_100
++ fake_br_100 fake_bl_101 fake_br_101 fake_bl_102 fake_br_102
++ fake_bl_103 fake_br_103 fake_bl_104 fake_br_104 fake_bl_105
++ fake_br_105 fake_bl_106 fake_br_106 fake_bl_107 fake_br_107
++ fake_bl_108 fake_br_108 fake_bl_109 fake_br_109 fake_bl_110
++ fake_br_110 fake_bl_111 fake_br_111 fake_bl_112 fake_br_112
++ fake_bl_113 fake_br_113 fake_bl_114 fake_br_114 fake_bl_115
++ fake_br_115 fake_bl_116 fake_br_116 fake_bl_117 fake_br_117
++ fake_bl_118 fake_br_118 fake_bl_119 fake_br_119 fake_bl_120
++ fake_br_120 fake_bl_121 fake_br_121 fake_bl_122 fake_br_122
++ fake_bl_123 fake_br_123 fake_bl_124 fake_br_124 fake_bl_125
++ fake_br_125 fake_bl_126 fake_br_126 fake_bl_127 fake_br_127
++ fake_bl_128 fake_br_128 vdd gnd gate
+* OUTPUT: fake_bl_0
+* OUTPUT: fake_br_0
+* OUTPUT: fake_bl_1
+* OUTPUT: fake_br_1
+* OUTPUT: fake_bl_2
+* OUTPUT: fake_br_2
+* OUTPUT: fake_bl_3
+* OUTPUT: fake_br_3
+* OUTPUT: fake_bl_4
+* OUTPUT: fake_br_4
+* OUTPUT: fake_bl_5
+* OUTPUT: fake_br_5
+* OUTPUT: fake_bl_6
+* OUTPUT: fake_br_6
+* OUTPUT: fake_bl_7
+* OUTPUT: fake_br_7
+* OUTPUT: fake_bl_8
+* OUTPUT: fake_br_8
+* OUTPUT: fake_bl_9
+* OUTPUT: fake_br_9
+* OUTPUT: fake_bl_10
+* OUTPUT: fake_br_10
+* OUTPUT: fake_bl_11
+* OUTPUT: fake_br_11
+* OUTPUT: fake_bl_12
+* OUTPUT: fake_br_12
+* OUTPUT: fake_bl_13
+* OUTPUT: fake_br_13
+* OUTPUT: fake_bl_14
+* OUTPUT: fake_br_14
+* OUTPUT: fake_bl_15
+* OUTPUT: fake_br_15
+* OUTPUT: fake_bl_16
+* OUTPUT: fake_br_16
+* OUTPUT: fake_bl_17
+* OUTPUT: fake_br_17
+* OUTPUT: fake_bl_18
+* OUTPUT: fake_br_18
+* OUTPUT: fake_bl_19
+* OUTPUT: fake_br_19
+* OUTPUT: fake_bl_20
+* OUTPUT: fake_br_20
+* OUTPUT: fake_bl_21
+* OUTPUT: fake_br_21
+* OUTPUT: fake_bl_22
+* OUTPUT: fake_br_22
+* OUTPUT: fake_bl_23
+* OUTPUT: fake_br_23
+* OUTPUT: fake_bl_24
+* OUTPUT: fake_br_24
+* OUTPUT: fake_bl_25
+* OUTPUT: fake_br_25
+* OUTPUT: fake_bl_26
+* OUTPUT: fake_br_26
+* OUTPUT: fake_bl_27
+* OUTPUT: fake_br_27
+* OUTPUT: fake_bl_28
+* OUTPUT: fake_br_28
+* OUTPUT: fake_bl_29
+* OUTPUT: fake_br_29
+* OUTPUT: fake_bl_30
+* OUTPUT: fake_br_30
+* OUTPUT: fake_bl_31
+* OUTPUT: fake_br_31
+* OUTPUT: fake_bl_32
+* OUTPUT: fake_br_32
+* OUTPUT: fake_bl_33
+* OUTPUT: fake_br_33
+* OUTPUT: fake_bl_34
+* OUTPUT: fake_br_34
+* OUTPUT: fake_bl_35
+* OUTPUT: fake_br_35
+* OUTPUT: fake_bl_36
+* OUTPUT: fake_br_36
+* OUTPUT: fake_bl_37
+* OUTPUT: fake_br_37
+* OUTPUT: fake_bl_38
+* OUTPUT: fake_br_38
+* OUTPUT: fake_bl_39
+* OUTPUT: fake_br_39
+* OUTPUT: fake_bl_40
+* OUTPUT: fake_br_40
+* OUTPUT: fake_bl_41
+* OUTPUT: fake_br_41
+* OUTPUT: fake_bl_42
+* OUTPUT: fake_br_42
+* OUTPUT: fake_bl_43
+* OUTPUT: fake_br_43
+* OUTPUT: fake_bl_44
+* OUTPUT: fake_br_44
+* OUTPUT: fake_bl_45
+* OUTPUT: fake_br_45
+* OUTPUT: fake_bl_46
+* OUTPUT: fake_br_46
+* OUTPUT: fake_bl_47
+* OUTPUT: fake_br_47
+* OUTPUT: fake_bl_48
+* OUTPUT: fake_br_48
+* OUTPUT: fake_bl_49
+* OUTPUT: fake_br_49
+* OUTPUT: fake_bl_50
+* OUTPUT: fake_br_50
+* OUTPUT: fake_bl_51
+* OUTPUT: fake_br_51
+* OUTPUT: fake_bl_52
+* OUTPUT: fake_br_52
+* OUTPUT: fake_bl_53
+* OUTPUT: fake_br_53
+* OUTPUT: fake_bl_54
+* OUTPUT: fake_br_54
+* OUTPUT: fake_bl_55
+* OUTPUT: fake_br_55
+* OUTPUT: fake_bl_56
+* OUTPUT: fake_br_56
+* OUTPUT: fake_bl_57
+* OUTPUT: fake_br_57
+* OUTPUT: fake_bl_58
+* OUTPUT: fake_br_58
+* OUTPUT: fake_bl_59
+* OUTPUT: fake_br_59
+* OUTPUT: fake_bl_60
+* OUTPUT: fake_br_60
+* OUTPUT: fake_bl_61
+* OUTPUT: fake_br_61
+* OUTPUT: fake_bl_62
+* OUTPUT: fake_br_62
+* OUTPUT: fake_bl_63
+* OUTPUT: fake_br_63
+* OUTPUT: fake_bl_64
+* OUTPUT: fake_br_64
+* OUTPUT: fake_bl_65
+* OUTPUT: fake_br_65
+* OUTPUT: fake_bl_66
+* OUTPUT: fake_br_66
+* OUTPUT: fake_bl_67
+* OUTPUT: fake_br_67
+* OUTPUT: fake_bl_68
+* OUTPUT: fake_br_68
+* OUTPUT: fake_bl_69
+* OUTPUT: fake_br_69
+* OUTPUT: fake_bl_70
+* OUTPUT: fake_br_70
+* OUTPUT: fake_bl_71
+* OUTPUT: fake_br_71
+* OUTPUT: fake_bl_72
+* OUTPUT: fake_br_72
+* OUTPUT: fake_bl_73
+* OUTPUT: fake_br_73
+* OUTPUT: fake_bl_74
+* OUTPUT: fake_br_74
+* OUTPUT: fake_bl_75
+* OUTPUT: fake_br_75
+* OUTPUT: fake_bl_76
+* OUTPUT: fake_br_76
+* OUTPUT: fake_bl_77
+* OUTPUT: fake_br_77
+* OUTPUT: fake_bl_78
+* OUTPUT: fake_br_78
+* OUTPUT: fake_bl_79
+* OUTPUT: fake_br_79
+* OUTPUT: fake_bl_80
+* OUTPUT: fake_br_80
+* OUTPUT: fake_bl_81
+* OUTPUT: fake_br_81
+* OUTPUT: fake_bl_82
+* OUTPUT: fake_br_82
+* OUTPUT: fake_bl_83
+* OUTPUT: fake_br_83
+* OUTPUT: fake_bl_84
+* OUTPUT: fake_br_84
+* OUTPUT: fake_bl_85
+* OUTPUT: fake_br_85
+* OUTPUT: fake_bl_86
+* OUTPUT: fake_br_86
+* OUTPUT: fake_bl_87
+* OUTPUT: fake_br_87
+* OUTPUT: fake_bl_88
+* OUTPUT: fake_br_88
+* OUTPUT: fake_bl_89
+* OUTPUT: fake_br_89
+* OUTPUT: fake_bl_90
+* OUTPUT: fake_br_90
+* OUTPUT: fake_bl_91
+* OUTPUT: fake_br_91
+* OUTPUT: fake_bl_92
+* OUTPUT: fake_br_92
+* OUTPUT: fake_bl_93
+* OUTPUT: fake_br_93
+* OUTPUT: fake_bl_94
+* OUTPUT: fake_br_94
+* OUTPUT: fake_bl_95
+* OUTPUT: fake_br_95
+* OUTPUT: fake_bl_96
+* OUTPUT: fake_br_96
+* OUTPUT: fake_bl_97
+* OUTPUT: fake_br_97
+* OUTPUT: fake_bl_98
+* OUTPUT: fake_br_98
+* OUTPUT: fake_bl_99
+* OUTPUT: fake_br_99
+* OUTPUT: fake_bl_100
+* OUTPUT: fake_br_100
+* OUTPUT: fake_bl_101
+* OUTPUT: fake_br_101
+* OUTPUT: fake_bl_102
+* OUTPUT: fake_br_102
+* OUTPUT: fake_bl_103
+* OUTPUT: fake_br_103
+* OUTPUT: fake_bl_104
+* OUTPUT: fake_br_104
+* OUTPUT: fake_bl_105
+* OUTPUT: fake_br_105
+* OUTPUT: fake_bl_106
+* OUTPUT: fake_br_106
+* OUTPUT: fake_bl_107
+* OUTPUT: fake_br_107
+* OUTPUT: fake_bl_108
+* OUTPUT: fake_br_108
+* OUTPUT: fake_bl_109
+* OUTPUT: fake_br_109
+* OUTPUT: fake_bl_110
+* OUTPUT: fake_br_110
+* OUTPUT: fake_bl_111
+* OUTPUT: fake_br_111
+* OUTPUT: fake_bl_112
+* OUTPUT: fake_br_112
+* OUTPUT: fake_bl_113
+* OUTPUT: fake_br_113
+* OUTPUT: fake_bl_114
+* OUTPUT: fake_br_114
+* OUTPUT: fake_bl_115
+* OUTPUT: fake_br_115
+* OUTPUT: fake_bl_116
+* OUTPUT: fake_br_116
+* OUTPUT: fake_bl_117
+* OUTPUT: fake_br_117
+* OUTPUT: fake_bl_118
+* OUTPUT: fake_br_118
+* OUTPUT: fake_bl_119
+* OUTPUT: fake_br_119
+* OUTPUT: fake_bl_120
+* OUTPUT: fake_br_120
+* OUTPUT: fake_bl_121
+* OUTPUT: fake_br_121
+* OUTPUT: fake_bl_122
+* OUTPUT: fake_br_122
+* OUTPUT: fake_bl_123
+* OUTPUT: fake_br_123
+* OUTPUT: fake_bl_124
+* OUTPUT: fake_br_124
+* OUTPUT: fake_bl_125
+* OUTPUT: fake_br_125
+* OUTPUT: fake_bl_126
+* OUTPUT: fake_br_126
+* OUTPUT: fake_bl_127
+* OUTPUT: fake_br_127
+* OUTPUT: fake_bl_128
+* OUTPUT: fake_br_128
+* POWER : vdd
+* GROUND: gnd
+* BIAS  : gate
+Xrca_bottom_0
++ fake_bl_0 vdd gnd fake_br_0 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_1
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_2
++ fake_bl_1 vdd gnd fake_br_1 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_3
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_4
++ fake_bl_2 vdd gnd fake_br_2 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_5
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_6
++ fake_bl_3 vdd gnd fake_br_3 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_7
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_8
++ fake_bl_4 vdd gnd fake_br_4 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_9
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_10
++ fake_bl_5 vdd gnd fake_br_5 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_11
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_12
++ fake_bl_6 vdd gnd fake_br_6 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_13
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_14
++ fake_bl_7 vdd gnd fake_br_7 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_15
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_16
++ fake_bl_8 vdd gnd fake_br_8 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_17
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_18
++ fake_bl_9 vdd gnd fake_br_9 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_19
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_20
++ fake_bl_10 vdd gnd fake_br_10 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_21
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_22
++ fake_bl_11 vdd gnd fake_br_11 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_23
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_24
++ fake_bl_12 vdd gnd fake_br_12 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_25
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_26
++ fake_bl_13 vdd gnd fake_br_13 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_27
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_28
++ fake_bl_14 vdd gnd fake_br_14 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_29
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_30
++ fake_bl_15 vdd gnd fake_br_15 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_31
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_32
++ fake_bl_16 vdd gnd fake_br_16 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_33
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_34
++ fake_bl_17 vdd gnd fake_br_17 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_35
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_36
++ fake_bl_18 vdd gnd fake_br_18 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_37
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_38
++ fake_bl_19 vdd gnd fake_br_19 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_39
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_40
++ fake_bl_20 vdd gnd fake_br_20 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_41
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_42
++ fake_bl_21 vdd gnd fake_br_21 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_43
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_44
++ fake_bl_22 vdd gnd fake_br_22 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_45
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_46
++ fake_bl_23 vdd gnd fake_br_23 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_47
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_48
++ fake_bl_24 vdd gnd fake_br_24 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_49
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_50
++ fake_bl_25 vdd gnd fake_br_25 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_51
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_52
++ fake_bl_26 vdd gnd fake_br_26 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_53
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_54
++ fake_bl_27 vdd gnd fake_br_27 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_55
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_56
++ fake_bl_28 vdd gnd fake_br_28 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_57
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_58
++ fake_bl_29 vdd gnd fake_br_29 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_59
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_60
++ fake_bl_30 vdd gnd fake_br_30 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_61
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_62
++ fake_bl_31 vdd gnd fake_br_31 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_63
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_64
++ fake_bl_32 vdd gnd fake_br_32 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_65
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_66
++ fake_bl_33 vdd gnd fake_br_33 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_67
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_68
++ fake_bl_34 vdd gnd fake_br_34 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_69
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_70
++ fake_bl_35 vdd gnd fake_br_35 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_71
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_72
++ fake_bl_36 vdd gnd fake_br_36 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_73
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_74
++ fake_bl_37 vdd gnd fake_br_37 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_75
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_76
++ fake_bl_38 vdd gnd fake_br_38 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_77
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_78
++ fake_bl_39 vdd gnd fake_br_39 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_79
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_80
++ fake_bl_40 vdd gnd fake_br_40 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_81
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_82
++ fake_bl_41 vdd gnd fake_br_41 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_83
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_84
++ fake_bl_42 vdd gnd fake_br_42 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_85
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_86
++ fake_bl_43 vdd gnd fake_br_43 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_87
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_88
++ fake_bl_44 vdd gnd fake_br_44 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_89
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_90
++ fake_bl_45 vdd gnd fake_br_45 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_91
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_92
++ fake_bl_46 vdd gnd fake_br_46 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_93
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_94
++ fake_bl_47 vdd gnd fake_br_47 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_95
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_96
++ fake_bl_48 vdd gnd fake_br_48 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_97
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_98
++ fake_bl_49 vdd gnd fake_br_49 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_99
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_100
++ fake_bl_50 vdd gnd fake_br_50 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_101
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_102
++ fake_bl_51 vdd gnd fake_br_51 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_103
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_104
++ fake_bl_52 vdd gnd fake_br_52 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_105
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_106
++ fake_bl_53 vdd gnd fake_br_53 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_107
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_108
++ fake_bl_54 vdd gnd fake_br_54 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_109
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_110
++ fake_bl_55 vdd gnd fake_br_55 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_111
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_112
++ fake_bl_56 vdd gnd fake_br_56 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_113
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_114
++ fake_bl_57 vdd gnd fake_br_57 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_115
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_116
++ fake_bl_58 vdd gnd fake_br_58 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_117
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_118
++ fake_bl_59 vdd gnd fake_br_59 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_119
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_120
++ fake_bl_60 vdd gnd fake_br_60 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_121
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_122
++ fake_bl_61 vdd gnd fake_br_61 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_123
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_124
++ fake_bl_62 vdd gnd fake_br_62 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_125
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_126
++ fake_bl_63 vdd gnd fake_br_63 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_127
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_128
++ fake_bl_64 vdd gnd fake_br_64 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_129
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_130
++ fake_bl_65 vdd gnd fake_br_65 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_131
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_132
++ fake_bl_66 vdd gnd fake_br_66 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_133
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_134
++ fake_bl_67 vdd gnd fake_br_67 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_135
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_136
++ fake_bl_68 vdd gnd fake_br_68 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_137
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_138
++ fake_bl_69 vdd gnd fake_br_69 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_139
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_140
++ fake_bl_70 vdd gnd fake_br_70 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_141
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_142
++ fake_bl_71 vdd gnd fake_br_71 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_143
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_144
++ fake_bl_72 vdd gnd fake_br_72 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_145
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_146
++ fake_bl_73 vdd gnd fake_br_73 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_147
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_148
++ fake_bl_74 vdd gnd fake_br_74 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_149
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_150
++ fake_bl_75 vdd gnd fake_br_75 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_151
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_152
++ fake_bl_76 vdd gnd fake_br_76 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_153
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_154
++ fake_bl_77 vdd gnd fake_br_77 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_155
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_156
++ fake_bl_78 vdd gnd fake_br_78 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_157
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_158
++ fake_bl_79 vdd gnd fake_br_79 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_159
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_160
++ fake_bl_80 vdd gnd fake_br_80 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_161
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_162
++ fake_bl_81 vdd gnd fake_br_81 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_163
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_164
++ fake_bl_82 vdd gnd fake_br_82 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_165
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_166
++ fake_bl_83 vdd gnd fake_br_83 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_167
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_168
++ fake_bl_84 vdd gnd fake_br_84 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_169
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_170
++ fake_bl_85 vdd gnd fake_br_85 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_171
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_172
++ fake_bl_86 vdd gnd fake_br_86 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_173
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_174
++ fake_bl_87 vdd gnd fake_br_87 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_175
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_176
++ fake_bl_88 vdd gnd fake_br_88 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_177
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_178
++ fake_bl_89 vdd gnd fake_br_89 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_179
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_180
++ fake_bl_90 vdd gnd fake_br_90 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_181
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_182
++ fake_bl_91 vdd gnd fake_br_91 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_183
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_184
++ fake_bl_92 vdd gnd fake_br_92 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_185
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_186
++ fake_bl_93 vdd gnd fake_br_93 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_187
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_188
++ fake_bl_94 vdd gnd fake_br_94 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_189
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_190
++ fake_bl_95 vdd gnd fake_br_95 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_191
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_192
++ fake_bl_96 vdd gnd fake_br_96 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_193
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_194
++ fake_bl_97 vdd gnd fake_br_97 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_195
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_196
++ fake_bl_98 vdd gnd fake_br_98 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_197
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_198
++ fake_bl_99 vdd gnd fake_br_99 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_199
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_200
++ fake_bl_100 vdd gnd fake_br_100 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_201
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_202
++ fake_bl_101 vdd gnd fake_br_101 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_203
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_204
++ fake_bl_102 vdd gnd fake_br_102 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_205
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_206
++ fake_bl_103 vdd gnd fake_br_103 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_207
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_208
++ fake_bl_104 vdd gnd fake_br_104 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_209
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_210
++ fake_bl_105 vdd gnd fake_br_105 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_211
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_212
++ fake_bl_106 vdd gnd fake_br_106 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_213
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_214
++ fake_bl_107 vdd gnd fake_br_107 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_215
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_216
++ fake_bl_108 vdd gnd fake_br_108 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_217
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_218
++ fake_bl_109 vdd gnd fake_br_109 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_219
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_220
++ fake_bl_110 vdd gnd fake_br_110 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_221
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_222
++ fake_bl_111 vdd gnd fake_br_111 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_223
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_224
++ fake_bl_112 vdd gnd fake_br_112 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_225
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_226
++ fake_bl_113 vdd gnd fake_br_113 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_227
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_228
++ fake_bl_114 vdd gnd fake_br_114 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_229
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_230
++ fake_bl_115 vdd gnd fake_br_115 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_231
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_232
++ fake_bl_116 vdd gnd fake_br_116 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_233
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_234
++ fake_bl_117 vdd gnd fake_br_117 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_235
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_236
++ fake_bl_118 vdd gnd fake_br_118 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_237
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_238
++ fake_bl_119 vdd gnd fake_br_119 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_239
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_240
++ fake_bl_120 vdd gnd fake_br_120 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_241
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_242
++ fake_bl_121 vdd gnd fake_br_121 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_243
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_244
++ fake_bl_122 vdd gnd fake_br_122 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_245
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_246
++ fake_bl_123 vdd gnd fake_br_123 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_247
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_248
++ fake_bl_124 vdd gnd fake_br_124 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_249
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_250
++ fake_bl_125 vdd gnd fake_br_125 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_251
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_252
++ fake_bl_126 vdd gnd fake_br_126 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_253
++ vdd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_cent
+Xrca_bottom_254
++ fake_bl_127 vdd gnd fake_br_127 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrca_bottom_255
++ gnd vdd vnb
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+Xrca_bottom_256
++ fake_bl_128 vdd gnd fake_br_128 gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+.ENDS sram_32x256_sky130_col_cap_array_0
 * NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy.ext - technology: sky130A
 
 .subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy BL BR VGND VPWR VPB VNB WL
@@ -58708,6 +57339,1122 @@ Xrow_0_col_128_bitcell
 + bl_0_128 br_0_128 gnd vdd vdd gnd wl_0_0
 + sky130_fd_bd_sram__openram_sp_cell_opt1a_dummy
 .ENDS sram_32x256_sky130_dummy_array
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_cell_opt1_replica BL BR VGND VPWR VPB VNB WL
+X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
+X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
+X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
+*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
+*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
+X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_cell_opt1a_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_cell_opt1a_replica BL BR VGND VPWR VPB VNB WL
+X0 VPWR WL BR VNB sky130_fd_pr__special_nfet_pass ad=4.375e+10p pd=920000u as=1.68e+10p ps=520000u w=140000u l=150000u
+X1 Q VPWR VGND VNB sky130_fd_pr__special_nfet_latch ad=1.56e+11p pd=2.38e+06u as=8.08e+10p ps=1.28e+06u w=210000u l=150000u
+X2 BL WL Q VNB sky130_fd_pr__special_nfet_pass ad=1.68e+10p pd=520000u as=4.25e+10p ps=920000u w=140000u l=150000u
+*X3 Q WL Q VPB sky130_fd_pr__special_pfet_pass ad=3.5e+10p pd=780000u as=0p ps=0u w=70000u l=95000u
+*X4 VPWR WL VPWR VPB sky130_fd_pr__special_pfet_pass ad=9.72e+10p pd=1.86e+06u as=0p ps=0u w=70000u l=95000u
+X5 VPWR Q VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X6 Q VPWR VPWR VPB sky130_fd_pr__special_pfet_pass ad=0p pd=0u as=0p ps=0u w=140000u l=150000u
+X7 VGND Q VPWR VNB sky130_fd_pr__special_nfet_latch ad=0p pd=0u as=0p ps=0u w=210000u l=150000u
+.ends
+
+.SUBCKT sram_32x256_sky130_replica_column
++ bl_0_0 br_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8
++ wl_0_9 wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
++ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
++ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
++ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
++ wl_0_66 vdd gnd top_gate bot_gate
+* OUTPUT: bl_0_0
+* OUTPUT: br_0_0
+* INPUT : wl_0_1
+* INPUT : wl_0_2
+* INPUT : wl_0_3
+* INPUT : wl_0_4
+* INPUT : wl_0_5
+* INPUT : wl_0_6
+* INPUT : wl_0_7
+* INPUT : wl_0_8
+* INPUT : wl_0_9
+* INPUT : wl_0_10
+* INPUT : wl_0_11
+* INPUT : wl_0_12
+* INPUT : wl_0_13
+* INPUT : wl_0_14
+* INPUT : wl_0_15
+* INPUT : wl_0_16
+* INPUT : wl_0_17
+* INPUT : wl_0_18
+* INPUT : wl_0_19
+* INPUT : wl_0_20
+* INPUT : wl_0_21
+* INPUT : wl_0_22
+* INPUT : wl_0_23
+* INPUT : wl_0_24
+* INPUT : wl_0_25
+* INPUT : wl_0_26
+* INPUT : wl_0_27
+* INPUT : wl_0_28
+* INPUT : wl_0_29
+* INPUT : wl_0_30
+* INPUT : wl_0_31
+* INPUT : wl_0_32
+* INPUT : wl_0_33
+* INPUT : wl_0_34
+* INPUT : wl_0_35
+* INPUT : wl_0_36
+* INPUT : wl_0_37
+* INPUT : wl_0_38
+* INPUT : wl_0_39
+* INPUT : wl_0_40
+* INPUT : wl_0_41
+* INPUT : wl_0_42
+* INPUT : wl_0_43
+* INPUT : wl_0_44
+* INPUT : wl_0_45
+* INPUT : wl_0_46
+* INPUT : wl_0_47
+* INPUT : wl_0_48
+* INPUT : wl_0_49
+* INPUT : wl_0_50
+* INPUT : wl_0_51
+* INPUT : wl_0_52
+* INPUT : wl_0_53
+* INPUT : wl_0_54
+* INPUT : wl_0_55
+* INPUT : wl_0_56
+* INPUT : wl_0_57
+* INPUT : wl_0_58
+* INPUT : wl_0_59
+* INPUT : wl_0_60
+* INPUT : wl_0_61
+* INPUT : wl_0_62
+* INPUT : wl_0_63
+* INPUT : wl_0_64
+* INPUT : wl_0_65
+* INPUT : wl_0_66
+* POWER : vdd
+* GROUND: gnd
+* INPUT : top_gate
+* INPUT : bot_gate
+Xrbc_0
++ bl_0_0 vdd gnd br_0_0 top_gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend
+Xrbc_0_cap
++ gnd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colend_p_cent
+Xrbc_1
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_1
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_1_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_2
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_2
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_2_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_3
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_3
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_3_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_4
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_4
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_4_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_5
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_5
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_5_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_6
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_6
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_6_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_7
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_7
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_7_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_8
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_8
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_8_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_9
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_9
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_9_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_10
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_10
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_10_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_11
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_11
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_11_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_12
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_12
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_12_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_13
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_13
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_13_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_14
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_14
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_14_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_15
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_15
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_15_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_16
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_16
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_16_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_17
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_17
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_17_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_18
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_18
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_18_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_19
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_19
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_19_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_20
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_20
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_20_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_21
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_21
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_21_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_22
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_22
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_22_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_23
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_23
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_23_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_24
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_24
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_24_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_25
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_25
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_25_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_26
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_26
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_26_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_27
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_27
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_27_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_28
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_28
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_28_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_29
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_29
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_29_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_30
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_30
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_30_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_31
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_31
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_31_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_32
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_32
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_32_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_33
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_33
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_33_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_34
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_34
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_34_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_35
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_35
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_35_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_36
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_36
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_36_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_37
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_37
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_37_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_38
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_38
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_38_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_39
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_39
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_39_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_40
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_40
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_40_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_41
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_41
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_41_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_42
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_42
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_42_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_43
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_43
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_43_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_44
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_44
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_44_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_45
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_45
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_45_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_46
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_46
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_46_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_47
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_47
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_47_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_48
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_48
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_48_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_49
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_49
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_49_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_50
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_50
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_50_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_51
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_51
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_51_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_52
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_52
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_52_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_53
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_53
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_53_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_54
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_54
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_54_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_55
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_55
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_55_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_56
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_56
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_56_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_57
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_57
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_57_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_58
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_58
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_58_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_59
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_59
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_59_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_60
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_60
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_60_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_61
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_61
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_61_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_62
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_62
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_62_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_63
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_63
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_63_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_64
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_64
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_64_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_65
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_65
++ sky130_fd_bd_sram__openram_sp_cell_opt1_replica
+Xrbc_65_strap_p
++ gnd
++ sky130_fd_bd_sram__sram_sp_wlstrap_p
+Xrbc_66
++ bl_0_0 br_0_0 gnd vdd vdd gnd wl_0_66
++ sky130_fd_bd_sram__openram_sp_cell_opt1a_replica
+Xrbc_66_strap
++ vdd
++ sky130_fd_bd_sram__sram_sp_wlstrapa_p
+Xrbc_67
++ bl_0_0 vdd gnd br_0_0 bot_gate vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda
+Xrbc_67_cap
++ gnd vdd gnd
++ sky130_fd_bd_sram__sram_sp_colenda_p_cent
+.ENDS sram_32x256_sky130_replica_column
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowend_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_rowend_replica VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__openram_sp_rowenda_replica.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__openram_sp_rowenda_replica VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_corner.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_corner VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornera.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_cornera VNB VPWR VPB
+.ends
+
+.SUBCKT sram_32x256_sky130_row_cap_array
++ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
++ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
++ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
++ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
++ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
++ wl_0_66 wl_0_67 vdd gnd
+* OUTPUT: wl_0_0
+* OUTPUT: wl_0_1
+* OUTPUT: wl_0_2
+* OUTPUT: wl_0_3
+* OUTPUT: wl_0_4
+* OUTPUT: wl_0_5
+* OUTPUT: wl_0_6
+* OUTPUT: wl_0_7
+* OUTPUT: wl_0_8
+* OUTPUT: wl_0_9
+* OUTPUT: wl_0_10
+* OUTPUT: wl_0_11
+* OUTPUT: wl_0_12
+* OUTPUT: wl_0_13
+* OUTPUT: wl_0_14
+* OUTPUT: wl_0_15
+* OUTPUT: wl_0_16
+* OUTPUT: wl_0_17
+* OUTPUT: wl_0_18
+* OUTPUT: wl_0_19
+* OUTPUT: wl_0_20
+* OUTPUT: wl_0_21
+* OUTPUT: wl_0_22
+* OUTPUT: wl_0_23
+* OUTPUT: wl_0_24
+* OUTPUT: wl_0_25
+* OUTPUT: wl_0_26
+* OUTPUT: wl_0_27
+* OUTPUT: wl_0_28
+* OUTPUT: wl_0_29
+* OUTPUT: wl_0_30
+* OUTPUT: wl_0_31
+* OUTPUT: wl_0_32
+* OUTPUT: wl_0_33
+* OUTPUT: wl_0_34
+* OUTPUT: wl_0_35
+* OUTPUT: wl_0_36
+* OUTPUT: wl_0_37
+* OUTPUT: wl_0_38
+* OUTPUT: wl_0_39
+* OUTPUT: wl_0_40
+* OUTPUT: wl_0_41
+* OUTPUT: wl_0_42
+* OUTPUT: wl_0_43
+* OUTPUT: wl_0_44
+* OUTPUT: wl_0_45
+* OUTPUT: wl_0_46
+* OUTPUT: wl_0_47
+* OUTPUT: wl_0_48
+* OUTPUT: wl_0_49
+* OUTPUT: wl_0_50
+* OUTPUT: wl_0_51
+* OUTPUT: wl_0_52
+* OUTPUT: wl_0_53
+* OUTPUT: wl_0_54
+* OUTPUT: wl_0_55
+* OUTPUT: wl_0_56
+* OUTPUT: wl_0_57
+* OUTPUT: wl_0_58
+* OUTPUT: wl_0_59
+* OUTPUT: wl_0_60
+* OUTPUT: wl_0_61
+* OUTPUT: wl_0_62
+* OUTPUT: wl_0_63
+* OUTPUT: wl_0_64
+* OUTPUT: wl_0_65
+* OUTPUT: wl_0_66
+* OUTPUT: wl_0_67
+* POWER : vdd
+* GROUND: gnd
+Xrca_0
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornera
+Xrca_1
++ wl_0_0 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_2
++ wl_0_1 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_3
++ wl_0_2 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_4
++ wl_0_3 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_5
++ wl_0_4 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_6
++ wl_0_5 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_7
++ wl_0_6 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_8
++ wl_0_7 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_9
++ wl_0_8 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_10
++ wl_0_9 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_11
++ wl_0_10 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_12
++ wl_0_11 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_13
++ wl_0_12 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_14
++ wl_0_13 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_15
++ wl_0_14 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_16
++ wl_0_15 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_17
++ wl_0_16 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_18
++ wl_0_17 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_19
++ wl_0_18 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_20
++ wl_0_19 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_21
++ wl_0_20 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_22
++ wl_0_21 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_23
++ wl_0_22 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_24
++ wl_0_23 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_25
++ wl_0_24 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_26
++ wl_0_25 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_27
++ wl_0_26 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_28
++ wl_0_27 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_29
++ wl_0_28 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_30
++ wl_0_29 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_31
++ wl_0_30 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_32
++ wl_0_31 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_33
++ wl_0_32 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_34
++ wl_0_33 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_35
++ wl_0_34 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_36
++ wl_0_35 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_37
++ wl_0_36 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_38
++ wl_0_37 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_39
++ wl_0_38 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_40
++ wl_0_39 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_41
++ wl_0_40 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_42
++ wl_0_41 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_43
++ wl_0_42 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_44
++ wl_0_43 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_45
++ wl_0_44 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_46
++ wl_0_45 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_47
++ wl_0_46 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_48
++ wl_0_47 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_49
++ wl_0_48 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_50
++ wl_0_49 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_51
++ wl_0_50 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_52
++ wl_0_51 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_53
++ wl_0_52 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_54
++ wl_0_53 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_55
++ wl_0_54 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_56
++ wl_0_55 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_57
++ wl_0_56 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_58
++ wl_0_57 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_59
++ wl_0_58 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_60
++ wl_0_59 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_61
++ wl_0_60 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_62
++ wl_0_61 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_63
++ wl_0_62 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_64
++ wl_0_63 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_65
++ wl_0_64 vdd
++ sky130_fd_bd_sram__openram_sp_rowenda_replica
+Xrca_66
++ wl_0_65 vdd
++ sky130_fd_bd_sram__openram_sp_rowend_replica
+Xrca_67
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_corner
+.ENDS sram_32x256_sky130_row_cap_array
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_cornerb.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_cornerb VPWR VPB VNB
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowend.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_rowend VPWR WL
+.ends
+* NGSPICE file created from sky130_fd_bd_sram__sram_sp_rowenda.ext - technology: sky130A
+
+.subckt sky130_fd_bd_sram__sram_sp_rowenda VPWR WL
+.ends
+
+.SUBCKT sram_32x256_sky130_row_cap_array_0
++ wl_0_0 wl_0_1 wl_0_2 wl_0_3 wl_0_4 wl_0_5 wl_0_6 wl_0_7 wl_0_8 wl_0_9
++ wl_0_10 wl_0_11 wl_0_12 wl_0_13 wl_0_14 wl_0_15 wl_0_16 wl_0_17
++ wl_0_18 wl_0_19 wl_0_20 wl_0_21 wl_0_22 wl_0_23 wl_0_24 wl_0_25
++ wl_0_26 wl_0_27 wl_0_28 wl_0_29 wl_0_30 wl_0_31 wl_0_32 wl_0_33
++ wl_0_34 wl_0_35 wl_0_36 wl_0_37 wl_0_38 wl_0_39 wl_0_40 wl_0_41
++ wl_0_42 wl_0_43 wl_0_44 wl_0_45 wl_0_46 wl_0_47 wl_0_48 wl_0_49
++ wl_0_50 wl_0_51 wl_0_52 wl_0_53 wl_0_54 wl_0_55 wl_0_56 wl_0_57
++ wl_0_58 wl_0_59 wl_0_60 wl_0_61 wl_0_62 wl_0_63 wl_0_64 wl_0_65
++ wl_0_66 wl_0_67 vdd gnd
+* OUTPUT: wl_0_0
+* OUTPUT: wl_0_1
+* OUTPUT: wl_0_2
+* OUTPUT: wl_0_3
+* OUTPUT: wl_0_4
+* OUTPUT: wl_0_5
+* OUTPUT: wl_0_6
+* OUTPUT: wl_0_7
+* OUTPUT: wl_0_8
+* OUTPUT: wl_0_9
+* OUTPUT: wl_0_10
+* OUTPUT: wl_0_11
+* OUTPUT: wl_0_12
+* OUTPUT: wl_0_13
+* OUTPUT: wl_0_14
+* OUTPUT: wl_0_15
+* OUTPUT: wl_0_16
+* OUTPUT: wl_0_17
+* OUTPUT: wl_0_18
+* OUTPUT: wl_0_19
+* OUTPUT: wl_0_20
+* OUTPUT: wl_0_21
+* OUTPUT: wl_0_22
+* OUTPUT: wl_0_23
+* OUTPUT: wl_0_24
+* OUTPUT: wl_0_25
+* OUTPUT: wl_0_26
+* OUTPUT: wl_0_27
+* OUTPUT: wl_0_28
+* OUTPUT: wl_0_29
+* OUTPUT: wl_0_30
+* OUTPUT: wl_0_31
+* OUTPUT: wl_0_32
+* OUTPUT: wl_0_33
+* OUTPUT: wl_0_34
+* OUTPUT: wl_0_35
+* OUTPUT: wl_0_36
+* OUTPUT: wl_0_37
+* OUTPUT: wl_0_38
+* OUTPUT: wl_0_39
+* OUTPUT: wl_0_40
+* OUTPUT: wl_0_41
+* OUTPUT: wl_0_42
+* OUTPUT: wl_0_43
+* OUTPUT: wl_0_44
+* OUTPUT: wl_0_45
+* OUTPUT: wl_0_46
+* OUTPUT: wl_0_47
+* OUTPUT: wl_0_48
+* OUTPUT: wl_0_49
+* OUTPUT: wl_0_50
+* OUTPUT: wl_0_51
+* OUTPUT: wl_0_52
+* OUTPUT: wl_0_53
+* OUTPUT: wl_0_54
+* OUTPUT: wl_0_55
+* OUTPUT: wl_0_56
+* OUTPUT: wl_0_57
+* OUTPUT: wl_0_58
+* OUTPUT: wl_0_59
+* OUTPUT: wl_0_60
+* OUTPUT: wl_0_61
+* OUTPUT: wl_0_62
+* OUTPUT: wl_0_63
+* OUTPUT: wl_0_64
+* OUTPUT: wl_0_65
+* OUTPUT: wl_0_66
+* OUTPUT: wl_0_67
+* POWER : vdd
+* GROUND: gnd
+Xrca_0
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornera
+Xrca_1
++ wl_0_0 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_2
++ wl_0_1 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_3
++ wl_0_2 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_4
++ wl_0_3 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_5
++ wl_0_4 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_6
++ wl_0_5 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_7
++ wl_0_6 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_8
++ wl_0_7 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_9
++ wl_0_8 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_10
++ wl_0_9 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_11
++ wl_0_10 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_12
++ wl_0_11 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_13
++ wl_0_12 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_14
++ wl_0_13 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_15
++ wl_0_14 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_16
++ wl_0_15 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_17
++ wl_0_16 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_18
++ wl_0_17 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_19
++ wl_0_18 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_20
++ wl_0_19 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_21
++ wl_0_20 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_22
++ wl_0_21 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_23
++ wl_0_22 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_24
++ wl_0_23 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_25
++ wl_0_24 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_26
++ wl_0_25 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_27
++ wl_0_26 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_28
++ wl_0_27 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_29
++ wl_0_28 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_30
++ wl_0_29 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_31
++ wl_0_30 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_32
++ wl_0_31 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_33
++ wl_0_32 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_34
++ wl_0_33 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_35
++ wl_0_34 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_36
++ wl_0_35 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_37
++ wl_0_36 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_38
++ wl_0_37 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_39
++ wl_0_38 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_40
++ wl_0_39 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_41
++ wl_0_40 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_42
++ wl_0_41 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_43
++ wl_0_42 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_44
++ wl_0_43 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_45
++ wl_0_44 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_46
++ wl_0_45 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_47
++ wl_0_46 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_48
++ wl_0_47 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_49
++ wl_0_48 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_50
++ wl_0_49 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_51
++ wl_0_50 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_52
++ wl_0_51 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_53
++ wl_0_52 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_54
++ wl_0_53 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_55
++ wl_0_54 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_56
++ wl_0_55 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_57
++ wl_0_56 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_58
++ wl_0_57 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_59
++ wl_0_58 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_60
++ wl_0_59 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_61
++ wl_0_60 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_62
++ wl_0_61 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_63
++ wl_0_62 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_64
++ wl_0_63 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_65
++ wl_0_64 vdd
++ sky130_fd_bd_sram__sram_sp_rowenda
+Xrca_66
++ wl_0_65 vdd
++ sky130_fd_bd_sram__sram_sp_rowend
+Xrca_67
++ vdd gnd vdd
++ sky130_fd_bd_sram__sram_sp_cornerb
+.ENDS sram_32x256_sky130_row_cap_array_0
 
 .SUBCKT sram_32x256_sky130_replica_bitcell_array
 + rbl_bl_0_0 rbl_br_0_0 bl_0_0 br_0_0 bl_0_1 br_0_1 bl_0_2 br_0_2 bl_0_3
@@ -59882,431 +59629,66 @@ Xcol_address_decoder0
 + addr0_0 addr0_1 sel0_0 sel0_1 sel0_2 sel0_3 vdd gnd
 + sram_32x256_column_decoder
 .ENDS sram_32x256_bank
+* Copyright 2020 The SkyWater PDK Authors
+*
+* Licensed under the Apache License, Version 2.0 (the "License");
+* you may not use this file except in compliance with the License.
+* You may obtain a copy of the License at
+*
+*     https://www.apache.org/licenses/LICENSE-2.0
+*
+* Unless required by applicable law or agreed to in writing, software
+* distributed under the License is distributed on an "AS IS" BASIS,
+* WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+* See the License for the specific language governing permissions and
+* limitations under the License.
+*
+* SPDX-License-Identifier: Apache-2.0
 
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+* SPICE3 file created from sky130_fd_bd_sram__openram_dff.ext - technology: EFS8A
 
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.subckt sky130_fd_bd_sram__openram_dff D Q CLK VDD GND
+X1000 a_511_725# a_n8_115# VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1001 a_353_115# CLK a_11_624# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1002 a_353_725# a_203_89# a_11_624# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1003 a_11_624# a_203_89# a_161_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1004 a_11_624# CLK a_161_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1005 GND Q a_703_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1006 VDD Q a_703_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1007 a_203_89# CLK GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1008 a_203_89# CLK VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1009 a_161_115# D GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1010 a_161_725# D VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1011 GND a_11_624# a_n8_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1012 a_703_115# a_203_89# ON GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1013 VDD a_11_624# a_n8_115# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1014 a_703_725# CLK ON VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1015 Q ON VDD VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1016 Q ON GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1017 ON a_203_89# a_511_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1018 ON CLK a_511_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1019 GND a_n8_115# a_353_115# GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+X1020 VDD a_n8_115# a_353_725# VDD sky130_fd_pr__pfet_01v8 W=3 L=0.15
+X1021 a_511_115# a_n8_115# GND GND sky130_fd_pr__nfet_01v8 W=1 L=0.15
+.ends
 
-.SUBCKT sram_32x256_pinv_12
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 21
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-.ENDS sram_32x256_pinv_12
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_32x256_pinv_11
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 7
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-.ENDS sram_32x256_pinv_11
-
-.SUBCKT sram_32x256_pdriver_2
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [7, 21]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_32x256_pinv_11
-Xbuf_inv2
-+ Zb1_int Z vdd gnd
-+ sram_32x256_pinv_12
-.ENDS sram_32x256_pdriver_2
-
-.SUBCKT sram_32x256_pinv_6
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_32x256_pinv_6
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=10 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=10 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_32x256_pinv_19
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 43
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=10 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=10 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-.ENDS sram_32x256_pinv_19
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-.SUBCKT sram_32x256_pinv_18
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 14
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-.ENDS sram_32x256_pinv_18
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-
-.SUBCKT sram_32x256_pinv_16
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 2
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pinv_16
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-
-.SUBCKT sram_32x256_pinv_17
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 5
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-.ENDS sram_32x256_pinv_17
-
-.SUBCKT sram_32x256_pdriver_5
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [1, 1, 2, 5, 14, 43]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_32x256_pinv_6
-Xbuf_inv2
-+ Zb1_int Zb2_int vdd gnd
-+ sram_32x256_pinv_6
-Xbuf_inv3
-+ Zb2_int Zb3_int vdd gnd
-+ sram_32x256_pinv_16
-Xbuf_inv4
-+ Zb3_int Zb4_int vdd gnd
-+ sram_32x256_pinv_17
-Xbuf_inv5
-+ Zb4_int Zb5_int vdd gnd
-+ sram_32x256_pinv_18
-Xbuf_inv6
-+ Zb5_int Z vdd gnd
-+ sram_32x256_pinv_19
-.ENDS sram_32x256_pdriver_5
-
-.SUBCKT sram_32x256_pnand2_1
-+ A B Z vdd gnd
-* INPUT : A
-* INPUT : B
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pnand2_1
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-
-.SUBCKT sram_32x256_pnand3
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpnand3_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_pmos3 Z C vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand3_nmos1 Z C net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand3_nmos2 net1 B net2 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand3_nmos3 net2 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pnand3
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_13
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 40
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-.ENDS sram_32x256_pinv_13
-
-.SUBCKT sram_32x256_pdriver_3
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [40]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_32x256_pinv_13
-.ENDS sram_32x256_pdriver_3
-
-.SUBCKT sram_32x256_pand3
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 40
-Xpand3_nand
-+ A B C zb_int vdd gnd
-+ sram_32x256_pnand3
-Xpand3_inv
-+ zb_int Z vdd gnd
-+ sram_32x256_pdriver_3
-.ENDS sram_32x256_pand3
-
-.SUBCKT sram_32x256_pinv_15
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 1
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
-.ENDS sram_32x256_pinv_15
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_2
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 4
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
-.ENDS sram_32x256_pinv_2
-
-.SUBCKT sram_32x256_pinv_1
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 2
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pinv_1
-
-.SUBCKT sram_32x256_dff_buf_0
-+ D Q Qb clk vdd gnd
-* INPUT : D
-* OUTPUT: Q
-* OUTPUT: Qb
-* INPUT : clk
-* POWER : vdd
-* GROUND: gnd
-* inv1: 2 inv2: 4
-Xdff_buf_dff
-+ D qint clk vdd gnd
-+ sky130_fd_bd_sram__openram_dff
-Xdff_buf_inv1
-+ qint Qb vdd gnd
-+ sram_32x256_pinv_1
-Xdff_buf_inv2
-+ Qb Q vdd gnd
-+ sram_32x256_pinv_2
-.ENDS sram_32x256_dff_buf_0
-
-.SUBCKT sram_32x256_dff_buf_array
-+ din_0 din_1 dout_0 dout_bar_0 dout_1 dout_bar_1 clk vdd gnd
+.SUBCKT sram_32x256_col_addr_dff
++ din_0 din_1 dout_0 dout_1 clk vdd gnd
 * INPUT : din_0
 * INPUT : din_1
 * OUTPUT: dout_0
-* OUTPUT: dout_bar_0
 * OUTPUT: dout_1
-* OUTPUT: dout_bar_1
 * INPUT : clk
 * POWER : vdd
 * GROUND: gnd
-* rows: 2 cols: 1
-* inv1: 2 inv2: 4
+* rows: 1 cols: 2
 Xdff_r0_c0
-+ din_0 dout_0 dout_bar_0 clk vdd gnd
-+ sram_32x256_dff_buf_0
-Xdff_r1_c0
-+ din_1 dout_1 dout_bar_1 clk vdd gnd
-+ sram_32x256_dff_buf_0
-.ENDS sram_32x256_dff_buf_array
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=8 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=8 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_14
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 33
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=8 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=8 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
-.ENDS sram_32x256_pinv_14
-
-.SUBCKT sram_32x256_pdriver_4
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [33]
-Xbuf_inv1
-+ A Z vdd gnd
-+ sram_32x256_pinv_14
-.ENDS sram_32x256_pdriver_4
-
-.SUBCKT sram_32x256_pand3_0
-+ A B C Z vdd gnd
-* INPUT : A
-* INPUT : B
-* INPUT : C
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 33
-Xpand3_nand
-+ A B C zb_int vdd gnd
-+ sram_32x256_pnand3
-Xpand3_inv
-+ zb_int Z vdd gnd
-+ sram_32x256_pdriver_4
-.ENDS sram_32x256_pand3_0
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_9
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 26
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-.ENDS sram_32x256_pinv_9
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_10
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 77
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-.ENDS sram_32x256_pinv_10
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-
-.SUBCKT sram_32x256_pinv_8
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 9
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-.ENDS sram_32x256_pinv_8
-
-* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-
-.SUBCKT sram_32x256_pinv_7
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* size: 3
-Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
-Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
-.ENDS sram_32x256_pinv_7
-
-.SUBCKT sram_32x256_pdriver_1
-+ A Z vdd gnd
-* INPUT : A
-* OUTPUT: Z
-* POWER : vdd
-* GROUND: gnd
-* sizes: [1, 1, 3, 9, 26, 77]
-Xbuf_inv1
-+ A Zb1_int vdd gnd
-+ sram_32x256_pinv_6
-Xbuf_inv2
-+ Zb1_int Zb2_int vdd gnd
-+ sram_32x256_pinv_6
-Xbuf_inv3
-+ Zb2_int Zb3_int vdd gnd
-+ sram_32x256_pinv_7
-Xbuf_inv4
-+ Zb3_int Zb4_int vdd gnd
-+ sram_32x256_pinv_8
-Xbuf_inv5
-+ Zb4_int Zb5_int vdd gnd
-+ sram_32x256_pinv_9
-Xbuf_inv6
-+ Zb5_int Z vdd gnd
-+ sram_32x256_pinv_10
-.ENDS sram_32x256_pdriver_1
++ din_0 dout_0 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c1
++ din_1 dout_1 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+.ENDS sram_32x256_col_addr_dff
 
 .SUBCKT sram_32x256_pinv_20
 + A Z vdd gnd
@@ -60463,23 +59845,80 @@ Xdload_8_3
 + sram_32x256_pinv_20
 .ENDS sram_32x256_delay_chain
 
-.SUBCKT sram_32x256_pnand2_0
-+ A B Z vdd gnd
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+
+.SUBCKT sram_32x256_pinv_1
++ A Z vdd gnd
 * INPUT : A
-* INPUT : B
 * OUTPUT: Z
 * POWER : vdd
 * GROUND: gnd
-* size: 1
-Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
-Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
-.ENDS sram_32x256_pnand2_0
+* size: 2
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pinv_1
 
-* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_2
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 4
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=1.68 l=0.15 pd=3.66 ps=3.66 as=0.63u ad=0.63u
+.ENDS sram_32x256_pinv_2
+
+.SUBCKT sram_32x256_dff_buf_0
++ D Q Qb clk vdd gnd
+* INPUT : D
+* OUTPUT: Q
+* OUTPUT: Qb
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* inv1: 2 inv2: 4
+Xdff_buf_dff
++ D qint clk vdd gnd
++ sky130_fd_bd_sram__openram_dff
+Xdff_buf_inv1
++ qint Qb vdd gnd
++ sram_32x256_pinv_1
+Xdff_buf_inv2
++ Qb Q vdd gnd
++ sram_32x256_pinv_2
+.ENDS sram_32x256_dff_buf_0
+
+.SUBCKT sram_32x256_dff_buf_array
++ din_0 din_1 dout_0 dout_bar_0 dout_1 dout_bar_1 clk vdd gnd
+* INPUT : din_0
+* INPUT : din_1
+* OUTPUT: dout_0
+* OUTPUT: dout_bar_0
+* OUTPUT: dout_1
+* OUTPUT: dout_bar_1
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 2 cols: 1
+* inv1: 2 inv2: 4
+Xdff_r0_c0
++ din_0 dout_0 dout_bar_0 clk vdd gnd
++ sram_32x256_dff_buf_0
+Xdff_r1_c0
++ din_1 dout_1 dout_bar_1 clk vdd gnd
++ sram_32x256_dff_buf_0
+.ENDS sram_32x256_dff_buf_array
 
 * spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=3 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
 
 .SUBCKT sram_32x256_pinv_3
 + A Z vdd gnd
@@ -60504,6 +59943,20 @@ Xbuf_inv1
 + sram_32x256_pinv_3
 .ENDS sram_32x256_pdriver_0
 
+.SUBCKT sram_32x256_pnand2_0
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pnand2_0
+
 .SUBCKT sram_32x256_pand2_0
 + A B Z vdd gnd
 * INPUT : A
@@ -60519,6 +59972,360 @@ Xpand2_inv
 + zb_int Z vdd gnd
 + sram_32x256_pdriver_0
 .ENDS sram_32x256_pand2_0
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_13
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 40
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=9 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+.ENDS sram_32x256_pinv_13
+
+.SUBCKT sram_32x256_pdriver_3
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [40]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_32x256_pinv_13
+.ENDS sram_32x256_pdriver_3
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+
+.SUBCKT sram_32x256_pnand3
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand3_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_pmos3 Z C vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand3_nmos1 Z C net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand3_nmos2 net1 B net2 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand3_nmos3 net2 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pnand3
+
+.SUBCKT sram_32x256_pand3
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 40
+Xpand3_nand
++ A B C zb_int vdd gnd
++ sram_32x256_pnand3
+Xpand3_inv
++ zb_int Z vdd gnd
++ sram_32x256_pdriver_3
+.ENDS sram_32x256_pand3
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=8 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=8 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_14
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 33
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=8 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=8 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+.ENDS sram_32x256_pinv_14
+
+.SUBCKT sram_32x256_pdriver_4
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [33]
+Xbuf_inv1
++ A Z vdd gnd
++ sram_32x256_pinv_14
+.ENDS sram_32x256_pdriver_4
+
+.SUBCKT sram_32x256_pand3_0
++ A B C Z vdd gnd
+* INPUT : A
+* INPUT : B
+* INPUT : C
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 33
+Xpand3_nand
++ A B C zb_int vdd gnd
++ sram_32x256_pnand3
+Xpand3_inv
++ zb_int Z vdd gnd
++ sram_32x256_pdriver_4
+.ENDS sram_32x256_pand3_0
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_10
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 77
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=17 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+.ENDS sram_32x256_pinv_10
+
+.SUBCKT sram_32x256_pinv_6
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_32x256_pinv_6
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+
+.SUBCKT sram_32x256_pinv_7
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 3
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+.ENDS sram_32x256_pinv_7
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_8
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 9
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+.ENDS sram_32x256_pinv_8
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_9
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 26
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+.ENDS sram_32x256_pinv_9
+
+.SUBCKT sram_32x256_pdriver_1
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [1, 1, 3, 9, 26, 77]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_32x256_pinv_6
+Xbuf_inv2
++ Zb1_int Zb2_int vdd gnd
++ sram_32x256_pinv_6
+Xbuf_inv3
++ Zb2_int Zb3_int vdd gnd
++ sram_32x256_pinv_7
+Xbuf_inv4
++ Zb3_int Zb4_int vdd gnd
++ sram_32x256_pinv_8
+Xbuf_inv5
++ Zb4_int Zb5_int vdd gnd
++ sram_32x256_pinv_9
+Xbuf_inv6
++ Zb5_int Z vdd gnd
++ sram_32x256_pinv_10
+.ENDS sram_32x256_pdriver_1
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_32x256_pinv_11
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 7
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+.ENDS sram_32x256_pinv_11
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_12
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 21
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=5 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=5 w=7.0 l=0.15 pd=14.30 ps=14.30 as=2.62u ad=2.62u
+.ENDS sram_32x256_pinv_12
+
+.SUBCKT sram_32x256_pdriver_2
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [7, 21]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_32x256_pinv_11
+Xbuf_inv2
++ Zb1_int Z vdd gnd
++ sram_32x256_pinv_12
+.ENDS sram_32x256_pdriver_2
+
+.SUBCKT sram_32x256_pinv_16
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 2
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=1.26 l=0.15 pd=2.82 ps=2.82 as=0.47u ad=0.47u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pinv_16
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_32x256_pinv_17
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 5
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=2 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=2 w=2.0 l=0.15 pd=4.30 ps=4.30 as=0.75u ad=0.75u
+.ENDS sram_32x256_pinv_17
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+.SUBCKT sram_32x256_pinv_18
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 14
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=6 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+.ENDS sram_32x256_pinv_18
+
+* spice ptx X{0} {1} sky130_fd_pr__nfet_01v8 m=10 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+
+* spice ptx X{0} {1} sky130_fd_pr__pfet_01v8 m=10 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+
+.SUBCKT sram_32x256_pinv_19
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 43
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=10 w=5.0 l=0.15 pd=10.30 ps=10.30 as=1.88u ad=1.88u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=10 w=3.0 l=0.15 pd=6.30 ps=6.30 as=1.12u ad=1.12u
+.ENDS sram_32x256_pinv_19
+
+.SUBCKT sram_32x256_pdriver_5
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* sizes: [1, 1, 2, 5, 14, 43]
+Xbuf_inv1
++ A Zb1_int vdd gnd
++ sram_32x256_pinv_6
+Xbuf_inv2
++ Zb1_int Zb2_int vdd gnd
++ sram_32x256_pinv_6
+Xbuf_inv3
++ Zb2_int Zb3_int vdd gnd
++ sram_32x256_pinv_16
+Xbuf_inv4
++ Zb3_int Zb4_int vdd gnd
++ sram_32x256_pinv_17
+Xbuf_inv5
++ Zb4_int Zb5_int vdd gnd
++ sram_32x256_pinv_18
+Xbuf_inv6
++ Zb5_int Z vdd gnd
++ sram_32x256_pinv_19
+.ENDS sram_32x256_pdriver_5
+
+.SUBCKT sram_32x256_pinv_15
++ A Z vdd gnd
+* INPUT : A
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpinv_pmos Z A vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpinv_nmos Z A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.36 l=0.15 pd=1.02 ps=1.02 as=0.14u ad=0.14u
+.ENDS sram_32x256_pinv_15
+
+.SUBCKT sram_32x256_pnand2_1
++ A B Z vdd gnd
+* INPUT : A
+* INPUT : B
+* OUTPUT: Z
+* POWER : vdd
+* GROUND: gnd
+* size: 1
+Xpnand2_pmos1 vdd A Z vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_pmos2 Z B vdd vdd sky130_fd_pr__pfet_01v8 m=1 w=1.12 l=0.15 pd=2.54 ps=2.54 as=0.42u ad=0.42u
+Xpnand2_nmos1 Z B net1 gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+Xpnand2_nmos2 net1 A gnd gnd sky130_fd_pr__nfet_01v8 m=1 w=0.74 l=0.15 pd=1.78 ps=1.78 as=0.28u ad=0.28u
+.ENDS sram_32x256_pnand2_1
 
 .SUBCKT sram_32x256_control_logic_rw
 + csb web clk rbl_bl s_en w_en p_en_bar wl_en clk_buf vdd gnd
@@ -60574,6 +60381,186 @@ Xbuf_p_en_bar
 + sram_32x256_pdriver_5
 .ENDS sram_32x256_control_logic_rw
 
+.SUBCKT sram_32x256_data_dff
++ din_0 din_1 din_2 din_3 din_4 din_5 din_6 din_7 din_8 din_9 din_10
++ din_11 din_12 din_13 din_14 din_15 din_16 din_17 din_18 din_19 din_20
++ din_21 din_22 din_23 din_24 din_25 din_26 din_27 din_28 din_29 din_30
++ din_31 din_32 dout_0 dout_1 dout_2 dout_3 dout_4 dout_5 dout_6 dout_7
++ dout_8 dout_9 dout_10 dout_11 dout_12 dout_13 dout_14 dout_15 dout_16
++ dout_17 dout_18 dout_19 dout_20 dout_21 dout_22 dout_23 dout_24
++ dout_25 dout_26 dout_27 dout_28 dout_29 dout_30 dout_31 dout_32 clk
++ vdd gnd
+* INPUT : din_0
+* INPUT : din_1
+* INPUT : din_2
+* INPUT : din_3
+* INPUT : din_4
+* INPUT : din_5
+* INPUT : din_6
+* INPUT : din_7
+* INPUT : din_8
+* INPUT : din_9
+* INPUT : din_10
+* INPUT : din_11
+* INPUT : din_12
+* INPUT : din_13
+* INPUT : din_14
+* INPUT : din_15
+* INPUT : din_16
+* INPUT : din_17
+* INPUT : din_18
+* INPUT : din_19
+* INPUT : din_20
+* INPUT : din_21
+* INPUT : din_22
+* INPUT : din_23
+* INPUT : din_24
+* INPUT : din_25
+* INPUT : din_26
+* INPUT : din_27
+* INPUT : din_28
+* INPUT : din_29
+* INPUT : din_30
+* INPUT : din_31
+* INPUT : din_32
+* OUTPUT: dout_0
+* OUTPUT: dout_1
+* OUTPUT: dout_2
+* OUTPUT: dout_3
+* OUTPUT: dout_4
+* OUTPUT: dout_5
+* OUTPUT: dout_6
+* OUTPUT: dout_7
+* OUTPUT: dout_8
+* OUTPUT: dout_9
+* OUTPUT: dout_10
+* OUTPUT: dout_11
+* OUTPUT: dout_12
+* OUTPUT: dout_13
+* OUTPUT: dout_14
+* OUTPUT: dout_15
+* OUTPUT: dout_16
+* OUTPUT: dout_17
+* OUTPUT: dout_18
+* OUTPUT: dout_19
+* OUTPUT: dout_20
+* OUTPUT: dout_21
+* OUTPUT: dout_22
+* OUTPUT: dout_23
+* OUTPUT: dout_24
+* OUTPUT: dout_25
+* OUTPUT: dout_26
+* OUTPUT: dout_27
+* OUTPUT: dout_28
+* OUTPUT: dout_29
+* OUTPUT: dout_30
+* OUTPUT: dout_31
+* OUTPUT: dout_32
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 1 cols: 33
+Xdff_r0_c0
++ din_0 dout_0 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c1
++ din_1 dout_1 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c2
++ din_2 dout_2 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c3
++ din_3 dout_3 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c4
++ din_4 dout_4 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c5
++ din_5 dout_5 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c6
++ din_6 dout_6 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c7
++ din_7 dout_7 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c8
++ din_8 dout_8 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c9
++ din_9 dout_9 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c10
++ din_10 dout_10 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c11
++ din_11 dout_11 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c12
++ din_12 dout_12 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c13
++ din_13 dout_13 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c14
++ din_14 dout_14 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c15
++ din_15 dout_15 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c16
++ din_16 dout_16 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c17
++ din_17 dout_17 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c18
++ din_18 dout_18 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c19
++ din_19 dout_19 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c20
++ din_20 dout_20 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c21
++ din_21 dout_21 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c22
++ din_22 dout_22 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c23
++ din_23 dout_23 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c24
++ din_24 dout_24 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c25
++ din_25 dout_25 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c26
++ din_26 dout_26 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c27
++ din_27 dout_27 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c28
++ din_28 dout_28 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c29
++ din_29 dout_29 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c30
++ din_30 dout_30 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c31
++ din_31 dout_31 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+Xdff_r0_c32
++ din_32 dout_32 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+.ENDS sram_32x256_data_dff
+
 .SUBCKT sram_32x256_row_addr_dff
 + din_0 din_1 din_2 din_3 din_4 din_5 din_6 dout_0 dout_1 dout_2 dout_3
 + dout_4 dout_5 dout_6 clk vdd gnd
@@ -60617,6 +60604,19 @@ Xdff_r6_c0
 + din_6 dout_6 CLK VDD GND
 + sky130_fd_bd_sram__openram_dff
 .ENDS sram_32x256_row_addr_dff
+
+.SUBCKT sram_32x256_spare_wen_dff
++ din_0 dout_0 clk vdd gnd
+* INPUT : din_0
+* OUTPUT: dout_0
+* INPUT : clk
+* POWER : vdd
+* GROUND: gnd
+* rows: 1 cols: 1
+Xdff_r0_c0
++ din_0 dout_0 CLK VDD GND
++ sky130_fd_bd_sram__openram_dff
+.ENDS sram_32x256_spare_wen_dff
 
 .SUBCKT sram_32x256
 + din0[0] din0[1] din0[2] din0[3] din0[4] din0[5] din0[6] din0[7]

@@ -79,6 +79,9 @@ def run_openram(config: Path, env: OpenramEnv, run_dir: Path, timeout_s: float =
     environ = env.environ(dict(os.environ))
     # the driver is part of cosim: make it importable whether or not cosim is installed in this interpreter
     environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), environ.get("PYTHONPATH", "")) if p)
+    # OpenRAM writes subckts in the iteration order of sets of modules, which hash by name: fixing the string-hash
+    # seed makes that order, hence the netlist text, the same on every run
+    environ["PYTHONHASHSEED"] = "0"
     cmd = [sys.executable, "-m", "cosim.openram._driver", str(config.resolve()), str(raw_sp), str(info_json)]
     start = time.monotonic()
     with log.open("w") as out:
