@@ -155,3 +155,22 @@ def test_regenerating_the_tiny_macro_reproduces_the_committed_files(tmp_path: Pa
     assert g.json_path.read_bytes() == committed.with_suffix(".json").read_bytes()
     # the caller's environment is left alone: PDK_ROOT/OPENRAM_TECH were set for the subprocess only
     assert os.environ.get("OPENRAM_TECH") is None or "cache" not in os.environ["OPENRAM_TECH"]
+
+
+@needs_cells
+@needs_openram
+def test_cli_generates_into_out_and_reports_bad_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from cosim.cli import cli, main
+
+    monkeypatch.setenv("COSIM_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(cli, ["netlists", "--config", "sram_8x16", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "sram_8x16:" in result.output
+    assert (tmp_path / "out" / "sram_8x16.sp").read_bytes() == (SETTINGS.netlists_dir / "sram_8x16.sp").read_bytes()
+
+    monkeypatch.setattr("sys.argv", ["cosim", "netlists", "--config", "sram_1x1", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
