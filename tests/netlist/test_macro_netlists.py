@@ -67,6 +67,11 @@ def test_bitcell_array(macro) -> None:
     assert {c.model for c in array.cells} == {"sky130_fd_bd_sram__sram_sp_cell_opt1", "sky130_fd_bd_sram__sram_sp_cell_opt1a"}
     cell = array.cell(1, 2)
     assert cell.name == "Xrow_1_col_2_bitcell"
+    assert array.ngspice_node(1, 2, "Q") == (
+        "x0.xbank0.xbitcell_array.xreplica_bitcell_array.xbitcell_array.xrow_1_col_2_bitcell.q"
+    )
+    with pytest.raises(NetlistError, match="no bitcell at row"):
+        array.cell(m.rows, 0)
     # row r is word line wl_0_r, column c is bit lines bl_0_c / br_0_c (what characterization relies on)
     sub = macro.netlist.subckt(array.subckt)
     card = next(e for e in sub.elements if e.name == cell.name)
