@@ -33,6 +33,12 @@ test: setup ## run the default test suite (real ngspice on trimmed netlists, rea
 test-slow: setup ## run only the slow tests (minutes to hours)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
+	@# the optional extra: skipped quickly when openram is already installed
+	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("openram") is None)' 2>/dev/null || \
+		$(PY) -m pip install -q -e '.[openram]'
+	$(COSIM) netlists
+
 clean: ## remove caches and run outputs (keeps .venv and committed tables)
 	rm -rf .cache out .pytest_cache
 
