@@ -16,6 +16,9 @@ from cosim.errors import CosimError
 #: sub-command name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
+    "train": "cosim.engine.cli:train",
+    "evaluate": "cosim.engine.cli:evaluate",
+    "compress": "cosim.engine.cli:compress",
 }
 
 
