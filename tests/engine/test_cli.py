@@ -52,3 +52,10 @@ def test_training_reproduces_the_committed_weights(tmp_path, name):
     fresh = torch.load(out, weights_only=True)["state_dict"]
     for key, value in committed.state_dict().items():
         assert torch.equal(value, fresh[key]), key
+
+
+def test_train_rejects_malformed_model_args():
+    from cosim.errors import ConfigError
+
+    result = CliRunner().invoke(cli, ["train", "--model", "resnet18", "--model-arg", "width16"])
+    assert isinstance(result.exception, ConfigError) and "KEY=VALUE" in str(result.exception)
