@@ -17,6 +17,9 @@ from cosim.errors import CosimError
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "netlists": "cosim.openram.cli:netlists",
+    "train": "cosim.engine.cli:train",
+    "evaluate": "cosim.engine.cli:evaluate",
+    "compress": "cosim.engine.cli:compress",
 }
 
 
