@@ -17,6 +17,7 @@ from cosim.errors import CosimError
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "netlists": "cosim.openram.cli:netlists",
+    "characterize": "cosim.characterize.cli:characterize",
     "train": "cosim.engine.cli:train",
     "evaluate": "cosim.engine.cli:evaluate",
     "compress": "cosim.engine.cli:compress",
