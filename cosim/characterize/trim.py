@@ -1,0 +1,109 @@
+"""Trim the storage array of a macro netlist to what a characterization plan touches (as OpenRAM's trim_spice).
+
+A plan reads and writes two words (:meth:`MacroPlan.kept_rows_cols`). Every storage cell on those words' rows keeps
+the word-line load, every cell on their columns keeps the bit-line load; a cell on neither carries no signal the
+measurements see (its word line stays low, its bit lines are another column's), so it is removed. Only the storage
+array subckt changes: periphery, replica column and dummy rows are kept whole. The word-line strap cells
+(``Xrow_{r}_col_{c}_wlstrap*``) have no devices; a strap is removed with the cell at the same (row, column).
+
+OpenRAM's own characterizer (``openram/compiler/characterizer/trim_spice.py``) keeps the same cells (those on the
+accessed word line or bit lines) and also trims sense amps, write drivers and precharges of other columns; cosim
+keeps those, since its plans read and write whole words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cosim.characterize.plan import MacroPlan
+from cosim.netlist import Netlist, find_bitcell_array
+
+#: storage cells and the word-line straps placed beside them in OpenRAM's sky130 array
+_CELL_OR_STRAP = re.compile(r"^Xrow_(\d+)_col_(\d+)_(bitcell|wlstrap\w*)$", re.I)
+
+
+@dataclass(frozen=True)
+class TrimSummary:
+    array_subckt: str
+    cells_before: int
+    cells_after: int
+    straps_removed: int
+
+
+def _keep(name: str, rows: frozenset[int], cols: frozenset[int]) -> bool:
+    m = _CELL_OR_STRAP.match(name)
+    if m is None:
+        return True
+    return int(m.group(1)) in rows or int(m.group(2)) in cols
+
+
+def trim_netlist(netlist: Netlist, plan: MacroPlan) -> Netlist:
+    """The netlist with every storage cell (and strap) that is in neither a kept row nor a kept column removed from
+    the bitcell array subckt; every other subckt, the ports and the cards are unchanged."""
+    array = find_bitcell_array(netlist)
+    rows, cols = plan.kept_rows_cols()
+    sub = netlist.subckt(array.subckt)
+    kept = tuple(e for e in sub.elements if _keep(e.name, rows, cols))
+    return netlist.with_subckt(replace(sub, elements=kept))
+
+
+def trim_summary(before: Netlist, after: Netlist) -> TrimSummary:
+    array = find_bitcell_array(before)
+    b = before.subckt(array.subckt).elements
+    a = after.subckt(array.subckt).elements
+
+    def cells(es):
+        return sum(1 for e in es if (m := _CELL_OR_STRAP.match(e.name)) and m.group(3).lower() == "bitcell")
+
+    return TrimSummary(array.subckt, cells(b), cells(a), (len(b) - cells(b)) - (len(a) - cells(a)))
+
+
+def trimmed_text(netlist: Netlist, plan: MacroPlan) -> str:
+    rows, cols = plan.kept_rows_cols()
+    head = (
+        f"* TRIMMED by cosim.characterize.trim for characterization only (not for LVS): storage cells kept on rows "
+        f"{sorted(rows)} and columns {sorted(cols)} of {find_bitcell_array(netlist).subckt}\n"
+    )
+    return head + trim_netlist(netlist, plan).to_spice()
+
+
+def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path) -> Path:
+    """Write the trimmed netlist to ``cache_dir/trimmed/<top>_<sha256[:16]>.sp`` (content-hashed: the same trim is
+    written once; write, then rename, so a reader never sees half a file). Returns the path."""
+    text = trimmed_text(netlist, plan)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    folder = Path(cache_dir) / "trimmed"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{netlist.top}_{sha[:16]}.sp"
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
+        return path
+    tmp = path.with_suffix(f".sp.tmp{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+#: measured columns compared between a trimmed and an untrimmed point
+COMPARED = ("access_time_s", "cycle_time_s", "energy_j", "leakage_w")
+
+
+def compare_rows(reference: tuple[dict, ...], trimmed: tuple[dict, ...]) -> list[dict]:
+    """Per op and measured column present in both: the two values and the relative difference
+    (trimmed - reference) / |reference|; plus the two statuses. Ops missing from either side are listed too."""
+    ref = {r["op"]: r for r in reference}
+    tri = {r["op"]: r for r in trimmed}
+    out = []
+    for op in dict.fromkeys([*ref, *tri]):
+        a, b = ref.get(op, {}), tri.get(op, {})
+        for col in COMPARED:
+            x, y = a.get(col), b.get(col)
+            if x is None and y is None:
+                continue
+            rel = (y - x) / abs(x) if isinstance(x, float) and isinstance(y, float) and x != 0 else float("nan")
+            out.append({"op": op, "column": col, "untrimmed": x, "trimmed": y, "rel_diff": rel,
+                        "status_untrimmed": a.get("status"), "status_trimmed": b.get("status")})  # fmt: skip
+    return out
