@@ -23,7 +23,10 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder (default: characterization/)")
-def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out) -> None:
+@click.option("--trim/--no-trim", default=None,
+              help="simulate the netlist trimmed to the accessed rows/columns; default: trim when that removes >= 25 % "
+                   "of the storage cells (all macros but sram_8x16)")
+def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim) -> None:
     """Simulate every macro at every corner with ngspice and write the lookup tables."""
     from cosim.characterize.sweep import Grid, sweep_macro
 
@@ -34,7 +37,8 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out) -> N
         sp = settings.netlists_dir / f"{name}.sp"
         if not sp.is_file():
             raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
-        outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler)
+        outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
+                               trim=trim)
         click.echo(
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest cached), "
             f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> {outcome.csv_path}"

@@ -24,6 +24,7 @@ from joblib import Parallel, delayed
 from cosim import __version__
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, PointResult, characterize_point
+from cosim.characterize.trim import trim_netlist, trim_summary, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
 from cosim.netlist import load_macro
@@ -40,6 +41,8 @@ COLUMNS = (
     "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
     "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
 )  # fmt: skip
+#: trim by default when trimming removes at least this fraction of the storage cells
+AUTO_TRIM_FRACTION = 0.25
 _TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "testbench"
 _CODE_FILES = ("testbench/sram.py", "testbench/templates/sram_rw.sp.j2", "characterize/plan.py", "characterize/point.py",
                "measure/waveform.py")  # fmt: skip
@@ -125,7 +128,12 @@ def sweep_macro(
     scheduler: str | None = None,
     options: tuple[str, ...] = (),
     progress: bool = True,
+    trim: bool | None = None,
 ) -> SweepOutcome:
+    """Characterize one macro over ``grid``. ``trim``: simulate the netlist trimmed to the accessed rows and columns
+    (:mod:`cosim.characterize.trim`); ``None`` (default) trims when that removes at least
+    :data:`AUTO_TRIM_FRACTION` of the storage cells (every committed macro but sram_8x16, where only the spare
+    column's 15 of 153 cells go and the run time does not change)."""
     import time
 
     from tqdm import tqdm
@@ -139,6 +147,17 @@ def sweep_macro(
     ngspice = ngspice_version_in_subprocess()
     code = code_sha256()
     netlist_sha = _sha_file(sp_path)
+    sim_path, sim_sha, trim_info = sp_path.resolve(), netlist_sha, None
+    trimmed = trim_netlist(macro_netlist.netlist, plan)
+    summary = trim_summary(macro_netlist.netlist, trimmed)
+    if trim is None:
+        trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
+    if trim:
+        sim_path = write_trimmed(macro_netlist.netlist, plan, settings.cache_dir)
+        sim_sha = _sha_file(sim_path)
+        rows_kept, cols_kept = plan.kept_rows_cols()
+        trim_info = {"rows": sorted(rows_kept), "columns": sorted(cols_kept), "cells_before": summary.cells_before,
+                     "cells_after": summary.cells_after, "file": sim_path.name}  # fmt: skip
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -149,13 +168,13 @@ def sweep_macro(
     todo, records, keys = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
-        key = point_key(netlist_sha, reduced.sha256, code, ngspice, corner, period, options)
+        key = point_key(sim_sha, reduced.sha256, code, ngspice, corner, period, options)
         keys[corner] = key
         cache_file = cache / f"{key}.json"
         if cache_file.exists():
             records[corner] = json.loads(cache_file.read_text())
             continue
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sp_path.resolve(), model_deck_path=deck_path,
+        req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
                            period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
                            options=options)  # fmt: skip
         todo.append((corner, req, cache_file, key))
@@ -211,6 +230,10 @@ def sweep_macro(
         },
         "netlist": str(sp_path.name),
         "netlist_sha256": netlist_sha,
+        "trimmed": bool(trim),
+        "trimmed_netlist_sha256": sim_sha if trim else None,
+        "trim": trim_info,
+        "wall_s": None,  # filled below
         "testbench_sha256": code,
         "options": list(options),
         "nominal_period_s": period,
@@ -222,10 +245,13 @@ def sweep_macro(
             for rec in (records[c] for c in grid.corners())
         },  # fmt: skip
     }
+    wall = time.perf_counter() - start
+    provenance["wall_s"] = round(wall, 2)  # this call's wall time (cached points cost nothing here)
+    provenance["simulated_points"] = len(todo)
     tmp_csv, tmp_json = csv_path.with_suffix(".csv.tmp"), json_path.with_suffix(".json.tmp")
     frame.to_csv(tmp_csv, index=False, float_format="%.6g")
     tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")
     tmp_json.replace(json_path)
     tmp_csv.replace(csv_path)
     return SweepOutcome(csv_path, json_path, len(grid.corners()), len(todo),
-                        int((frame["status"] != "ok").sum()), time.perf_counter() - start)  # fmt: skip
+                        int((frame["status"] != "ok").sum()), wall)  # fmt: skip
