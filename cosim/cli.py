@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "netlists": "cosim.openram.cli:netlists",
     "characterize": "cosim.characterize.cli:characterize",
+    "liberty": "cosim.characterize.cli:liberty",
+    "report-characterization": "cosim.characterize.cli:report_characterization",
     "train": "cosim.engine.cli:train",
     "evaluate": "cosim.engine.cli:evaluate",
     "compress": "cosim.engine.cli:compress",

@@ -43,3 +43,39 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest cached), "
             f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> {outcome.csv_path}"
         )
+
+
+def _table_option(f):
+    return click.option("--table", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="characterization CSV (default: characterization/<macro>.csv)")(f)  # fmt: skip
+
+
+@click.command()
+@click.option("--macro", required=True, help="macro name (netlists/<name>.json gives its pins)")
+@_table_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/liberty"),
+              show_default=True, help="output folder")  # fmt: skip
+def liberty(macro, table, out) -> None:
+    """Write one Liberty .lib per corner of a macro's characterization table (measured values only)."""
+    from cosim.characterize.liberty import export_liberty
+    from cosim.netlist import load_macro_json
+
+    settings = load_settings()
+    m = load_macro_json(settings.netlists_dir / f"{macro}.json")
+    paths = export_liberty(table or settings.characterization_dir / f"{macro}.csv", m, out)
+    click.echo(f"{macro}: {len(paths)} corner libraries -> {out}")
+
+
+@click.command("report-characterization")
+@click.option("--macro", required=True, help="macro name")
+@_table_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/report/characterization"),
+              show_default=True, help="output folder")  # fmt: skip
+def report_characterization(macro, table, out) -> None:
+    """PNG plots of a macro's characterization table: access time and energy vs VDD, corner heatmaps."""
+    from cosim.characterize.plots import plot_characterization
+
+    settings = load_settings()
+    paths = plot_characterization(table or settings.characterization_dir / f"{macro}.csv", out, macro=macro)
+    for p in paths:
+        click.echo(str(p))
