@@ -110,6 +110,22 @@ class SweepOutcome:
     wall_s: float
 
 
+def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None]:
+    """The netlist file a sweep simulates, its sha256, and what was trimmed (None: the committed netlist as is).
+    ``trim=None`` trims when that removes at least :data:`AUTO_TRIM_FRACTION` of the storage cells."""
+    sp_path = macro_netlist.sp_path
+    summary = trim_summary(macro_netlist.netlist, trim_netlist(macro_netlist.netlist, plan))
+    if trim is None:
+        trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
+    if not trim:
+        return sp_path.resolve(), _sha_file(sp_path), None
+    path = write_trimmed(macro_netlist.netlist, plan, cache_dir)
+    rows, cols = plan.kept_rows_cols()
+    info = {"rows": sorted(rows), "columns": sorted(cols), "cells_before": summary.cells_before,
+            "cells_after": summary.cells_after, "file": path.name}  # fmt: skip
+    return path, _sha_file(path), info
+
+
 def ngspice_version_in_subprocess() -> str:
     """ngspice's version, asked in a worker so this process never loads ngspice (one per process)."""
     from cosim.sim import ngspice_version
@@ -147,17 +163,8 @@ def sweep_macro(
     ngspice = ngspice_version_in_subprocess()
     code = code_sha256()
     netlist_sha = _sha_file(sp_path)
-    sim_path, sim_sha, trim_info = sp_path.resolve(), netlist_sha, None
-    trimmed = trim_netlist(macro_netlist.netlist, plan)
-    summary = trim_summary(macro_netlist.netlist, trimmed)
-    if trim is None:
-        trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
-    if trim:
-        sim_path = write_trimmed(macro_netlist.netlist, plan, settings.cache_dir)
-        sim_sha = _sha_file(sim_path)
-        rows_kept, cols_kept = plan.kept_rows_cols()
-        trim_info = {"rows": sorted(rows_kept), "columns": sorted(cols_kept), "cells_before": summary.cells_before,
-                     "cells_after": summary.cells_after, "file": sim_path.name}  # fmt: skip
+    sim_path, sim_sha, trim_info = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
+    trim = trim_info is not None
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
 

@@ -103,3 +103,19 @@ def test_trimmed_matches_untrimmed_in_ngspice(settings, models, tmp_path):
             assert abs(d["rel_diff"]) <= 0.03, d
     statuses = [{r["op"]: (r["status"], r.get("bit_errors")) for r in results[k]} for k in results]
     assert statuses[0] == statuses[1]
+
+
+@pytest.mark.parametrize("name, auto", [("sram_8x16", False), ("sram_16x128", True)])
+def test_sweep_trims_by_default_only_where_it_removes_a_quarter(settings, tmp_path, name, auto):
+    from cosim.characterize.sweep import simulated_netlist
+
+    mn = load_macro(settings.netlists_dir / f"{name}.sp")
+    plan = make_plan(mn.macro)
+    for trim, expect in ((None, auto), (True, True), (False, False)):
+        path, sha, info = simulated_netlist(mn, plan, tmp_path, trim)
+        assert (info is not None) == expect
+        if expect:
+            assert path.parent == tmp_path / "trimmed" and info["cells_after"] < info["cells_before"]
+            assert sha != mn.macro.netlist_sha256
+        else:
+            assert path == mn.sp_path.resolve() and sha == mn.macro.netlist_sha256
