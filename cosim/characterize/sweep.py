@@ -24,6 +24,7 @@ from joblib import Parallel, delayed
 from cosim import __version__
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, PointResult, characterize_point
+from cosim.characterize import trim as _trim_module
 from cosim.characterize.trim import trim_netlist, trim_summary, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
@@ -83,11 +84,22 @@ def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corn
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
-    """Runs in a worker process: one corner, cached atomically as soon as it is done."""
+def _worker(req: PointRequest, cache_file: Path, key: str, leak_netlist: Path | None = None) -> dict:
+    """Runs in a worker process: one corner, cached atomically as soon as it is done. ``leak_netlist``: for a trimmed
+    ``req``, the untrimmed netlist whose leakage replaces the trimmed one (see trim.full_netlist_leakage)."""
     result = characterize_point(req)
-    record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": result.decks,
+    record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
               "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries}  # fmt: skip
+    if leak_netlist is not None:
+        from cosim.characterize.trim import full_netlist_leakage
+
+        leak = full_netlist_leakage(req, leak_netlist)
+        record["rows"] = [leak["row"] if r["op"] == "leakage" else r for r in record["rows"]]
+        record["wall_s"] += leak["wall_s"]
+        record["runs"] += leak["runs"]
+        record["retries"] += leak["retries"]
+        if "deck_sha256" in leak:
+            record["decks"]["leakage_untrimmed"] = leak["deck_sha256"]
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(record, default=_json_default))
     tmp.replace(cache_file)
@@ -165,6 +177,8 @@ def sweep_macro(
     netlist_sha = _sha_file(sp_path)
     sim_path, sim_sha, trim_info = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
     trim = trim_info is not None
+    # a trimmed point also depends on the untrimmed netlist (its leakage deck) and on the trimming code
+    key_netlist = sim_sha if not trim else f"{sim_sha}+untrimmed:{netlist_sha}+trim:{_sha_file(Path(_trim_module.__file__))}"
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -175,7 +189,7 @@ def sweep_macro(
     todo, records, keys = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
-        key = point_key(sim_sha, reduced.sha256, code, ngspice, corner, period, options)
+        key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options)
         keys[corner] = key
         cache_file = cache / f"{key}.json"
         if cache_file.exists():
@@ -185,6 +199,7 @@ def sweep_macro(
                            period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
                            options=options)  # fmt: skip
         todo.append((corner, req, cache_file, key))
+    leak_netlist = sp_path.resolve() if trim else None
 
     if todo:
         ctx = contextlib.nullcontext()
@@ -202,7 +217,7 @@ def sweep_macro(
                 bar = tqdm(total=len(grid.corners()), initial=len(records), desc=macro.name, unit="corner",
                            disable=not progress)  # fmt: skip
                 results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
-                    delayed(_worker)(req, cache_file, key) for _, req, cache_file, key in todo
+                    delayed(_worker)(req, cache_file, key, leak_netlist) for _, req, cache_file, key in todo
                 )
                 by_key = {key: corner for corner, _, _, key in todo}
                 for record in results:
@@ -239,7 +254,7 @@ def sweep_macro(
         "netlist_sha256": netlist_sha,
         "trimmed": bool(trim),
         "trimmed_netlist_sha256": sim_sha if trim else None,
-        "trim": trim_info,
+        "trim": trim_info,  # leakage of a trimmed table is measured on the untrimmed netlist (its own deck)
         "wall_s": None,  # filled below
         "testbench_sha256": code,
         "options": list(options),
