@@ -17,11 +17,21 @@ from cosim.netlist import load_macro_json
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture()
-def table(tmp_path) -> Path:
-    for f in DATA.glob("sram_8x16.*"):
-        shutil.copy(f, tmp_path / f.name)
-    return tmp_path / "sram_8x16.csv"
+def _sources() -> list[Path]:
+    """The test table, and every committed characterization table of sram_8x16 (all corners) when there is one."""
+    from cosim.config import load_settings
+
+    committed = load_settings().characterization_dir / "sram_8x16.csv"
+    return [DATA / "sram_8x16.csv"] + ([committed] if committed.is_file() else [])
+
+
+@pytest.fixture(params=_sources(), ids=lambda p: str(p.parent.name))
+def table(request, tmp_path) -> Path:
+    src: Path = request.param
+    for f in (src, src.with_suffix(".json")):
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path / src.name
 
 
 def _macro(settings):
