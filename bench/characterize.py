@@ -60,7 +60,8 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
         if trimmed:  # what a trimmed sweep does: leakage from a short deck on the untrimmed netlist
             from cosim.characterize.trim import full_netlist_leakage
 
-            leak = full_netlist_leakage(req, mn.sp_path.resolve())
+            periods = [r.get("period_s") for r in res.rows if r["op"] == "read_1" and r.get("period_s")]
+            leak = full_netlist_leakage(req, mn.sp_path.resolve(), periods[0] if periods else None)
     finally:
         point.run_deck = original
     return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path), "leak": leak}

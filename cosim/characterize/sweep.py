@@ -93,7 +93,9 @@ def _worker(req: PointRequest, cache_file: Path, key: str, leak_netlist: Path | 
     if leak_netlist is not None:
         from cosim.characterize.trim import full_netlist_leakage
 
-        leak = full_netlist_leakage(req, leak_netlist)
+        # the main deck's period (slower than nominal where the corner's min cycle needs it)
+        periods = [r.get("period_s") for r in result.rows if r["op"] == "read_1" and r.get("period_s")]
+        leak = full_netlist_leakage(req, leak_netlist, periods[0] if periods else None)
         record["rows"] = [leak["row"] if r["op"] == "leakage" else r for r in record["rows"]]
         record["wall_s"] += leak["wall_s"]
         record["runs"] += leak["runs"]
