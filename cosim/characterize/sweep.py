@@ -163,8 +163,11 @@ def sweep_macro(
     """Characterize one macro over ``grid``. ``trim``: simulate the netlist trimmed to the accessed rows and columns
     (:mod:`cosim.characterize.trim`); ``None`` (default) trims when that removes at least
     :data:`AUTO_TRIM_FRACTION` of the storage cells: every committed macro but sram_8x16, where only the spare
-    column's 15 of 153 cells go (bench/characterize.py, loaded 2-core machine: main deck 1.18x, point 1.30x faster,
-    less the extra untrimmed leakage deck a trimmed sweep runs) and its table stays the untrimmed reference."""
+    column's 15 of 153 cells go (bench/characterize.py, loaded 2-core machine: main deck 1.18x, point 1.30x faster)
+    and its table stays the untrimmed reference. A trimmed point also runs its main deck on the untrimmed netlist,
+    for leakage (see trim.untrimmed_leakage_spec): sram_16x128's main deck ran 1.35x faster trimmed, and the main
+    deck is ~1/5 of a point (sram_8x16 provenance), so a trimmed point should be ~1.25x faster there (an estimate,
+    not measured; larger arrays gain more)."""
     import time
 
     from tqdm import tqdm
