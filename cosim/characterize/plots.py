@@ -75,7 +75,11 @@ def _line_figure(frame: pd.DataFrame, kind: str, macro: str, path: Path) -> Path
             if c == 0:
                 ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles, labels = [], []
+    for row in axes:  # every op of every row (read and write lines)
+        h, lab = row[0].get_legend_handles_labels()
+        handles += h
+        labels += lab
     if any_failed:
         from matplotlib.lines import Line2D
 
