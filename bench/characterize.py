@@ -107,12 +107,15 @@ def main() -> None:
     p, v, t = args.corner.split(",")
     corner = (p.strip(), float(v), float(t))
     sp = ROOT / "netlists" / f"{args.macro}.sp"
-    # one worker process per point: one ngspice each, run one after the other (no CPU contention between them)
+    # n_jobs=1: joblib runs both points here, one after the other (no contention between them)
     untrimmed, trimmed = Parallel(n_jobs=1, backend="loky")(
         delayed(_point)(str(sp), tr, corner, args.min_cycle, not args.no_row_switch, str(args.runs / args.macro))
         for tr in (False, True)
     )
-    print(f"{args.macro} at {p}/{v} V/{t} C (ngspice, one process per netlist, run one after the other)")
+    import os
+
+    print(f"{args.macro} at {p}/{v} V/{t} C (ngspice, the decks run one after the other; 1-min load average now "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine skews the ratios)")  # fmt: skip
     print(f"  {'deck':<24}{'untrimmed s':>12}{'trimmed s':>12}{'ratio':>8}")
     tri = dict(trimmed["decks"])
     for name, secs in untrimmed["decks"]:
