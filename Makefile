@@ -39,6 +39,9 @@ netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
 		$(PY) -m pip install -q -e '.[openram]'
 	$(COSIM) netlists
 
+characterize: setup ## simulate every macro at every corner with ngspice -> characterization/<macro>.csv/.json (resumable)
+	$(COSIM) characterize $(CHARACTERIZE_ARGS)
+
 clean: ## remove caches and run outputs (keeps .venv and committed tables)
 	rm -rf .cache out .pytest_cache
 

@@ -125,6 +125,7 @@ def sweep_macro(
     scheduler: str | None = None,
     options: tuple[str, ...] = (),
     progress: bool = True,
+    search_min_cycle: bool = True,
 ) -> SweepOutcome:
     import time
 
@@ -149,7 +150,7 @@ def sweep_macro(
     todo, records, keys = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
-        key = point_key(netlist_sha, reduced.sha256, code, ngspice, corner, period, options)
+        key = point_key(netlist_sha, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
         keys[corner] = key
         cache_file = cache / f"{key}.json"
         if cache_file.exists():
@@ -157,7 +158,7 @@ def sweep_macro(
             continue
         req = PointRequest(plan=plan, corner=corner, netlist_path=sp_path.resolve(), model_deck_path=deck_path,
                            period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
-                           options=options)  # fmt: skip
+                           options=options, search_min_cycle=search_min_cycle)  # fmt: skip
         todo.append((corner, req, cache_file, key))
 
     if todo:
