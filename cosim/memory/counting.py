@@ -1,0 +1,155 @@
+"""Vectorised access counting: a Plan's per-image program turned into index arrays once, then applied to the packed
+words of a whole batch of images with numpy (no Python loop per access or per image).
+
+For every memory and layer it yields, per image: reads, ones read, writes, bits flipping 0->1 and 1->0 (each write
+compared with the word stored at that address before it: earlier in the same image, else at the end of the previous
+image, else the memory's initial content), and the off-chip words moved.
+
+A Block repeated R times is expanded twice: the second copy sees the memory as every later copy does (the same
+words were just written to the same addresses), so its counts are weighted by R - 1. trace.py expands all R copies
+one access at a time; tests check both give identical integers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, Block, Plan
+from cosim.memory.packing import popcount
+
+
+@dataclass(frozen=True)
+class CompiledMemory:
+    """Index arrays for one memory. Columns index the concatenation of its source tensors (see ``columns``)."""
+
+    memory: str
+    capacity: int
+    n_layers: int
+    columns: dict  #: (source, layer) -> column offset
+    n_columns: int
+    w_cols: np.ndarray  #: [S] column of each write
+    w_addr: np.ndarray  #: [S] address of each write
+    w_layer_mat: np.ndarray  #: [S, L] float64: multiplicity of each write, in its layer's column
+    prev_in_image: np.ndarray  #: [S] column of the previous write to the same address in this image, or -1
+    first_idx: np.ndarray  #: writes that are the first to their address in an image
+    first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
+    last_idx: np.ndarray  #: the last write to each written address
+    r_mat: np.ndarray  #: [C, L] float64: how many times each column is read, per layer
+    reads: np.ndarray  #: [L] int64 reads per image
+    writes: np.ndarray  #: [L] int64 writes per image
+    offchip_read_words: np.ndarray  #: [L]
+    offchip_write_words: np.ndarray  #: [L]
+
+
+def _source_sizes(plan: Plan, memory: str) -> list[tuple[str, int, int]]:
+    out = []
+    for i, lp in enumerate(plan.layers):
+        if memory == WEIGHTS:
+            out.append(("wstream", i, lp.weight_words))
+        else:
+            out.append(("input", i, lp.input_words))
+            out.append(("output", i, lp.output_words))
+    return out
+
+
+def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = None) -> CompiledMemory:
+    blocks = plan.per_image if blocks is None else blocks
+    cap = plan.weight_capacity_words if memory == WEIGHTS else plan.act_capacity_words
+    L = len(plan.layers)
+    columns, off = {}, 0
+    for src, i, n in _source_sizes(plan, memory):
+        columns[(src, i)] = off
+        off += n
+    w_cols, w_addr, w_mult, w_layer = [], [], [], []
+    r_mat = np.zeros((off, L))
+    reads = np.zeros(L, np.int64)
+    writes = np.zeros(L, np.int64)
+    ocr = np.zeros(L, np.int64)
+    ocw = np.zeros(L, np.int64)
+    for b in blocks:
+        if b.memory != memory:
+            continue
+        for seg in b.segments:
+            ocr[b.layer] += seg.offchip_read_words * b.repeat
+            ocw[b.layer] += seg.offchip_write_words * b.repeat
+            cols = columns[(seg.source, b.layer)] + np.arange(seg.lo, seg.hi)
+            if seg.op == "read":
+                r_mat[cols, b.layer] += b.repeat
+                reads[b.layer] += seg.words * b.repeat
+            else:
+                writes[b.layer] += seg.words * b.repeat
+        for copy in range(min(b.repeat, 2)):
+            mult = 1 if copy == 0 else b.repeat - 1
+            for seg in b.segments:
+                if seg.op != "write":
+                    continue
+                k = np.arange(seg.words)
+                w_cols.append(columns[(seg.source, b.layer)] + seg.lo + k)
+                w_addr.append((seg.addr + k) % cap)
+                w_mult.append(np.full(seg.words, mult, np.float64))
+                w_layer.append(np.full(seg.words, b.layer))
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+    w_cols, w_addr = cat(w_cols, np.int64), cat(w_addr, np.int64)
+    w_mult, w_layer = cat(w_mult, np.float64), cat(w_layer, np.int64)
+    S = w_cols.size
+    mat = np.zeros((S, L))
+    mat[np.arange(S), w_layer] = w_mult
+    # previous write to the same address: sort by (address, position)
+    order = np.lexsort((np.arange(S), w_addr))
+    sa = w_addr[order]
+    same = np.zeros(S, bool)
+    same[1:] = sa[1:] == sa[:-1]
+    prev = np.full(S, -1, np.int64)
+    prev[order[same]] = w_cols[order[np.flatnonzero(same) - 1]]
+    is_last = np.ones(S, bool)
+    is_last[:-1] = sa[:-1] != sa[1:]
+    last_of_sorted = np.flatnonzero(is_last)  # positions in `order` of the last write per address
+    last_idx = order[last_of_sorted]
+    # for each first write, the last write (same address) of the previous image
+    group = np.cumsum(~same) - 1  # group id per sorted position
+    first_sorted = np.flatnonzero(~same)
+    first_idx = order[first_sorted]
+    first_prev_col = w_cols[last_idx[group[first_sorted]]]
+    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, mat, prev, first_idx, first_prev_col,
+                          last_idx, r_mat, reads, writes, ocr, ocw)
+
+
+@dataclass(frozen=True)
+class MemoryCounts:
+    """Per image (rows) and layer (columns) counts for one memory; constant ones as [L] vectors."""
+
+    memory: str
+    reads: np.ndarray  #: [L] per image
+    writes: np.ndarray  #: [L] per image
+    read_ones: np.ndarray  #: [N, L]
+    flips_0to1: np.ndarray  #: [N, L]
+    flips_1to0: np.ndarray  #: [N, L]
+    offchip_read_words: np.ndarray  #: [L] per image
+    offchip_write_words: np.ndarray  #: [L] per image
+
+
+def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
+    """Counts for a batch. data: [N, n_columns] uint32 words (rows = images in run order); state: [capacity] uint32
+    content of the memory before the first image. Returns the counts and the content after the last image."""
+    data = np.asarray(data, dtype=np.uint32)
+    N = data.shape[0]
+    ones = popcount(data).astype(np.float64) @ cm.r_mat if cm.n_columns else np.zeros((N, cm.n_layers))
+    new = data[:, cm.w_cols]
+    prev = np.empty_like(new)
+    within = cm.prev_in_image >= 0
+    prev[:, within] = data[:, cm.prev_in_image[within]]
+    fp = np.empty((N, cm.first_idx.size), np.uint32)
+    fp[0] = state[cm.w_addr[cm.first_idx]]
+    if N > 1:
+        fp[1:] = data[:-1][:, cm.first_prev_col]
+    prev[:, cm.first_idx] = fp
+    f01 = popcount(new & ~prev).astype(np.float64) @ cm.w_layer_mat
+    f10 = popcount(prev & ~new).astype(np.float64) @ cm.w_layer_mat
+    out = state.copy()
+    if cm.last_idx.size and N:
+        out[cm.w_addr[cm.last_idx]] = data[-1, cm.w_cols[cm.last_idx]]
+    as_int = lambda a: np.rint(a).astype(np.int64)  # noqa: E731  (float64 sums of small ints are exact)
+    return MemoryCounts(cm.memory, cm.reads, cm.writes, as_int(ones), as_int(f01), as_int(f10),
+                        cm.offchip_read_words, cm.offchip_write_words), out

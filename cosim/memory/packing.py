@@ -1,0 +1,54 @@
+"""Pack integer codes into SRAM words and count bits (vectorised; numpy's popcount ufunc).
+
+Values are stored little-endian inside a word: value j of a word occupies bits [j*b, (j+1)*b). A b-bit code is
+stored as its two's-complement bit pattern (code & (2**b - 1)). Values wider than the word (int32 biases in a
+16-bit word) span consecutive words, low half first. The last word of a tensor is zero-padded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cosim.errors import ConfigError
+
+
+def words_for(n_values: int, bits: int, word_bits: int) -> int:
+    """How many words ``n_values`` codes of ``bits`` bits take in ``word_bits``-bit words."""
+    if n_values == 0:
+        return 0
+    if bits <= word_bits:
+        if word_bits % bits:
+            raise ConfigError(f"{bits}-bit codes do not pack into {word_bits}-bit words: use a macro whose word size is a multiple of {bits}")
+        k = word_bits // bits
+        return -(-n_values // k)
+    if bits % word_bits:
+        raise ConfigError(f"{bits}-bit values do not split into {word_bits}-bit words: use a macro whose word size divides {bits}")
+    return n_values * (bits // word_bits)
+
+
+def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
+    """codes [..., n] (signed or unsigned ints) -> words [..., words_for(n)] as uint32 (word_bits <= 32)."""
+    if word_bits > 32:
+        raise ConfigError(f"word size {word_bits} > 32 bits is not supported by the packer")
+    c = np.asarray(codes).astype(np.int64, copy=False)
+    lead, n = c.shape[:-1], c.shape[-1]
+    nw = words_for(n, bits, word_bits)
+    if bits <= word_bits:
+        k = word_bits // bits
+        u = c & ((1 << bits) - 1)
+        pad = nw * k - n
+        if pad:
+            u = np.concatenate([u, np.zeros((*lead, pad), dtype=np.int64)], axis=-1)
+        u = u.reshape(*lead, nw, k)
+        shifts = (np.arange(k, dtype=np.int64) * bits)
+        return (u << shifts).sum(axis=-1).astype(np.uint32)
+    parts = bits // word_bits
+    u = c & ((1 << bits) - 1)
+    shifts = np.arange(parts, dtype=np.int64) * word_bits
+    pieces = (u[..., None] >> shifts) & ((1 << word_bits) - 1)
+    return pieces.reshape(*lead, n * parts).astype(np.uint32)
+
+
+def popcount(words: np.ndarray) -> np.ndarray:
+    """Number of ones in each word (uint8)."""
+    return np.bitwise_count(words)
