@@ -11,7 +11,7 @@ from fakes import fake_network
 from tablegen import write_table
 
 
-def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((20, 12), (12, 30), (30, 5)), word_size=16):
+def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30), (30, 5)), word_size=16):
     table = CharacterizationTable.load(write_table(tmp_path, num_words=num_words, word_size=word_size))
     costs = table.access_costs(Corner("tt", 1.7, 50.0))
     acc = load_accelerator()
@@ -75,4 +75,4 @@ def test_resident_weights_not_reloaded(tmp_path):
     _, cw, ca, _ = charge_batch(ms, layers, initial_act_state(ms), True)
     assert cw.writes.sum() == 0 and cw.offchip_read_words.sum() == 0
     # only the image comes in from off-chip; intermediate outputs stay on chip
-    assert ca.offchip_read_words.tolist() == [10, 0, 0] and ca.offchip_write_words.sum() == 0
+    assert ca.offchip_read_words.tolist() == [20, 0, 0] and ca.offchip_write_words.sum() == 0
