@@ -1,0 +1,158 @@
+"""Integer kernels. Activation codes travel between layers as float32 tensors holding exact integers.
+
+Why float tensors: torch's float convolution/matmul kernels are much faster than anything integer on CPU, and they
+are exact on integer-valued operands as long as every partial sum is an integer float represents exactly. A
+uint8 x int8 accumulation is bounded by sum|w| * max|code - zero_point|; below 2^24 float32 is exact in any
+summation order, otherwise we accumulate in float64 (exact below 2^53). `prepare` picks the type per layer from
+the actual weights; a read hook that changes weights triggers the same check on the weights actually read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+
+from cosim.engine.qparams import QParams
+from cosim.engine.quantize import FLOAT32_EXACT_LIMIT, Layer
+
+_F32 = torch.float32
+
+
+def _f32(value: float) -> torch.Tensor:
+    return torch.tensor(value, dtype=_F32)
+
+
+def accumulation_dtype(weight_codes: torch.Tensor, input_qparams: QParams) -> torch.dtype:
+    """float32 when |accumulator| < 2^24 is guaranteed for every output, else float64."""
+    max_deviation = max(input_qparams.zero_point - input_qparams.qmin, input_qparams.qmax - input_qparams.zero_point)
+    worst = float(weight_codes.abs().flatten(1).sum(1).max()) * max_deviation
+    return _F32 if worst < FLOAT32_EXACT_LIMIT else torch.float64
+
+
+def output_clamp(layer: Layer) -> tuple[int, int]:
+    q = layer.output_qparams
+    lo, hi = q.qmin, q.qmax
+    if layer.activation in ("relu", "relu6"):
+        lo = q.zero_point  # real 0
+    if layer.activation == "relu6":
+        six = float(torch.round(_f32(6.0) * (_f32(1.0) / _f32(q.scale))))
+        hi = min(hi, q.zero_point + int(six))
+    return lo, hi
+
+
+def prepare(layer: Layer, requantization: str) -> Layer:
+    """Attach the execution constants a layer needs (shaped for broadcasting, in the compute dtypes)."""
+    c: dict = {"mode": requantization}
+    c["clamp"] = output_clamp(layer)
+    if layer.weight is not None:
+        shape = (1, -1, 1, 1) if layer.weight.dim() == 4 else (1, -1)
+        dtype = accumulation_dtype(layer.weight, layer.input_qparams[0])
+        c["dtype"] = dtype
+        c["weight"] = layer.weight.to(dtype)
+        c["bias_f32"] = layer.bias.to(_F32).reshape(shape)
+        c["bias_i64"] = layer.bias.reshape(shape)
+        c["multiplier"] = layer.multiplier.reshape(shape)
+        c["m0"] = layer.fixed_multiplier.reshape(shape)
+        c["shift"] = layer.fixed_shift.reshape(shape)
+        c["round_bias"] = ((torch.ones_like(layer.fixed_shift) << (layer.fixed_shift - 1)) - 1).reshape(shape)
+    if layer.op == "add":
+        qa, qb = layer.input_qparams
+        c["inv_out_scale"] = _f32(1.0) / _f32(layer.output_qparams.scale)
+        # torch's quantized add dequantizes with one fused multiply-add: code * scale + (-zp * scale)
+        c["premul"] = [(-q.zero_point * _f32(q.scale)).double() for q in (qa, qb)]
+        c["scales"] = [_f32(q.scale).double() for q in (qa, qb)]
+    if layer.op == "mul":
+        qa, qb = layer.input_qparams
+        c["multiplier"] = (_f32(qa.scale) * _f32(qb.scale) / _f32(layer.output_qparams.scale))
+    if layer.op in ("avgpool", "gap"):
+        # the pooled output keeps the input qparams, so the requantization is a division by the window size
+        c["zero_point"] = layer.input_qparams[0].zero_point
+    return replace(layer, compute=c)
+
+
+def requantize(layer: Layer, acc: torch.Tensor, weight_dtype_changed: bool = False) -> torch.Tensor:
+    """int32 accumulator (exact integer in a float tensor) -> output codes (float32 tensor)."""
+    c = layer.compute
+    zp = layer.output_qparams.zero_point
+    lo, hi = c["clamp"]
+    if c["mode"] == "fbgemm":
+        value = acc.to(_F32) + c["bias_f32"]
+        codes = torch.round(value * c["multiplier"]).add_(zp)
+    else:
+        value = acc.to(torch.int64) + c["bias_i64"]
+        product = value * c["m0"]
+        shift = c["shift"]
+        odd = (product >> shift) & 1  # round half to even: a tie rounds up only from an odd quotient
+        codes = ((product + c["round_bias"] + odd) >> shift).add_(zp).to(_F32)
+    return codes.clamp_(lo, hi)
+
+
+def conv2d(layer: Layer, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    centered = (x - layer.input_qparams[0].zero_point).to(weight.dtype)
+    acc = F.conv2d(centered, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    return requantize(layer, acc)
+
+
+def linear(layer: Layer, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    centered = (x - layer.input_qparams[0].zero_point).to(weight.dtype)
+    return requantize(layer, F.linear(centered, weight))
+
+
+def maxpool(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    # max commutes with the monotone code map; padding never wins since every window holds a real element
+    return F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
+
+
+def _pool_requantize(layer: Layer, window_sum: torch.Tensor, count: int) -> torch.Tensor:
+    """Mean of integer codes with torch's quantized pooling rounding: zp + round((sum - zp*n) / n)."""
+    zp = layer.compute["zero_point"]
+    q = layer.output_qparams
+    centered = window_sum - zp * count
+    return torch.clamp(torch.round(centered / count) + zp, q.qmin, q.qmax).to(_F32)
+
+
+def avgpool(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    count = layer.kernel_size[0] * layer.kernel_size[1]
+    # zero padding pads with the real value 0, i.e. the zero point code
+    zp = layer.compute["zero_point"]
+    padded = F.pad(x.double() - zp, (layer.padding[1],) * 2 + (layer.padding[0],) * 2) + zp
+    window_sum = F.avg_pool2d(padded, layer.kernel_size, layer.stride) * count  # exact: sums of small integers
+    return _pool_requantize(layer, torch.round(window_sum), count)
+
+
+def gap(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    count = x.shape[2] * x.shape[3]
+    return _pool_requantize(layer, x.double().sum(dim=(2, 3), keepdim=True), count)
+
+
+def relu(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(x, min=float(layer.output_qparams.zero_point))
+
+
+def add(layer: Layer, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    c = layer.compute
+    # float64 holds code*scale + premul exactly, so one rounding to float32 equals the fused multiply-add
+    real_a = (a.double() * c["scales"][0] + c["premul"][0]).to(_F32)
+    real_b = (b.double() * c["scales"][1] + c["premul"][1]).to(_F32)
+    total = real_a + real_b
+    if layer.activation == "relu":
+        total = torch.clamp(total, min=0.0)
+    q = layer.output_qparams
+    codes = torch.round(total * c["inv_out_scale"]) + q.zero_point
+    lo, hi = c["clamp"]
+    return codes.clamp_(lo, hi)
+
+
+def mul(layer: Layer, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    qa, qb = layer.input_qparams
+    product = (a.double() - qa.zero_point) * (b.double() - qb.zero_point)  # exact integer
+    codes = torch.round(product.to(_F32) * layer.compute["multiplier"]) + layer.output_qparams.zero_point
+    lo, hi = layer.compute["clamp"]
+    return codes.clamp_(lo, hi)
+
+
+def lookup(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    offset = layer.input_qparams[0].qmin
+    return layer.lut[(x - offset).long()]

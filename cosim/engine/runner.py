@@ -1,0 +1,134 @@
+"""Execute a QuantizedModel on images; optionally record what every layer reads and writes, or pass every read
+through a hook (the co-simulation injects SRAM bit errors there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from cosim.engine import kernels
+from cosim.engine.qparams import QParams, code_dtype, quantize_activation
+from cosim.engine.quantize import Layer, QuantizedModel
+
+#: (layer name, "weight" | "input", integer codes) -> the codes the layer actually reads
+ReadHook = Callable[[str, str, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerIO:
+    """What one layer reads and writes, as integer codes (activation codes: uint8 for <= 8 bits, int32 for
+    16; weight codes: int8 for <= 8 bits, int16 for 16)."""
+
+    name: str
+    op: str
+    weight: torch.Tensor | None
+    weight_bits: int
+    bias: torch.Tensor | None  #: int32 codes
+    input: torch.Tensor  #: [N, ...]; a two-input layer (add, mul) records its first input here
+    input_bits: int
+    output: torch.Tensor
+    output_bits: int
+    macs_per_image: int
+    extra_inputs: tuple[torch.Tensor, ...] = ()  #: the further inputs of add/mul, in order
+
+
+@dataclass(frozen=True, eq=False)
+class EngineResult:
+    logits: torch.Tensor  #: float32, dequantized [N, classes]
+    predictions: torch.Tensor  #: int64 [N]
+    layers: tuple[LayerIO, ...]  #: in execution order; empty unless record=True
+
+
+def _codes(x: torch.Tensor, q: QParams) -> torch.Tensor:
+    return x.to(code_dtype(q.bits, q.signed))
+
+
+def _weight_codes(layer: Layer) -> torch.Tensor:
+    return layer.weight.to(code_dtype(layer.weight_bits, True))
+
+
+def _check_hooked(layer: Layer, what: str, codes: torch.Tensor, shape: torch.Size, lo: int, hi: int) -> torch.Tensor:
+    if codes.shape != shape:
+        raise ValueError(f"read_hook changed the shape of {layer.name} {what}: {tuple(codes.shape)} != {tuple(shape)}")
+    if codes.numel() and (int(codes.min()) < lo or int(codes.max()) > hi):
+        raise ValueError(f"read_hook returned {layer.name} {what} codes outside [{lo}, {hi}]")
+    return codes
+
+
+def _execute(layer: Layer, inputs: list[torch.Tensor], weight: torch.Tensor | None) -> torch.Tensor:
+    op = layer.op
+    if op in ("conv2d", "depthwise_conv2d"):
+        return kernels.conv2d(layer, inputs[0], weight)
+    if op == "linear":
+        return kernels.linear(layer, inputs[0], weight)
+    if op == "maxpool":
+        return kernels.maxpool(layer, inputs[0])
+    if op == "avgpool":
+        return kernels.avgpool(layer, inputs[0])
+    if op == "gap":
+        return kernels.gap(layer, inputs[0])
+    if op == "relu":
+        return kernels.relu(layer, inputs[0])
+    if op == "add":
+        return kernels.add(layer, inputs[0], inputs[1])
+    if op == "mul":
+        return kernels.mul(layer, inputs[0], inputs[1])
+    if op in ("silu", "sigmoid"):
+        return kernels.lookup(layer, inputs[0])
+    raise ValueError(f"{layer.name}: unknown op {op}")  # pragma: no cover
+
+
+def quantize_input(qmodel: QuantizedModel, images: torch.Tensor) -> torch.Tensor:
+    """Image codes (float32 tensor of integers) as the first layer reads them."""
+    return quantize_activation(images, qmodel.input_qparams)
+
+
+def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
+        read_hook: ReadHook | None = None) -> EngineResult:
+    """Run the integer program on float images [N, C, H, W] (normalised as the float model expects)."""
+    values: dict[str, torch.Tensor] = {"input": quantize_input(qmodel, images)}
+    records: list[LayerIO] = []
+    with torch.no_grad():
+        for layer in qmodel.layers:
+            inputs = [values[v] for v in layer.inputs]
+            if layer.op == "linear" and inputs[0].dim() > 2:
+                inputs[0] = inputs[0].flatten(1)
+            weight = layer.compute.get("weight")
+            if read_hook is not None:
+                inputs, weight = _hooked_reads(layer, inputs, read_hook)
+            out = _execute(layer, inputs, weight)
+            values[layer.name] = out
+            if record:
+                qs, oq = layer.input_qparams, layer.output_qparams
+                records.append(LayerIO(
+                    name=layer.name, op=layer.op,
+                    weight=_weight_codes(layer) if layer.weight is not None else None,
+                    weight_bits=layer.weight_bits,
+                    bias=layer.bias.to(torch.int32) if layer.bias is not None else None,
+                    input=_codes(inputs[0], qs[0]), input_bits=qs[0].bits,
+                    output=_codes(out, oq), output_bits=oq.bits, macs_per_image=layer.macs_per_image,
+                    extra_inputs=tuple(_codes(x, q) for x, q in zip(inputs[1:], qs[1:])),
+                ))
+    oq = qmodel.output_qparams
+    output = values[qmodel.output]
+    logits = ((output - oq.zero_point) * torch.tensor(oq.scale, dtype=torch.float32)).flatten(1)
+    return EngineResult(logits=logits, predictions=logits.argmax(dim=1), layers=tuple(records))
+
+
+def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
+                  ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    hooked_inputs = []
+    for x, q in zip(inputs, layer.input_qparams):
+        codes = hook(layer.name, "input", _codes(x, q))
+        hooked_inputs.append(_check_hooked(layer, "input", codes, x.shape, q.qmin, q.qmax).to(torch.float32))
+    weight = layer.compute.get("weight")
+    if layer.weight is not None:
+        lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
+        codes = _check_hooked(layer, "weight", hook(layer.name, "weight", _weight_codes(layer)),
+                              layer.weight.shape, lo, hi)
+        # changed weights may break the float32 exactness bound: re-derive the accumulation type
+        dtype = kernels.accumulation_dtype(codes.to(torch.int64), layer.input_qparams[0])
+        weight = codes.to(dtype)
+    return hooked_inputs, weight
