@@ -16,6 +16,7 @@ from cosim.errors import CosimError
 #: sub-command name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
+    "infer": "cosim.report.cli:infer",
 }
 
 
