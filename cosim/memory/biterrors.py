@@ -23,17 +23,29 @@ def flip_bits(codes: torch.Tensor, bits: int, ber: float, rng: np.random.Generat
     total = codes.numel() * bits
     if ber <= 0.0 or total == 0:
         return codes, 0
-    k = int(rng.binomial(total, min(float(ber), 1.0)))
-    if k == 0:
+    if ber >= 0.05:
+        pos = np.flatnonzero(rng.random(total) < ber)
+    else:
+        # Bernoulli process by geometric gaps between flipped bits: O(flips), positions sorted and distinct
+        mean = total * ber
+        chunks, end = [], -1
+        while True:
+            gaps = rng.geometric(ber, size=int(mean + 6 * np.sqrt(mean) + 16))
+            p = end + np.cumsum(gaps)
+            chunks.append(p[p < total])
+            if p[-1] >= total:
+                break
+            end = int(p[-1])
+        pos = np.concatenate(chunks)
+    if pos.size == 0:
         return codes, 0
-    pos = np.unique(rng.integers(0, total, size=k)) if k < total // 4 else np.flatnonzero(rng.random(total) < ber)
     signed = _SIGNED.get(codes.dtype, bool(codes.dtype.is_signed))
     mask_all = (1 << bits) - 1
+    n = codes.numel()
     flat = codes.reshape(-1).to(torch.int64) & mask_all
-    idx = torch.from_numpy(pos // bits)
-    bit = torch.from_numpy(pos % bits)
-    xor = torch.zeros_like(flat)
-    xor.index_put_((idx,), torch.ones_like(idx) << bit, accumulate=True)  # distinct bits of one code add like xor
+    # distinct bits of one code add like xor; bincount sums exactly (values < 2**bits << 2**53)
+    xor = np.bincount(pos // bits, weights=np.left_shift(1, pos % bits).astype(np.float64), minlength=n)
+    xor = torch.from_numpy(xor.astype(np.int64))
     flat = flat ^ xor
     if signed:
         flat = torch.where(flat >= (1 << (bits - 1)), flat - (1 << bits), flat)
