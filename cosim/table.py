@@ -20,7 +20,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from cosim.errors import CornerError, TableRangeError
 from cosim.types import PROCESSES, Corner
@@ -94,7 +93,9 @@ def _bracket(axis: np.ndarray, x: float, name: str, path: Path) -> list[tuple[in
 
 @dataclass(frozen=True)
 class CharacterizationTable:
-    """A loaded table. Build with :meth:`load`. ``data`` is a labelled array process x vdd_v x temp_c x op x quantity."""
+    """A loaded table. Build with :meth:`load`. ``data`` is an array process x vdd_v x temp_c x op x quantity,
+    labelled by ``processes``, ``vdds``, ``temps``, ``ops`` and QUANTITIES (plain numpy: importing xarray costs more
+    than a whole small run; ``to_xarray`` gives the labelled view)."""
 
     path: Path
     macro: str
@@ -103,10 +104,14 @@ class CharacterizationTable:
     provenance: Mapping
     csv_sha256: str
     json_sha256: str
-    data: xr.DataArray = field(repr=False)
-    status: xr.DataArray = field(repr=False)  #: "ok" / "failed" / "" (missing row), same dims without quantity
-    message: xr.DataArray = field(repr=False)
-    point_key: xr.DataArray = field(repr=False)
+    processes: tuple[str, ...]
+    vdds: tuple[float, ...]
+    temps: tuple[float, ...]
+    ops: tuple[str, ...]
+    data: np.ndarray = field(repr=False)
+    status: np.ndarray = field(repr=False)  #: "ok" / "failed" / "" (missing row), same dims without quantity
+    message: np.ndarray = field(repr=False)
+    point_key: np.ndarray = field(repr=False)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -168,35 +173,27 @@ class CharacterizationTable:
         full = pd.MultiIndex.from_product([procs, vdds, temps, ops], names=keys)
         ind = df.set_index(keys).reindex(full)
         shape = (len(procs), len(vdds), len(temps), len(ops))
-        coords = {"process": procs, "vdd_v": vdds, "temp_c": temps, "op": ops}
-        values = np.stack([ind[q].to_numpy(float).reshape(shape) for q in QUANTITIES], axis=-1)
-        data = xr.DataArray(values, dims=(*keys, "quantity"), coords={**coords, "quantity": list(QUANTITIES)})
+        data = np.stack([ind[q].to_numpy(float).reshape(shape) for q in QUANTITIES], axis=-1)
 
-        def labelled(col: str) -> xr.DataArray:
-            return xr.DataArray(ind[col].fillna("").astype(str).to_numpy().reshape(shape), dims=keys, coords=coords)
+        def labelled(col: str) -> np.ndarray:
+            c = ind[col].astype(object)
+            return c.where(c.notna(), "").astype(str).to_numpy().reshape(shape)
 
         return cls(
             path=path, macro=macro, word_size=word_size, num_words=num_words, provenance=prov,
-            csv_sha256=_sha256(path), json_sha256=_sha256(json_path), data=data,
+            csv_sha256=_sha256(path), json_sha256=_sha256(json_path),
+            processes=tuple(procs), vdds=tuple(float(v) for v in vdds), temps=tuple(float(t) for t in temps),
+            ops=tuple(ops), data=data,
             status=labelled("status"), message=labelled("message"), point_key=labelled("point_key"),
         )
 
-    # ------------------------------------------------------------------ grid
-    @property
-    def processes(self) -> tuple[str, ...]:
-        return tuple(self.data.coords["process"].values.tolist())
+    def to_xarray(self):
+        """The table as a labelled xarray.DataArray (process, vdd_v, temp_c, op, quantity)."""
+        import xarray as xr
 
-    @property
-    def vdds(self) -> tuple[float, ...]:
-        return tuple(float(v) for v in self.data.coords["vdd_v"].values)
-
-    @property
-    def temps(self) -> tuple[float, ...]:
-        return tuple(float(v) for v in self.data.coords["temp_c"].values)
-
-    @property
-    def ops(self) -> tuple[str, ...]:
-        return tuple(self.data.coords["op"].values.tolist())
+        return xr.DataArray(self.data, dims=("process", "vdd_v", "temp_c", "op", "quantity"),
+                            coords={"process": list(self.processes), "vdd_v": list(self.vdds),
+                                    "temp_c": list(self.temps), "op": list(self.ops), "quantity": list(QUANTITIES)})
 
     # ------------------------------------------------------------------ queries
     def _check_names(self, process: str, op: str, quantity: str) -> None:
@@ -232,21 +229,21 @@ class CharacterizationTable:
         for i, wv in vb:
             for j, wt in tb:
                 w = wv * wt
-                status = str(self.status.values[pi, i, j, oi])
+                status = str(self.status[pi, i, j, oi])
                 where = f"{process} {self.vdds[i]:g} V {self.temps[j]:g} C {op}"
                 if status == "":
                     raise TableRangeError(f"{self.path.name}: no row for {where}: {_FIX}")
                 if status == "failed" and not allow_failed:
-                    msg = str(self.message.values[pi, i, j, oi]) or "no message"
+                    msg = str(self.message[pi, i, j, oi]) or "no message"
                     raise TableRangeError(f"{self.path.name}: row {where} failed in simulation ({msg}): no figure there")
-                v = float(self.data.values[pi, i, j, oi, qi])
+                v = float(self.data[pi, i, j, oi, qi])
                 if math.isnan(v):
                     raise TableRangeError(f"{self.path.name}: row {where} has no {quantity} (empty): {_FIX}")
                 total += w * v
                 rows.append(RowRef(self.macro, process, self.vdds[i], self.temps[j], op, quantity, w,
-                                   str(self.point_key.values[pi, i, j, oi])))
+                                   str(self.point_key[pi, i, j, oi])))
         if len(rows) == 1:  # an exact grid point is returned exactly, not as 1.0 * v
-            total = float(self.data.values[pi, vb[0][0], tb[0][0], oi, qi])
+            total = float(self.data[pi, vb[0][0], tb[0][0], oi, qi])
         return Value(total, quantity, tuple(rows))
 
     def query(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str) -> float:

@@ -30,9 +30,17 @@ def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
     """codes [..., n] (signed or unsigned ints) -> words [..., words_for(n)] as uint32 (word_bits <= 32)."""
     if word_bits > 32:
         raise ConfigError(f"word size {word_bits} > 32 bits is not supported by the packer")
-    c = np.asarray(codes).astype(np.int64, copy=False)
+    c = np.asarray(codes)
     lead, n = c.shape[:-1], c.shape[-1]
     nw = words_for(n, bits, word_bits)
+    if bits == 8 and word_bits in (8, 16, 32):  # fast path: the bytes of the codes are the memory image
+        k = word_bits // 8
+        u8 = c.astype(np.uint8)  # two's complement wrap for int8
+        if nw * k != n:
+            u8 = np.concatenate([u8, np.zeros((*lead, nw * k - n), np.uint8)], axis=-1)
+        u8 = np.ascontiguousarray(u8)
+        return u8.view({1: "<u1", 2: "<u2", 4: "<u4"}[k]).astype(np.uint32)
+    c = c.astype(np.int64, copy=False)
     if bits <= word_bits:
         k = word_bits // bits
         u = c & ((1 << bits) - 1)

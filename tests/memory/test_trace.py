@@ -76,3 +76,15 @@ def test_resident_weights_not_reloaded(tmp_path):
     assert cw.writes.sum() == 0 and cw.offchip_read_words.sum() == 0
     # only the image comes in from off-chip; intermediate outputs stay on chip
     assert ca.offchip_read_words.tolist() == [20, 0, 0] and ca.offchip_write_words.sum() == 0
+
+
+def test_packing_layout():
+    from cosim.memory.packing import pack, words_for
+
+    # little-endian inside a word, two's complement codes, zero padded
+    assert pack(np.array([[1, -1, 3]]), 8, 16).tolist() == [[0xFF01, 0x0003]]
+    assert pack(np.array([[1, -1, 3]]), 4, 16).tolist() == [[0x3F1]]
+    assert pack(np.array([[1, -1, 3, 2]]), 8, 32).tolist() == [[0x0203FF01]]
+    # an int32 bias spans two 16-bit words, low half first
+    assert pack(np.array([[-2]]), 32, 16).tolist() == [[0xFFFE, 0xFFFF]]
+    assert words_for(5, 8, 16) == 3 and words_for(3, 32, 16) == 6
