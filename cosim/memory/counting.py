@@ -31,12 +31,14 @@ class CompiledMemory:
     n_columns: int
     w_cols: np.ndarray  #: [S] column of each write
     w_addr: np.ndarray  #: [S] address of each write
-    w_layer_mat: np.ndarray  #: [S, L] float64: multiplicity of each write, in its layer's column
+    w_mult: np.ndarray  #: [S] int32 multiplicity of each write (1, or R - 1 for a repeated block's second copy)
+    w_bounds: tuple  #: ((layer, start, stop), ...) contiguous write ranges per layer (the program is in layer order)
     prev_in_image: np.ndarray  #: [S] column of the previous write to the same address in this image, or -1
     first_idx: np.ndarray  #: writes that are the first to their address in an image
     first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
-    r_mat: np.ndarray  #: [C, L] float64: how many times each column is read, per layer
+    r_mult: np.ndarray  #: [C] int32 how many times each column is read (a column is read by its own layer only)
+    r_bounds: tuple  #: ((layer, start, stop), ...) column ranges per layer
     reads: np.ndarray  #: [L] int64 reads per image
     writes: np.ndarray  #: [L] int64 writes per image
     offchip_read_words: np.ndarray  #: [L]
@@ -63,7 +65,12 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
         columns[(src, i)] = off
         off += n
     w_cols, w_addr, w_mult, w_layer = [], [], [], []
-    r_mat = np.zeros((off, L))
+    r_mult = np.zeros(off, np.int64)
+    col_layer = np.zeros(off, np.int64)
+    for (src, i), o in columns.items():
+        n_ = plan.layers[i].weight_words if src == "wstream" else (
+            plan.layers[i].input_words if src == "input" else plan.layers[i].output_words)
+        col_layer[o:o + n_] = i
     reads = np.zeros(L, np.int64)
     writes = np.zeros(L, np.int64)
     ocr = np.zeros(L, np.int64)
@@ -76,7 +83,7 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
             ocw[b.layer] += seg.offchip_write_words * b.repeat
             cols = columns[(seg.source, b.layer)] + np.arange(seg.lo, seg.hi)
             if seg.op == "read":
-                r_mat[cols, b.layer] += b.repeat
+                r_mult[cols] += b.repeat
                 reads[b.layer] += seg.words * b.repeat
             else:
                 writes[b.layer] += seg.words * b.repeat
@@ -94,8 +101,8 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     w_cols, w_addr = cat(w_cols, np.int64), cat(w_addr, np.int64)
     w_mult, w_layer = cat(w_mult, np.float64), cat(w_layer, np.int64)
     S = w_cols.size
-    mat = np.zeros((S, L))
-    mat[np.arange(S), w_layer] = w_mult
+    if S > 1 and np.any(np.diff(w_layer) < 0):
+        raise AssertionError("per-image program is not in layer order")
     # previous write to the same address: sort by (address, position)
     order = np.lexsort((np.arange(S), w_addr))
     sa = w_addr[order]
@@ -112,8 +119,26 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     first_sorted = np.flatnonzero(~same)
     first_idx = order[first_sorted]
     first_prev_col = w_cols[last_idx[group[first_sorted]]]
-    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, mat, prev, first_idx, first_prev_col,
-                          last_idx, r_mat, reads, writes, ocr, ocw)
+    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, w_mult.astype(np.int32),
+                          _bounds(w_layer, L), prev, first_idx, first_prev_col, last_idx, r_mult.astype(np.int32),
+                          _bounds(col_layer, L), reads, writes, ocr, ocw)
+
+
+def _bounds(layer_of: np.ndarray, L: int) -> tuple:
+    out = []
+    for i in range(L):
+        idx = np.flatnonzero(layer_of == i)
+        if idx.size:
+            out.append((i, int(idx[0]), int(idx[-1]) + 1))
+    return tuple(out)
+
+
+def _per_layer(x: np.ndarray, mult: np.ndarray, bounds: tuple, L: int) -> np.ndarray:
+    """[N, K] small ints x [K] multiplicities -> [N, L] int64 sums over each layer's contiguous range."""
+    out = np.zeros((x.shape[0], L), np.int64)
+    for i, a, b in bounds:
+        out[:, i] = (x[:, a:b] @ mult[a:b].astype(np.int64)) if b - a else 0
+    return out
 
 
 @dataclass(frozen=True)
@@ -133,23 +158,23 @@ class MemoryCounts:
 def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
     """Counts for a batch. data: [N, n_columns] uint32 words (rows = images in run order); state: [capacity] uint32
     content of the memory before the first image. Returns the counts and the content after the last image."""
-    data = np.asarray(data, dtype=np.uint32)
-    N = data.shape[0]
-    ones = popcount(data).astype(np.float64) @ cm.r_mat if cm.n_columns else np.zeros((N, cm.n_layers))
+    data = np.asarray(data)
+    state = state.astype(data.dtype, copy=False)
+    N, L = data.shape[0], cm.n_layers
+    ones = _per_layer(popcount(data), cm.r_mult, cm.r_bounds, L)
     new = data[:, cm.w_cols]
     prev = np.empty_like(new)
     within = cm.prev_in_image >= 0
     prev[:, within] = data[:, cm.prev_in_image[within]]
-    fp = np.empty((N, cm.first_idx.size), np.uint32)
+    fp = np.empty((N, cm.first_idx.size), data.dtype)
     fp[0] = state[cm.w_addr[cm.first_idx]]
     if N > 1:
         fp[1:] = data[:-1][:, cm.first_prev_col]
     prev[:, cm.first_idx] = fp
-    f01 = popcount(new & ~prev).astype(np.float64) @ cm.w_layer_mat
-    f10 = popcount(prev & ~new).astype(np.float64) @ cm.w_layer_mat
+    f01 = _per_layer(popcount(new & ~prev), cm.w_mult, cm.w_bounds, L)
+    f10 = _per_layer(popcount(prev & ~new), cm.w_mult, cm.w_bounds, L)
     out = state.copy()
     if cm.last_idx.size and N:
         out[cm.w_addr[cm.last_idx]] = data[-1, cm.w_cols[cm.last_idx]]
-    as_int = lambda a: np.rint(a).astype(np.int64)  # noqa: E731  (float64 sums of small ints are exact)
-    return MemoryCounts(cm.memory, cm.reads, cm.writes, as_int(ones), as_int(f01), as_int(f10),
+    return MemoryCounts(cm.memory, cm.reads, cm.writes, ones, f01, f10,
                         cm.offchip_read_words, cm.offchip_write_words), out
