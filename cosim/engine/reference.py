@@ -23,9 +23,7 @@ def use_fbgemm() -> None:
 
 
 def supports(qmodel: QuantizedModel) -> bool:
-    return all(layer.op in TWIN_OPS for layer in qmodel.layers) and all(
-        q.bits == 8 for layer in qmodel.layers for q in layer.input_qparams + (layer.output_qparams,)
-    ) and all(layer.weight_bits in (0, 8) for layer in qmodel.layers)
+    return all(layer_supported(layer) for layer in qmodel.layers)
 
 
 def fbgemm_float_bias(layer: Layer) -> torch.Tensor:
@@ -53,13 +51,22 @@ class TwinLayer:
     packed: object | None  # fbgemm packed weights for conv/linear
 
 
-def build_twin(qmodel: QuantizedModel) -> tuple[TwinLayer, ...]:
-    if not supports(qmodel):
+def layer_supported(layer: Layer) -> bool:
+    return layer.op in TWIN_OPS and layer.weight_bits in (0, 8) and all(
+        q.bits == 8 for q in layer.input_qparams + (layer.output_qparams,))
+
+
+def build_twin(qmodel: QuantizedModel, partial: bool = False) -> tuple[TwinLayer, ...]:
+    """Twins of every layer; with partial=True layers without an fbgemm operator get twin None (per-layer use)."""
+    if not partial and not supports(qmodel):
         raise ValueError("the fbgemm twin covers 8-bit models of conv/linear/pool/relu/add layers only")
     use_fbgemm()
     twins = []
     for layer in qmodel.layers:
         packed = None
+        if not layer_supported(layer):
+            twins.append(None)
+            continue
         if layer.weight is not None:
             qweight = torch._make_per_channel_quantized_tensor(
                 layer.weight.to(torch.int8), layer.weight_scale.double(),
@@ -79,40 +86,51 @@ def quantize_input_torch(qmodel: QuantizedModel, images: torch.Tensor) -> torch.
     return torch.quantize_per_tensor(images.float(), q.scale, q.zero_point, torch.quint8)
 
 
+def as_quantized(codes: torch.Tensor, qparams) -> torch.Tensor:
+    """Wrap integer codes (our engine's) as a quint8 torch tensor with the same qparams."""
+    return torch._make_per_tensor_quantized_tensor(codes.to(torch.uint8), qparams.scale, qparams.zero_point)
+
+
+def twin_layer(twin: TwinLayer, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """One layer by torch.ao's quantized operators; inputs and output are quint8 tensors."""
+    layer = twin.layer
+    x = inputs[0]
+    q = layer.output_qparams
+    if layer.op == "linear":
+        x = x.flatten(1) if x.dim() > 2 else x
+        fn = torch.ops.quantized.linear_relu if layer.activation == "relu" else torch.ops.quantized.linear
+        y = fn(x, twin.packed, q.scale, q.zero_point)
+    elif layer.op in ("conv2d", "depthwise_conv2d"):
+        fn = torch.ops.quantized.conv2d_relu if layer.activation == "relu" else torch.ops.quantized.conv2d
+        y = fn(x, twin.packed, q.scale, q.zero_point)
+    elif layer.op == "maxpool":
+        y = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
+    elif layer.op == "avgpool":
+        y = F.avg_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
+    elif layer.op == "gap":
+        y = F.adaptive_avg_pool2d(x, 1)
+    elif layer.op == "relu":
+        y = F.relu(x)
+    elif layer.op == "add":
+        fn = torch.ops.quantized.add_relu if layer.activation == "relu" else torch.ops.quantized.add
+        y = fn(x, inputs[1], q.scale, q.zero_point)
+    else:  # pragma: no cover - supports() rules these out
+        raise ValueError(layer.op)
+    if layer.activation == "relu6":
+        y = nnq.ReLU6()(y)
+    return y
+
+
 def run_twin(qmodel: QuantizedModel, twins: tuple[TwinLayer, ...], images: torch.Tensor,
              keep: bool = True) -> dict[str, torch.Tensor]:
-    """Run the twin; returns value name -> quantized torch tensor (only the output unless keep)."""
+    """Run the twin end to end (each layer reads the twin's own previous outputs); value name -> quint8 tensor
+    (all values if keep, else only the output)."""
     use_fbgemm()
     values = {"input": quantize_input_torch(qmodel, images)}
     for twin in twins:
-        layer = twin.layer
-        x = values[layer.inputs[0]]
-        q = layer.output_qparams
-        if layer.op == "linear":
-            x = x.flatten(1) if x.dim() > 2 else x
-            fn = torch.ops.quantized.linear_relu if layer.activation == "relu" else torch.ops.quantized.linear
-            y = fn(x, twin.packed, q.scale, q.zero_point)
-        elif layer.op in ("conv2d", "depthwise_conv2d"):
-            fn = torch.ops.quantized.conv2d_relu if layer.activation == "relu" else torch.ops.quantized.conv2d
-            y = fn(x, twin.packed, q.scale, q.zero_point)
-        elif layer.op == "maxpool":
-            y = F.max_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
-        elif layer.op == "avgpool":
-            y = F.avg_pool2d(x, layer.kernel_size, layer.stride, layer.padding)
-        elif layer.op == "gap":
-            y = F.adaptive_avg_pool2d(x, 1)
-        elif layer.op == "relu":
-            y = F.relu(x)
-        elif layer.op == "add":
-            fn = torch.ops.quantized.add_relu if layer.activation == "relu" else torch.ops.quantized.add
-            y = fn(x, values[layer.inputs[1]], q.scale, q.zero_point)
-        else:  # pragma: no cover - supports() rules these out
-            raise ValueError(layer.op)
-        if layer.activation == "relu6":
-            y = nnq.ReLU6()(y)
-        values[layer.name] = y
+        values[twin.layer.name] = twin_layer(twin, [values[v] for v in twin.layer.inputs])
         if not keep:
-            values = {k: v for k, v in values.items() if k in _still_needed(qmodel, layer.name)}
+            values = {k: v for k, v in values.items() if k in _still_needed(qmodel, twin.layer.name)}
     return values
 
 
