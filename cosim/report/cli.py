@@ -39,7 +39,7 @@ def _one(spec, out_dir: Path, plots: bool) -> dict:
 
 @click.command("infer")
 @click.option("--model", default="digits", show_default=True, help="committed trained model (cosim.models)")
-@click.option("--dataset", default="digits", show_default=True, help="dataset (test split)")
+@click.option("--dataset", default=None, help="dataset, test split (default: the one the model was trained on)")
 @click.option("--macro", default=None, help="SRAM macro for weights and activations (default: the accelerator file's)")
 @click.option("--process", default="tt", show_default=True)
 @click.option("--vdd", default=1.8, show_default=True, type=float)

@@ -29,7 +29,7 @@ from cosim.types import Corner
 @dataclass(frozen=True)
 class InferSpec:
     model: str = "digits"
-    dataset: str = "digits"
+    dataset: str | None = None  #: None: the dataset the model was trained on (its metadata)
     macro: str | None = None  #: overrides both memories' macro of the accelerator file
     corner: Corner = Corner("tt", 1.8, 25.0)
     accelerator: Path | None = None  #: None: cosim/memory/default_accelerator.toml
@@ -106,10 +106,19 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         acc = acc.with_macro(spec.macro)
     tw, kw = load_costs(settings, acc.weights.macro, spec.corner)
     ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(settings, acc.activations.macro, spec.corner)
+    extra = {}
+    dataset = spec.dataset
     if qmodel is None:
+        from cosim.models import load_trained, weights_path
+
+        _, meta = load_trained(spec.model)
+        dataset = dataset or meta["dataset"]
+        wp = weights_path(spec.model)
+        extra = {"model_file": str(wp), "model_file_sha256": hashlib.sha256(wp.read_bytes()).hexdigest(),
+                 "model_metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
         qmodel = quantize_trained(spec.model, settings)
     if data is None:
-        data = load_dataset(spec.dataset, "test", settings)
+        data = load_dataset(dataset, "test", settings)
         if spec.limit is not None:
             data = data.subset(spec.limit, seed=spec.seed)
     images, labels = data.images, data.labels
@@ -164,5 +173,5 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         bits_read=hook.bits_read if hook else 0, bits_flipped=hook.bits_flipped if hook else 0,
         model_sha256=_model_hash(qmodel), dataset_source=str(data.source),
         wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,
-        extra={"ber_seed": seed, "ber_applied": ber},
+        extra={"ber_seed": seed, "ber_applied": ber, "dataset": dataset or data.name, **extra},
     )

@@ -12,9 +12,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+import torch
 
 from cosim.config import PROJECT_ROOT
+from cosim.engine.evaluate import classification_metrics
 from cosim.memory.ledger import COMPONENTS
 from cosim.report.infer import InferResult
 
@@ -94,9 +96,7 @@ def build_report(res: InferResult) -> dict:
     latency = float(res.counts["latency_s"].sum())
     correct = res.predictions == res.labels
     acc_val = float(correct.mean())
-    labels = list(range(len(res.classes)))
-    p, r, f, s = precision_recall_fscore_support(res.labels, res.predictions, labels=labels, zero_division=0)
-    cm = confusion_matrix(res.labels, res.predictions, labels=labels)
+    metrics = classification_metrics(torch.as_tensor(res.labels), torch.as_tensor(res.predictions), res.classes)
     per_layer = []
     for i, (name, lp) in enumerate(zip(res.layer_names, ms.plan.layers)):
         e = {c: float(res.layer_energy_j[c][i]) / N for c in COMPONENTS}
@@ -132,7 +132,7 @@ def build_report(res: InferResult) -> dict:
                            "word_size": t.word_size, "num_words": t.num_words}
     spec = res.spec
     return {
-        "model": spec.model, "dataset": spec.dataset, "n_images": N, "accuracy": acc_val,
+        "model": spec.model, "dataset": res.extra["dataset"], "n_images": N, "accuracy": acc_val,
         "macro": acc.weights.macro, "activation_macro": acc.activations.macro,
         "process": spec.corner.process, "vdd": spec.corner.vdd_v, "temp_c": spec.corner.temp_c,
         "energy_per_inference_j": energy, **comp, "model_load_j": model_load,
@@ -155,15 +155,16 @@ def build_report(res: InferResult) -> dict:
             "leakage_w", "read_access_time_s", "write_time_s", "min_cycle_s", "period_s", "bit_error_rate")}
             for m, c in (("weights", kw), ("activations", ka))},
         "per_layer": per_layer,
-        "per_class": [{"class": res.classes[i], "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                       "support": int(s[i])} for i in labels],
-        "confusion_matrix": cm.tolist(),
+        "per_class": metrics["per_class"], "macro_f1": metrics["macro_f1"],
+        "confusion_matrix": metrics["confusion_matrix"],
         "dataflow": {"plan": "see cosim/memory/mapping.py", "accelerator": acc.as_dict(),
                      "weights_resident": bool(ms.plan.layers[0].weights_resident),
                      "weight_capacity_words": ms.plan.weight_capacity_words,
                      "activation_capacity_words": ms.plan.act_capacity_words},
         "comparison_with_seed_claim": comparison,
-        "provenance": {"tables": tables, "model_sha256": res.model_sha256, "dataset_source": res.dataset_source,
+        "provenance": {"tables": tables, "model_sha256": res.model_sha256,
+                       "model_file": res.extra.get("model_file"), "model_file_sha256": res.extra.get("model_file_sha256"),
+                       "model_metadata": res.extra.get("model_metadata"), "dataset_source": res.dataset_source,
                        "seeds": {"subset": spec.seed, "bit_errors": res.extra["ber_seed"]},
                        "limit": spec.limit, "cosim_commit": _git_commit(), "batch_size": spec.batch_size},
         "timing": {"wall_s": res.wall_s, "engine_s": res.engine_s, "memory_model_s": res.memory_s},
