@@ -37,6 +37,7 @@ class CompiledMemory:
     first_idx: np.ndarray  #: writes that are the first to their address in an image
     first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
+    prev_gather: np.ndarray  #: [S] column of [data | shifted] holding each write's previous word
     r_mult: np.ndarray  #: [C] int32 how many times each column is read (a column is read by its own layer only)
     r_bounds: tuple  #: ((layer, start, stop), ...) column ranges per layer
     reads: np.ndarray  #: [L] int64 reads per image
@@ -119,8 +120,11 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     first_sorted = np.flatnonzero(~same)
     first_idx = order[first_sorted]
     first_prev_col = w_cols[last_idx[group[first_sorted]]]
+    prev_gather = prev.copy()
+    prev_gather[first_idx] = off + np.arange(first_idx.size)
     return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, w_mult.astype(np.int32),
-                          _bounds(w_layer, L), prev, first_idx, first_prev_col, last_idx, r_mult.astype(np.int32),
+                          _bounds(w_layer, L), prev, first_idx, first_prev_col, last_idx, prev_gather,
+                          r_mult.astype(np.int32),
                           _bounds(col_layer, L), reads, writes, ocr, ocw)
 
 
@@ -162,15 +166,13 @@ def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[Memo
     state = state.astype(data.dtype, copy=False)
     N, L = data.shape[0], cm.n_layers
     ones = _per_layer(popcount(data), cm.r_mult, cm.r_bounds, L)
-    new = data[:, cm.w_cols]
-    prev = np.empty_like(new)
-    within = cm.prev_in_image >= 0
-    prev[:, within] = data[:, cm.prev_in_image[within]]
-    fp = np.empty((N, cm.first_idx.size), data.dtype)
-    fp[0] = state[cm.w_addr[cm.first_idx]]
+    # one gather for the previous words: columns of `data` (same image) or of `shifted` (previous image / state)
+    shifted = np.empty((N, cm.first_idx.size), data.dtype)
+    shifted[0] = state[cm.w_addr[cm.first_idx]]
     if N > 1:
-        fp[1:] = data[:-1][:, cm.first_prev_col]
-    prev[:, cm.first_idx] = fp
+        shifted[1:] = data[:-1, cm.first_prev_col]
+    new = np.take(data, cm.w_cols, axis=1)
+    prev = np.take(np.concatenate([data, shifted], axis=1), cm.prev_gather, axis=1)
     f01 = _per_layer(popcount(new & ~prev), cm.w_mult, cm.w_bounds, L)
     f10 = _per_layer(popcount(prev & ~new), cm.w_mult, cm.w_bounds, L)
     out = state.copy()

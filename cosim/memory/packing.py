@@ -26,8 +26,13 @@ def words_for(n_values: int, bits: int, word_bits: int) -> int:
     return n_values * (bits // word_bits)
 
 
+def word_dtype(word_bits: int) -> type:
+    """The numpy dtype words are held in: uint16 up to 16 bits, else uint32."""
+    return np.uint16 if word_bits <= 16 else np.uint32
+
+
 def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
-    """codes [..., n] (signed or unsigned ints) -> words [..., words_for(n)] as uint32 (word_bits <= 32)."""
+    """codes [..., n] (signed or unsigned ints) -> words [..., words_for(n)] (word_dtype; word_bits <= 32)."""
     if word_bits > 32:
         raise ConfigError(f"word size {word_bits} > 32 bits is not supported by the packer")
     c = np.asarray(codes)
@@ -39,7 +44,7 @@ def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
         if nw * k != n:
             u8 = np.concatenate([u8, np.zeros((*lead, nw * k - n), np.uint8)], axis=-1)
         u8 = np.ascontiguousarray(u8)
-        return u8.view({1: "<u1", 2: "<u2", 4: "<u4"}[k]).astype(np.uint32)
+        return u8.view({1: "<u1", 2: "<u2", 4: "<u4"}[k]).astype(word_dtype(word_bits))
     c = c.astype(np.int64, copy=False)
     if bits <= word_bits:
         k = word_bits // bits
@@ -49,12 +54,12 @@ def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
             u = np.concatenate([u, np.zeros((*lead, pad), dtype=np.int64)], axis=-1)
         u = u.reshape(*lead, nw, k)
         shifts = (np.arange(k, dtype=np.int64) * bits)
-        return (u << shifts).sum(axis=-1).astype(np.uint32)
+        return (u << shifts).sum(axis=-1).astype(word_dtype(word_bits))
     parts = bits // word_bits
     u = c & ((1 << bits) - 1)
     shifts = np.arange(parts, dtype=np.int64) * word_bits
     pieces = (u[..., None] >> shifts) & ((1 << word_bits) - 1)
-    return pieces.reshape(*lead, n * parts).astype(np.uint32)
+    return pieces.reshape(*lead, n * parts).astype(word_dtype(word_bits))
 
 
 def popcount(words: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from cosim.memory.accelerator import Accelerator
 from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count
 from cosim.memory.ledger import Charged, charge, clock_period
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
-from cosim.memory.packing import pack
+from cosim.memory.packing import pack, word_dtype
 from cosim.table import AccessCosts
 
 BIAS_BITS = 32
@@ -47,9 +47,10 @@ def layer_shapes(layers) -> list[LayerShape]:
 
 def weight_stream(layer, word_bits: int) -> np.ndarray:
     """Packed words of a layer's weights followed by its int32 biases."""
-    w = pack(_np(layer.weight).reshape(1, -1), int(layer.weight_bits), word_bits)[0] if layer.weight is not None else np.zeros(0, np.uint32)
-    b = pack(_np(layer.bias).reshape(1, -1), BIAS_BITS, word_bits)[0] if layer.bias is not None else np.zeros(0, np.uint32)
-    return np.concatenate([w, b]).astype(np.uint32)
+    dt = word_dtype(word_bits)
+    w = pack(_np(layer.weight).reshape(1, -1), int(layer.weight_bits), word_bits)[0] if layer.weight is not None else np.zeros(0, dt)
+    b = pack(_np(layer.bias).reshape(1, -1), BIAS_BITS, word_bits)[0] if layer.bias is not None else np.zeros(0, dt)
+    return np.concatenate([w, b]).astype(dt)
 
 
 def act_data(layers, plan: Plan, cm: CompiledMemory) -> np.ndarray:
@@ -86,8 +87,8 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
     cw = compile_memory(plan, WEIGHTS)
     ca = compile_memory(plan, ACTIVATIONS)
     streams = [weight_stream(L, plan.weight_word_bits) for L in layers]
-    w = np.concatenate(streams) if streams else np.zeros(0, np.uint32)
-    state = np.zeros(plan.weight_capacity_words, np.uint32)
+    w = np.concatenate(streams) if streams else np.zeros(0, word_dtype(plan.weight_word_bits))
+    state = np.zeros(plan.weight_capacity_words, w.dtype)
     pre = None
     if plan.preload:
         cp = compile_memory(plan, WEIGHTS, plan.preload)
@@ -99,7 +100,7 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
 
 def initial_act_state(ms: MemorySystem) -> np.ndarray:
     """Activation memory content before the first image (all zeros: the power-up content is not characterized)."""
-    return np.zeros(ms.plan.act_capacity_words, np.uint32)
+    return np.zeros(ms.plan.act_capacity_words, word_dtype(ms.plan.act_word_bits))
 
 
 def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
