@@ -67,9 +67,11 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, lim
                 batch_size=batch_size, seed=seed, bit_errors=not no_bit_errors)
     if sweep is None:
         spec = InferSpec(corner=corner, **base)
-        bar = tqdm(desc="images", unit="img", leave=False)
-        res = run_inference(spec, progress=bar.update)
-        bar.close()
+        bars = []
+        res = run_inference(spec, on_start=lambda n: bars.append(tqdm(total=n, desc="images", unit="img", leave=False)),
+                            progress=lambda n: bars[0].update(n))
+        for b in bars:
+            b.close()
         report = write_outputs(res, out_dir, plots=not no_plots)
         click.echo(summary(report))
         click.echo(f"  wrote {out_dir}/report.json, per_image.csv, *.png")

@@ -94,8 +94,9 @@ def bit_widths(layers) -> dict:
 
 
 def run_inference(spec: InferSpec, settings: Settings | None = None, *,
-                  progress: Callable[[int], None] | None = None, qmodel=None, data=None) -> InferResult:
-    """Run ``spec``; ``progress(n)`` is called with the number of images finished after each batch."""
+                  progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
+                  qmodel=None, data=None) -> InferResult:
+    """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images."""
     from cosim.engine import quantize_trained, run
     from cosim.data import load_dataset
 
@@ -132,6 +133,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     reads = writes = offb = None
     t_engine = t_mem = 0.0
     N = len(labels)
+    if on_start is not None:
+        on_start(N)
     for start in range(0, N, spec.batch_size):
         x = images[start:start + spec.batch_size]
         te = time.perf_counter()
