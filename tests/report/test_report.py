@@ -114,3 +114,32 @@ def test_clock_faster_than_table_refused(settings, tmp_path):
     acc.write_text(DEFAULT_ACCELERATOR.read_text().replace('mode = "min_cycle"', 'mode = "fixed"\nfrequency_hz = 5e9'))
     with pytest.raises(ConfigError, match="faster than the table"):
         run_inference(InferSpec(model="digits", limit=10, accelerator=acc), settings)
+
+
+def test_sweep_in_process(settings, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cosim.report.infer as infer_mod
+    from cosim.cli import cli
+
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(cli, ["infer", "--limit", "60", "--out", str(out), "--jobs", "1",
+                                 "--sweep", "tt/1.8/25,tt/1.6/25,ss/1.6/125"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "sweep.json").read_text())
+    assert [(x["process"], x["vdd"]) for x in rows] == [("ss", 1.6), ("tt", 1.6), ("tt", 1.8)]
+    assert (out / "sweep_vs_vdd.png").is_file() and (out / "tt_1.80V_25C" / "report.json").is_file()
+    ss = rows[0]
+    assert ss["bit_error_rate"] > 0 and rows[1]["bit_error_rate"] == 0
+    # the synthetic table's energy grows with vdd: so must the charged SRAM energy
+    assert rows[2]["energy_per_inference_j"] > rows[1]["energy_per_inference_j"]
+
+
+def test_parse_sweep_errors():
+    from cosim.errors import ConfigError
+    from cosim.report.cli import parse_sweep
+
+    assert parse_sweep("tt/1.8/25, ff/1.95/-40", 25.0)[1] == Corner("ff", 1.95, -40.0)
+    with pytest.raises(ConfigError, match="process/vdd/temp"):
+        parse_sweep("tt-1.8-25", 25.0)
