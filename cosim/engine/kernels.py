@@ -106,11 +106,14 @@ def maxpool(layer: Layer, x: torch.Tensor) -> torch.Tensor:
 
 
 def _pool_requantize(layer: Layer, window_sum: torch.Tensor, count: int) -> torch.Tensor:
-    """Mean of integer codes with torch's quantized pooling rounding: zp + round((sum - zp*n) / n)."""
-    zp = layer.compute["zero_point"]
+    """Mean of the window's codes, rounded half to even: round(sum of codes / n).
+
+    Output and input share qparams, so no rescaling. Note the tie rule acts on the raw code mean, as torch's
+    quantized pooling does (zp + round((sum - zp*n)/n) would break ties differently when zp is odd).
+    float64 division of integers is correctly rounded and x.5 is representable, so ties are seen exactly.
+    """
     q = layer.output_qparams
-    centered = window_sum - zp * count
-    return torch.clamp(torch.round(centered / count) + zp, q.qmin, q.qmax).to(_F32)
+    return torch.clamp(torch.round(window_sum / count), q.qmin, q.qmax).to(_F32)
 
 
 def avgpool(layer: Layer, x: torch.Tensor) -> torch.Tensor:

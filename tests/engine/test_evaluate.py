@@ -18,7 +18,7 @@ def test_metrics_match_scikit_learn(tmp_path):
     assert all(abs(row["f1"] - float(x)) < 1e-12 for row, x in zip(metrics["per_class"], f))
     assert [row["recall"] for row in metrics["per_class"]] == list(map(float, r))
     assert metrics["confusion_matrix"] == confusion_matrix(labels, predictions, labels=[0, 1, 2, 3]).tolist()
-    assert metrics["top1"] == float((labels == predictions).float().mean())
+    assert metrics["top1"] == float((labels == predictions).double().mean())
     paths = write_reports({"float": metrics, "int8": metrics}, tmp_path, "demo")
     assert all(p.stat().st_size > 0 for p in paths)
     assert json.loads(paths[0].read_text())["results"]["int8"]["top1"] == metrics["top1"]
