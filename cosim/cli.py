@@ -17,6 +17,7 @@ from cosim.errors import CosimError
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "infer": "cosim.report.cli:infer",
+    "netlists": "cosim.openram.cli:netlists",
 }
 
 

@@ -1,0 +1,54 @@
+"""Pure functions of sampled waveforms (numpy arrays of the transient's time axis and a vector)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def sample_v(time_s: np.ndarray, v: np.ndarray, at_s: float) -> float:
+    """The waveform at `at_s`, linearly interpolated."""
+    return float(np.interp(at_s, time_s, v))
+
+
+def crossing_s(
+    time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float = math.inf, rising: bool | None = None
+) -> float:
+    """First time in (after_s, before_s) at which `v` crosses `level` (rising, falling or either); NaN if none."""
+    lo = np.searchsorted(time_s, after_s, side="left")
+    hi = np.searchsorted(time_s, before_s, side="right") if math.isfinite(before_s) else len(time_s)
+    if hi - lo < 2:
+        return math.nan
+    t, x = time_s[lo:hi], v[lo:hi] - level
+    above = x > 0
+    change = np.nonzero(above[1:] != above[:-1])[0]
+    if rising is not None:
+        change = change[above[change + 1] == rising]
+    if len(change) == 0:
+        return math.nan
+    i = change[0]
+    # linear interpolation between the two samples around the crossing
+    return float(t[i] - x[i] * (t[i + 1] - t[i]) / (x[i + 1] - x[i]))
+
+
+def _window(time_s: np.ndarray, y: np.ndarray, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+    inside = (time_s > t0) & (time_s < t1)
+    t = np.concatenate(([t0], time_s[inside], [t1]))
+    return t, np.interp(t, time_s, y)
+
+
+def energy_j(time_s: np.ndarray, supply_current_a: np.ndarray, vdd_v: float, t0_s: float, t1_s: float) -> float:
+    """Energy the supply delivers in [t0, t1]. ngspice reports a source's current flowing into its + terminal,
+    so a supply delivering power has negative current: E = -V * integral(i dt)."""
+    t, i = _window(time_s, supply_current_a, t0_s, t1_s)
+    return float(-vdd_v * np.trapezoid(i, t))
+
+
+def mean_power_w(time_s: np.ndarray, supply_current_a: np.ndarray, vdd_v: float, t0_s: float, t1_s: float) -> float:
+    return energy_j(time_s, supply_current_a, vdd_v, t0_s, t1_s) / (t1_s - t0_s)
+
+
+def level_bits(voltages: np.ndarray, vdd_v: float) -> np.ndarray:
+    """Logic values of sampled voltages: 1 above VDD/2, else 0."""
+    return (np.asarray(voltages) > vdd_v / 2).astype(np.int64)

