@@ -6,7 +6,7 @@ import pytest
 from cosim.errors import CornerError, TableRangeError
 from cosim.table import CharacterizationTable
 from cosim.types import Corner
-from tablegen import energy, write_table
+from tests.tablegen import energy, write_table
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ from cosim.memory.trace import trace
 from cosim.table import CharacterizationTable
 from cosim.types import Corner
 from fakes import fake_network
-from tablegen import write_table
+from tests.tablegen import write_table
 
 
 def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30), (30, 5)), word_size=16):

@@ -12,7 +12,7 @@ from cosim.config import load_settings
 from cosim.report.infer import InferSpec, run_inference
 from cosim.report.report import write_outputs
 from cosim.types import Corner
-from tablegen import write_table
+from tests.tablegen import write_table
 
 TOP_KEYS = {
     "accuracy": float, "n_images": int, "macro": str, "process": str, "vdd": float, "temp_c": float,
