@@ -331,17 +331,24 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
 
     r0, r1 = q("read_0", "energy_j"), q("read_1", "energy_j")
     ws, w01, w10 = q("write_same", "energy_j"), q("write_0to1", "energy_j"), q("write_1to0", "energy_j")
-    idle, leak = q("idle", "energy_j"), q("leakage", "leakage_w")
     ta0, ta1 = q("read_0", "access_time_s"), q("read_1", "access_time_s")
     tw01, tw10 = q("write_0to1", "access_time_s"), q("write_1to0", "access_time_s")
     tmin = q("min_cycle", "cycle_time_s")
-    periods = [q(op, "period_s") for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle")]
-    pvals = {x.value for x in periods}
-    if max(pvals) - min(pvals) > 1e-15:
-        raise TableRangeError(
-            f"{table.path.name}: read/write/idle rows at {corner.name} were measured at different clock periods "
-            f"{sorted(pvals)}: per-cycle energies cannot be combined; {_FIX}"
-        )
+    # every per-cycle energy is moved to one reference period (read_0's) by the leakage energy of the difference,
+    # so rows measured at different clock periods can be combined (a no-op when they share one period)
+    periods = {op: q(op, "period_s") for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle")}
+    p_ref = periods["read_0"].value
+
+    def at_ref(op: str, e: Value) -> Value:
+        p_op = periods[op]
+        if p_op.value == p_ref:
+            return e
+        return Value(e.value + leak.value * (p_ref - p_op.value), e.quantity, e.rows + p_op.rows + leak.rows)
+
+    idle, leak = q("idle", "energy_j"), q("leakage", "leakage_w")
+    r0, r1 = at_ref("read_0", r0), at_ref("read_1", r1)
+    ws, w01, w10 = at_ref("write_same", ws), at_ref("write_0to1", w01), at_ref("write_1to0", w10)
+    idle = at_ref("idle", idle)
     ta = ta0 if ta0.value >= ta1.value else ta1
     tw = tw01 if tw01.value >= tw10.value else tw10
     sources = {
@@ -355,7 +362,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         "read_access_time_s": ta0.rows + ta1.rows,
         "write_time_s": tw01.rows + tw10.rows,
         "min_cycle_s": tmin.rows,
-        "period_s": periods[0].rows,
+        "period_s": periods["read_0"].rows,
         "bit_error_rate": tuple(r for x in be + bc for r in x.rows),
     }
     return AccessCosts(
@@ -363,7 +370,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         read_base_j=r0.value, read_per_one_j=(r1.value - r0.value) / W,
         write_same_j=ws.value, write_per_0to1_j=(w01.value - ws.value) / W, write_per_1to0_j=(w10.value - ws.value) / W,
         idle_j=idle.value, leakage_w=leak.value,
-        read_access_time_s=ta.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=periods[0].value,
+        read_access_time_s=ta.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=p_ref,
         bit_error_rate=ber, bits_checked=bits_checked, bit_errors=bit_errors, sources=sources,
     )
 

@@ -88,3 +88,16 @@ def test_failed_rows_refused_but_bit_errors_counted(tmp_path):
     c = t.access_costs(Corner("ss", 1.6, 125.0))
     assert c.bit_error_rate == pytest.approx(1 / 32)
     assert math.isclose(t.access_costs(Corner("ss", 1.8, 125.0)).bit_error_rate, 0.0)
+
+
+def test_rows_at_different_periods_are_combined_at_one(tmp_path):
+    path = write_table(tmp_path)
+    df = pd.read_csv(path)
+    df.loc[df["op"] == "idle", "period_s"] = 20e-9  # idle measured at twice the read period
+    df.to_csv(path, index=False)
+    t = CharacterizationTable.load(path)
+    c = t.access_costs(Corner("tt", 1.8, 25.0))
+    leak = t.query("tt", 1.8, 25.0, "leakage", "leakage_w")
+    assert c.period_s == 10e-9
+    assert c.idle_j == pytest.approx(energy("idle", "tt", 1.8, 25.0) - leak * 10e-9, rel=1e-12)
+    assert any(r.op == "leakage" for r in c.sources["idle_j"])
