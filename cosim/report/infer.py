@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -127,7 +128,6 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{spec.corner.name}".encode()).digest()[:8], "little")
     hook = None
     system = None
-    state = None
     preds, confs, e_img = [], [], []
     layer_e = None
     reads = writes = offb = None
@@ -135,33 +135,61 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     N = len(labels)
     if on_start is not None:
         on_start(N)
-    for start in range(0, N, spec.batch_size):
-        x = images[start:start + spec.batch_size]
-        te = time.perf_counter()
-        if system is None:
-            # first batch: a clean recording fixes the layer shapes and bit widths, then the real (faulty) run
-            probe = run(qmodel, x[:1], record=True)
-            hook = BitErrorHook(ber, seed, bit_widths(probe.layers)) if ber > 0 else None
-        res = run(qmodel, x, record=True, read_hook=hook)
-        t_engine += time.perf_counter() - te
+    # The memory model charges batch k in a worker thread while the engine runs batch k + 1 (numpy and torch release
+    # the GIL). One worker: batches are charged in order, each from the activation-memory state the previous left.
+    state_box: list = []
+    batches: list = []  # (Charged, MemoryCounts act) per batch, in order
+
+    def charge(layers, first: bool, n: int) -> tuple[float, int]:
         tm = time.perf_counter()
-        if system is None:
-            system = build_system(res.layers, acc, kw, ka)
-            state = initial_act_state(system)
-        ch, cw, ca, state = charge_batch(system, res.layers, state, start == 0)
-        t_mem += time.perf_counter() - tm
+        ch, cw, ca, new_state = charge_batch(system, layers, state_box[0], first)
+        state_box[0] = new_state
+        batches.append((ch, ca, n))
+        return time.perf_counter() - tm, n
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending = []
+    try:
+        for start in range(0, N, spec.batch_size):
+            x = images[start:start + spec.batch_size]
+            te = time.perf_counter()
+            if system is None:
+                # first batch: a clean recording fixes the layer shapes and bit widths, then the real (faulty) run
+                probe = run(qmodel, x[:1], record=True)
+                hook = BitErrorHook(ber, seed, bit_widths(probe.layers)) if ber > 0 else None
+            res = run(qmodel, x, record=True, read_hook=hook)
+            t_engine += time.perf_counter() - te
+            if system is None:
+                tm = time.perf_counter()
+                system = build_system(res.layers, acc, kw, ka)
+                state_box.append(initial_act_state(system))
+                t_mem += time.perf_counter() - tm
+            layer_names = tuple(L.name for L in res.layers)
+            layer_ops = tuple(L.op for L in res.layers)
+            pending.append(pool.submit(charge, res.layers, start == 0, len(x)))
+            probs = torch.softmax(res.logits, dim=1)
+            preds.append(res.predictions.numpy())
+            confs.append(probs.max(dim=1).values.numpy())
+            del res
+            while len(pending) > 1 or (pending and pending[0].done()):  # at most one batch waiting
+                dt, n = pending.pop(0).result()
+                t_mem += dt
+                if progress is not None:
+                    progress(n)
+        for f in pending:
+            dt, n = f.result()
+            t_mem += dt
+            if progress is not None:
+                progress(n)
+    finally:
+        pool.shutdown(wait=True)
+    for ch, ca, n in batches:
         e_img.append(ch.energy_per_image_j)
         le = {c: ch.energy[c].sum(axis=0) for c in COMPONENTS}
         layer_e = le if layer_e is None else {c: layer_e[c] + le[c] for c in COMPONENTS}
-        n = len(x)
         reads = ch.sram_reads * n + (0 if reads is None else reads)
         writes = ch.sram_writes * n + (0 if writes is None else writes)
         offb = ch.offchip_bytes * n + (0 if offb is None else offb)
-        probs = torch.softmax(res.logits, dim=1)
-        preds.append(res.predictions.numpy())
-        confs.append(probs.max(dim=1).values.numpy())
-        if progress is not None:
-            progress(n)
         last = ch
     counts = {"sram_reads": reads, "sram_writes": writes, "offchip_bytes": offb,
               "cycles": last.cycles, "latency_s": last.latency_s, "stall_s": last.stall_s,
@@ -171,7 +199,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         spec=spec, acc=acc, system=system, tables=(tw,) if ta is tw else (tw, ta),
         labels=labels.numpy(), predictions=np.concatenate(preds), confidence=np.concatenate(confs),
         classes=tuple(data.classes), energy_per_image_j=np.concatenate(e_img), layer_energy_j=layer_e,
-        layer_names=tuple(L.name for L in res.layers), layer_ops=tuple(L.op for L in res.layers),
+        layer_names=layer_names, layer_ops=layer_ops,
         counts=counts, preload=preload_energy(system),
         bits_read=hook.bits_read if hook else 0, bits_flipped=hook.bits_flipped if hook else 0,
         model_sha256=_model_hash(qmodel), dataset_source=str(data.source),

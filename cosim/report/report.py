@@ -167,7 +167,8 @@ def build_report(res: InferResult) -> dict:
                        "model_metadata": res.extra.get("model_metadata"), "dataset_source": res.dataset_source,
                        "seeds": {"subset": spec.seed, "bit_errors": res.extra["ber_seed"]},
                        "limit": spec.limit, "cosim_commit": _git_commit(), "batch_size": spec.batch_size},
-        "timing": {"wall_s": res.wall_s, "engine_s": res.engine_s, "memory_model_s": res.memory_s},
+        "timing": {"wall_s": res.wall_s, "engine_s": res.engine_s, "memory_model_s": res.memory_s,
+                   "note": "memory_model_s is CPU time in a worker thread, overlapped with the engine"},
         "sources": _sources(res),
     }
 
