@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow bench report clean
+.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow bench report clean train evaluate compress bench-engine
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -49,3 +49,19 @@ ngspice: ## install ngspice + libngspice (PySpice's shared library) with apt whe
 	command -v apt-get >/dev/null || { echo "cosim setup: ngspice is missing and there is no apt-get: install ngspice and libngspice by hand" >&2; exit 1; }; \
 	echo "cosim setup: installing ngspice libngspice0-dev with apt"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngspice libngspice0-dev >/dev/null
+
+MODEL ?= lenet5
+
+train: setup ## retrain the committed models (lenet5 digits dscnn; ~3 min on 1 thread) into cosim/models/weights/
+	$(COSIM) train --model lenet5
+	$(COSIM) train --model digits
+	$(COSIM) train --model dscnn
+
+evaluate: setup ## float vs INT8 metrics of MODEL (default lenet5) on its test split -> out/evaluate/*.json/csv/png
+	$(COSIM) evaluate --model $(MODEL) --out out/evaluate
+
+compress: setup ## LeNet-5 accuracy vs bit width (4/8/16, mixed) and pruning -> cosim/models/reports/compress_lenet5.csv/.png
+	$(COSIM) compress --model lenet5
+
+bench-engine: setup ## images/s: INT8 engine vs torch fp32 vs torch.ao fbgemm int8 (LeNet-5, batch 256, 1 thread)
+	$(PY) bench/engine.py

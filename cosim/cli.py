@@ -18,6 +18,9 @@ COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "infer": "cosim.report.cli:infer",
     "netlists": "cosim.openram.cli:netlists",
+    "train": "cosim.engine.cli:train",
+    "evaluate": "cosim.engine.cli:evaluate",
+    "compress": "cosim.engine.cli:compress",
 }
 
 
