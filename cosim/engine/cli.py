@@ -34,14 +34,25 @@ def _predict_float(model, images, batch_size: int = 1000):
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads (training is deterministic per value)")
 @click.option("--epochs", type=int, default=None, help="override the recipe's epochs")
 @click.option("--train-subset", type=int, default=None, help="train on a seeded subset of this many images")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="architecture argument, e.g. width=16 for a narrower ResNet-18 (int/float values)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="weights file (default: the committed cosim/models/weights/<model>.pt)")
-def train(name: str, seed: int, threads: int, epochs: int | None, train_subset: int | None, out: Path | None) -> None:
+def train(name: str, seed: int, threads: int, epochs: int | None, train_subset: int | None, model_args: tuple[str, ...],
+          out: Path | None) -> None:
     """Train a model with its seeded CPU recipe and save its weights + metadata."""
     from cosim.config import load_settings
+    from cosim.errors import ConfigError
     from cosim.models.train import save, train_named
 
-    result = train_named(name, load_settings(), seed=seed, threads=threads, epochs=epochs, train_subset=train_subset)
+    kwargs = {}
+    for item in model_args:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--model-arg {item!r}: write KEY=VALUE, e.g. width=16")
+        kwargs[key] = float(value) if "." in value else int(value)
+    result = train_named(name, load_settings(), seed=seed, threads=threads, epochs=epochs, train_subset=train_subset,
+                         model_kwargs=kwargs)
     save(result, out)
     click.echo(f"{name}: float test accuracy {100 * result.test_accuracy:.2f} % after {result.train_seconds:.1f} s "
                f"({threads} thread(s)); saved {out or 'cosim/models/weights/' + name + '.pt'}")

@@ -15,7 +15,7 @@ multiplier M = input_scale * weight_scale / output_scale (float32, computed as f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -187,9 +187,9 @@ def quantize(model: torch.nn.Module, calibration_images: torch.Tensor, config: Q
     if len(calibration_images) == 0:
         raise ValueError("need at least one calibration image")
     program = lower(model)
-    if config.prune_fraction > 0:
-        from dataclasses import replace
+    from cosim.engine.kernels import prepare  # kernels imports this module
 
+    if config.prune_fraction > 0:
         program = FloatProgram(
             layers=tuple(replace(l, weight=prune_by_magnitude(l.weight, config.prune_fraction))
                          if l.op in WEIGHTED_OPS else l for l in program.layers),
@@ -230,8 +230,6 @@ def quantize(model: torch.nn.Module, calibration_images: torch.Tensor, config: Q
             layer = Layer(**common, lut=_lut(fl.op, in_q[0], out_q))
         else:
             layer = Layer(**common)
-        from cosim.engine.kernels import prepare
-
         layers.append(prepare(layer, config.requantization))
     return QuantizedModel(layers=tuple(layers), input_qparams=qparams[program.input_name], output=program.output,
                           config=config, input_shape=tuple(calibration_images.shape[1:]),

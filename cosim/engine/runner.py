@@ -19,7 +19,8 @@ ReadHook = Callable[[str, str, torch.Tensor], torch.Tensor]
 @dataclass(frozen=True, eq=False)
 class LayerIO:
     """What one layer reads and writes, as integer codes (activation codes: uint8 for <= 8 bits, int32 for
-    16; weight codes: int8 for <= 8 bits, int16 for 16)."""
+    16; weight codes: int8 for <= 8 bits, int16 for 16). Under a read hook, weight and inputs are the codes the
+    hook returned, i.e. what the layer actually computed with."""
 
     name: str
     op: str
@@ -96,15 +97,17 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
             if layer.op == "linear" and inputs[0].dim() > 2:
                 inputs[0] = inputs[0].flatten(1)
             weight = layer.compute.get("weight")
+            weight_read = None  # the weight codes the hook returned (recorded instead of the stored ones)
             if read_hook is not None:
-                inputs, weight = _hooked_reads(layer, inputs, read_hook)
+                inputs, weight, weight_read = _hooked_reads(layer, inputs, read_hook)
             out = _execute(layer, inputs, weight)
             values[layer.name] = out
             if record:
                 qs, oq = layer.input_qparams, layer.output_qparams
                 records.append(LayerIO(
                     name=layer.name, op=layer.op,
-                    weight=_weight_codes(layer) if layer.weight is not None else None,
+                    weight=(weight_read if weight_read is not None else _weight_codes(layer))
+                    if layer.weight is not None else None,
                     weight_bits=layer.weight_bits,
                     bias=layer.bias.to(torch.int32) if layer.bias is not None else None,
                     input=_codes(inputs[0], qs[0]), input_bits=qs[0].bits,
@@ -118,12 +121,12 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
 
 
 def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
-                  ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+                  ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
     hooked_inputs = []
     for x, q in zip(inputs, layer.input_qparams):
         codes = hook(layer.name, "input", _codes(x, q))
         hooked_inputs.append(_check_hooked(layer, "input", codes, x.shape, q.qmin, q.qmax).to(torch.float32))
-    weight = layer.compute.get("weight")
+    weight, codes = layer.compute.get("weight"), None
     if layer.weight is not None:
         lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
         codes = _check_hooked(layer, "weight", hook(layer.name, "weight", _weight_codes(layer)),
@@ -131,4 +134,5 @@ def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
         # changed weights may break the float32 exactness bound: re-derive the accumulation type
         dtype = kernels.accumulation_dtype(codes.to(torch.int64), layer.input_qparams[0])
         weight = codes.to(dtype)
-    return hooked_inputs, weight
+        codes = codes.to(code_dtype(layer.weight_bits, True))
+    return hooked_inputs, weight, codes

@@ -93,7 +93,7 @@ def train(config: TrainConfig, train_data: Dataset, test_data: Dataset) -> Train
 
 
 def train_named(name: str, settings, seed: int = 0, threads: int = 1, epochs: int | None = None,
-                train_subset: int | None = None) -> TrainResult:
+                train_subset: int | None = None, model_kwargs: dict | None = None) -> TrainResult:
     spec = SPECS[name]
     if epochs is not None:
         spec = replace(spec, epochs=epochs)
@@ -101,7 +101,8 @@ def train_named(name: str, settings, seed: int = 0, threads: int = 1, epochs: in
         spec = replace(spec, train_subset=train_subset)
     train_data = load_dataset(spec.dataset, "train", settings)
     test_data = load_dataset(spec.dataset, "test", settings)
-    return train(TrainConfig(spec, seed=seed, threads=threads), train_data, test_data)
+    kwargs = tuple(sorted((model_kwargs or {}).items()))
+    return train(TrainConfig(spec, seed=seed, threads=threads, model_kwargs=kwargs), train_data, test_data)
 
 
 def save(result: TrainResult, path=None) -> None:

@@ -124,3 +124,30 @@ def test_fixed_point_requantization_is_exact_and_close_to_fbgemm(settings, mnist
     # same qparams, different arithmetic: predictions agree almost everywhere
     agree = (run(floating, images).predictions == ours.predictions).float().mean()
     assert agree >= 0.99
+
+
+class PoolingZoo(torch.nn.Module):
+    """Average pooling (with and without padding), a standalone ReLU and an add that reads a value twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.pool1 = torch.nn.AvgPool2d(2)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.relu = torch.nn.ReLU()
+        self.pool2 = torch.nn.AvgPool2d(3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        y = self.conv2(self.pool1(self.conv1(x)))
+        y = self.relu(y) + y  # conv2's output has two readers, so the ReLU cannot fuse
+        return self.fc(torch.flatten(self.pool2(y), 1))
+
+
+def test_pooling_standalone_relu_and_add_match_fbgemm():
+    torch.manual_seed(2)
+    qmodel = quantize(PoolingZoo(), torch.rand(32, 3, 16, 16), QuantConfig(reduce_range=True))
+    assert [layer.op for layer in qmodel.layers] == ["conv2d", "avgpool", "conv2d", "relu", "add", "avgpool",
+                                                     "linear"]
+    counts = chain_mismatches(qmodel, torch.rand(64, 3, 16, 16))
+    assert sum(counts.values()) == 0, counts

@@ -132,3 +132,17 @@ def test_observers_do_not_change_what_they_watch():
     copy = tensor.clone()
     observer = MinMaxObserver().observe(tensor)
     assert torch.equal(tensor, copy) and observer.min_val == float(copy.min())
+
+
+def test_record_shows_what_the_hook_delivered(lenet, images):
+    def corrupt(name, kind, codes):
+        if name == "fc2" and kind == "weight":
+            return torch.zeros_like(codes)
+        if name == "conv2" and kind == "input":
+            return torch.full_like(codes, 7)
+        return codes
+
+    layers = {io.name: io for io in run(lenet, images, read_hook=corrupt, record=True).layers}
+    assert int(layers["fc2"].weight.abs().sum()) == 0 and layers["fc2"].weight.dtype == torch.int8
+    assert bool((layers["conv2"].input == 7).all())
+    assert not torch.equal(layers["conv2"].input, layers["pool1"].output)
