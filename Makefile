@@ -39,6 +39,12 @@ infer: setup ## run the embedded default (digits, its model, sram_16x128, tt/1.8
 bench-infer: setup ## LeNet-5 on the full MNIST test set, every access charged + bit errors, vs plain torch fp32 eval: wall times and ratio
 	$(PY) bench/infer.py
 
+netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
+	@# the optional extra: skipped quickly when openram is already installed
+	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("openram") is None)' 2>/dev/null || \
+		$(PY) -m pip install -q -e '.[openram]'
+	$(COSIM) netlists
+
 clean: ## remove caches and run outputs (keeps .venv and committed tables)
 	rm -rf .cache out .pytest_cache
 

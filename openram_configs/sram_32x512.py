@@ -10,11 +10,15 @@ num_w_ports = 0
 write_size = None
 # OpenRAM's sky130 arrays need even row and column counts including the replica row/column
 # (array_row_multiple = array_col_multiple = 2): rows + 1 replica + spare rows, columns + 1 replica + spare
-# columns. One spare row and one spare column (as OpenRAM's own sky130 examples use) make both even; the spare
-# column adds a spare_wen0 pin, the spare row is not addressable (it is the redundancy row).
+# columns. One spare row and one spare column (as OpenRAM's own sky130 examples use) make both even. The spare
+# column is one more data bit (din0/dout0 are word_size+1 wide) written only when spare_wen0 is high; the spare row
+# is one more row the row decoder reaches (address bits = ceil(log2(rows)) + log2(words_per_row)).
 num_spare_rows = 1
 num_spare_cols = 1
 num_banks = 1
+# words per row (column-mux ratio): OpenRAM's own choice for this size, fixed here so an OpenRAM update cannot
+# silently reorganise the array. Column c of the array holds data bit c // words_per_row.
+words_per_row = 4
 
 tech_name = "sky130"
 nominal_corner_only = True

@@ -79,8 +79,17 @@ class BitcellArray:
     def cols(self) -> int:
         return 1 + max(c.col for c in self.cells)
 
+    def ngspice_node(self, row: int, col: int, net: str, top_instance: str = "X0") -> str:
+        """The flattened ngspice name of ``net`` inside the cell at (row, col) when the macro is instantiated as
+        ``top_instance``: e.g. ``x0.xbank0.xbitcell_array.xreplica_bitcell_array.xbitcell_array.xrow_3_col_5_bitcell.q``
+        (ngspice lower-cases names and joins the instance path with dots). Storage nodes of the sky130 cell are
+        ``Q`` and ``Q_bar``."""
+        cell = self.cell(row, col)
+        return ".".join(p.lower() for p in (top_instance, *self.path, cell.name, net))
+
     def cell(self, row: int, col: int) -> Bitcell:
-        for c in self.cells:
+        if 0 <= row < self.rows and 0 <= col < self.cols:
+            c = self.cells[row * self.cols + col]  # cells are complete and sorted by (row, col)
             if (c.row, c.col) == (row, col):
                 return c
         raise NetlistError(f"no bitcell at row {row}, column {col} in {self.subckt} ({self.rows}x{self.cols})")

