@@ -134,7 +134,7 @@ class CharacterizationTable:
         try:
             prov = json.loads(json_path.read_text())
             word_size = int(prov["word_size"])
-            num_words = int(prov["num_words"])
+            num_words = int(prov["num_words"] if "num_words" in prov else prov["words"])  # contract: num_words
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise TableRangeError(f"{json_path}: malformed provenance ({exc!r}; needs word_size, num_words): {_FIX}") from None
         macros = set(df["macro"].astype(str))
