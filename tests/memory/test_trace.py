@@ -22,7 +22,7 @@ def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30),
     return build_system(layers, acc, costs, costs), layers
 
 
-@pytest.mark.parametrize("num_words,banks,word_size", [(16, 1, 16), (8, 2, 16), (4096, 1, 16), (24, 1, 32)])
+@pytest.mark.parametrize("num_words,banks,word_size", [(16, 1, 16), (8, 2, 16), (4096, 1, 16), (24, 1, 32), (16, 1, 8)])
 def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size):
     ms, layers = _system(tmp_path, num_words, banks, word_size=word_size)
     # split the images over two batches to exercise the carried memory state
