@@ -54,8 +54,10 @@ def _one(spec, out_dir: Path, plots: bool) -> dict:
 @click.option("--sweep", default=None, help='corners to run in parallel: "grid" or "tt/1.6/25,ss/1.8/125,..."')
 @click.option("--jobs", default=2, show_default=True, type=int, help="parallel corners (joblib loky)")
 @click.option("--no-plots", is_flag=True)
+@click.option("--trace", "trace_images", default=0, show_default=True, type=int,
+              help="also write DIR/trace.csv: every access of the first N images, one row each (trace mode)")
 def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, limit, batch_size, seed, no_bit_errors,
-          sweep, jobs, no_plots):
+          sweep, jobs, no_plots, trace_images):
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
@@ -74,6 +76,11 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, lim
             b.close()
         report = write_outputs(res, out_dir, plots=not no_plots)
         click.echo(summary(report))
+        if trace_images > 0:
+            from cosim.report.tracefile import write_trace
+
+            n = write_trace(res, Path(out_dir) / "trace.csv", trace_images)
+            click.echo(f"  trace: {n} accesses of the first {trace_images} image(s) -> {out_dir}/trace.csv")
         click.echo(f"  wrote {out_dir}/report.json, per_image.csv, *.png")
         return
     from joblib import Parallel, delayed
