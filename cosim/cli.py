@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
     "infer": "cosim.report.cli:infer",
     "netlists": "cosim.openram.cli:netlists",
+    "characterize": "cosim.characterize.cli:characterize",
     "train": "cosim.engine.cli:train",
     "evaluate": "cosim.engine.cli:evaluate",
     "compress": "cosim.engine.cli:compress",

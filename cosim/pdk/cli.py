@@ -40,7 +40,7 @@ def deck(process: str, netlist: Path | None, device: tuple[str, ...]) -> None:
     if netlist is not None:
         from cosim.netlist import read_netlist
 
-        devices |= set(read_netlist(netlist).device_models)
+        devices |= set(read_netlist(netlist).device_models())
     if not devices:
         raise click.UsageError("give --netlist or at least one --device")
     reduced = build_reduced_deck(locate_models(settings), process, devices)

@@ -1,0 +1,212 @@
+"""One corner of one macro: build decks, run ngspice (in this process), measure. Runs inside a sweep worker.
+
+Everything a point needs arrives in a frozen :class:`PointRequest`, so the same call works in a loky worker, a Dask
+worker or the main process; the result is plain data (rows of the tidy table plus provenance).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from cosim.characterize.plan import (
+    MacroPlan,
+    Measured,
+    main_sequence,
+    min_cycle_sequence,
+    row_switch_sequence,
+    settle_cycles,
+)
+from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
+from cosim.sim import SimError, SimResult, run_deck
+from cosim.testbench import TestbenchSpec, render_deck, stop_time_s
+from cosim.types import Corner
+
+#: solver settings of the retry after a failed run (ngspice's gear integration damps the ringing that makes the
+#: default trapezoidal method shrink its time step; OpenRAM's own characterizer always uses it)
+CONSERVATIVE_OPTIONS = ("method=gear", "reltol=1e-3", "gmin=1e-12", "itl4=100")
+LEAK_S = 4e-9  #: clock stopped this long at the end of the main deck; leakage = mean power of its last half
+MIN_CYCLE_STEPS = 4  #: bisection steps of the minimum-cycle search (resolution: 7/8 of the bracket / 2^4)
+
+
+@dataclass(frozen=True)
+class PointRequest:
+    plan: MacroPlan
+    corner: Corner
+    netlist_path: Path  #: the (possibly trimmed) netlist simulated
+    model_deck_path: Path
+    period_s: float  #: nominal clock period of the main deck
+    run_dir: Path | None = None  #: where decks and logs of this point go (kept on failure)
+    options: tuple[str, ...] = ()
+    search_min_cycle: bool = True
+    check_row_switch: bool = True
+
+
+@dataclass(frozen=True)
+class PointResult:
+    rows: tuple[dict, ...]  #: one per op, columns of the tidy table (without macro/corner columns)
+    decks: dict[str, str] = field(default_factory=dict)  #: deck name -> sha256
+    wall_s: float = 0.0
+    runs: int = 0
+    retries: int = 0
+
+
+def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: tuple[str, ...]) -> TestbenchSpec:
+    cycles, measured, init = sequence
+    probes = tuple(dict.fromkeys(n for m in measured if m.op.startswith("write") for n in req.plan.word_nodes(m.address)))
+    vdd = req.corner.vdd_v
+    return TestbenchSpec(
+        ports=req.plan.ports,
+        netlist_path=req.netlist_path,
+        model_deck_path=req.model_deck_path,
+        corner=req.corner,
+        cycles=cycles,
+        period_s=period_s,
+        settle_cycles=settle_cycles(period_s),
+        leak_s=leak_s,
+        initial_conditions=tuple((node, value * vdd) for node, value in init),
+        probes=probes,
+        options=options,
+    )
+
+
+def _run(req: PointRequest, spec: TestbenchSpec, name: str, counters: dict) -> tuple[SimResult, str]:
+    """Run a deck; on failure retry once with conservative solver options, else raise the SimError."""
+    deck = render_deck(spec)
+    run_dir = req.run_dir / name if req.run_dir else None
+    counters["runs"] += 1
+    try:
+        return run_deck(deck, run_dir, expect_stop_s=stop_time_s(spec)), deck
+    except SimError:
+        counters["retries"] += 1
+        spec = replace(spec, options=tuple(dict.fromkeys(spec.options + CONSERVATIVE_OPTIONS)))
+        deck = render_deck(spec)
+        return run_deck(deck, run_dir / "retry" if run_dir else None, expect_stop_s=stop_time_s(spec)), deck
+
+
+def _word(values: list[float], vdd: float) -> int:
+    return int(sum(int(b) << i for i, b in enumerate(level_bits(np.array(values), vdd))))
+
+
+def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measured) -> dict:
+    """Measurements of one cycle of a run, as a table row (op, status, numbers)."""
+    vdd, period = req.corner.vdd_v, spec.period_s
+    t0 = spec.cycle_start_s(m.cycle)
+    t1 = t0 + period
+    t = r.time_s
+    i_supply = r.v("v_supply#branch")
+    width = req.plan.macro.word_size
+    row: dict = {"op": m.op, "status": "ok", "period_s": period, "energy_j": energy_j(t, i_supply, vdd, t0, t1)}
+    late = t1 - min(0.02 * period, 50e-12)  # stored values: just before the next rising edge
+    # OpenRAM's data outputs settle at the end of the read cycle and stay valid until the next cycle's precharge
+    # (~0.2 periods after its rising edge, measured): sample them just after the edge
+    valid = t1 + 0.03 * period
+    if m.op.startswith("read") or m.op == "row_switch":
+        dout = req.plan.ports.dout[:width]
+        got = _word([sample_v(t, r.v(n), valid) for n in dout], vdd)
+        errors = bin((got ^ m.expect) & req.plan.data_mask).count("1")
+        times = [crossing_s(t, r.v(n), vdd / 2, t0, valid, rising=bool((m.expect >> i) & 1)) for i, n in enumerate(dout)]
+        finite = [x for x in times if math.isfinite(x)]
+        row.update(bits_checked=width, bit_errors=errors)
+        row["access_time_s"] = (max(finite) - t0) if len(finite) == width else math.nan
+        if errors:
+            row.update(status="failed", message=f"read {got:#x}, expected {m.expect:#x}")
+    elif m.op.startswith("write"):
+        nodes = req.plan.word_nodes(m.address)
+        stored = _word([sample_v(t, r.v(n), late) for n in nodes], vdd)
+        errors = bin((stored ^ m.expect) & req.plan.data_mask).count("1")
+        row.update(bits_checked=width, bit_errors=errors)
+        if m.flips:
+            times = [crossing_s(t, r.v(n), vdd / 2, t0, t1, rising=bool((m.expect >> i) & 1)) for i, n in enumerate(nodes)]
+            row["access_time_s"] = (max(times) - t0) if all(math.isfinite(x) for x in times) else math.nan
+        if errors:
+            row.update(status="failed", message=f"stored {stored:#x}, expected {m.expect:#x}")
+    return row
+
+
+def _passes(req: PointRequest, period_s: float, counters: dict, decks: dict) -> bool:
+    spec = _spec(req, min_cycle_sequence(req.plan), period_s, 0.0, req.options)
+    try:
+        r, deck = _run(req, spec, f"min_cycle_{period_s * 1e12:.0f}ps", counters)
+    except SimError:
+        return False
+    decks.setdefault("min_cycle", _sha(deck))
+    return all(_check_cycle(req, spec, r, m)["status"] == "ok" for m in min_cycle_sequence(req.plan)[1])
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def search_min_cycle_s(req: PointRequest, counters: dict, decks: dict) -> tuple[float, str]:
+    """Bisect the shortest period at which write-then-read returns the right data (as OpenRAM's characterizer)."""
+    hi = req.period_s
+    tries = 0
+    while not _passes(req, hi, counters, decks):
+        hi *= 2
+        tries += 1
+        if tries > 2:
+            return math.nan, f"no passing period up to {hi / 2:.3g} s"
+    lo = hi / 8
+    for _ in range(MIN_CYCLE_STEPS):
+        mid = (lo + hi) / 2
+        if _passes(req, mid, counters, decks):
+            hi = mid
+        else:
+            lo = mid
+    return hi, f"bisection: passes at {hi:.4g} s, fails at {lo:.4g} s"
+
+
+def characterize_point(req: PointRequest) -> PointResult:
+    """All measurements of one macro at one corner. SimErrors become failed rows with ngspice's message."""
+    start = time.perf_counter()
+    counters = {"runs": 0, "retries": 0}
+    decks: dict[str, str] = {}
+    rows: list[dict] = []
+
+    min_cycle = math.nan
+    if req.search_min_cycle:
+        min_cycle, how = search_min_cycle_s(req, counters, decks)
+        status = "ok" if math.isfinite(min_cycle) else "failed"
+        rows.append({"op": "min_cycle", "status": status, "cycle_time_s": min_cycle, "message": how})
+    # energies at the nominal period, or slower where this corner needs it
+    period = req.period_s if not math.isfinite(min_cycle) else max(req.period_s, 1.25 * min_cycle)
+    seq = main_sequence(req.plan)
+    spec = _spec(req, seq, period, LEAK_S, req.options)
+    try:
+        r, deck = _run(req, spec, "main", counters)
+        decks["main"] = _sha(deck)
+        rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
+        t_end = stop_time_s(spec)
+        leak = mean_power_w(r.time_s, r.v("v_supply#branch"), req.corner.vdd_v, t_end - LEAK_S / 2, t_end)
+        rows.append({"op": "leakage", "status": "ok", "leakage_w": leak})
+    except SimError as exc:
+        msg = _first_line(exc)
+        rows.extend({"op": m.op, "status": "failed", "message": msg} for m in seq[1])
+        rows.append({"op": "leakage", "status": "failed", "message": msg})
+    if req.check_row_switch:
+        seq = row_switch_sequence(req.plan)
+        spec = _spec(req, seq, period, 0.0, req.options)
+        try:
+            r, deck = _run(req, spec, "row_switch", counters)
+            decks["row_switch"] = _sha(deck)
+            rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
+        except SimError as exc:
+            rows.append({"op": "row_switch", "status": "failed", "message": _first_line(exc)})
+    return PointResult(
+        rows=tuple(rows),
+        decks=decks,
+        wall_s=time.perf_counter() - start,
+        runs=counters["runs"],
+        retries=counters["retries"],
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300]

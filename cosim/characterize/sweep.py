@@ -1,0 +1,231 @@
+"""The PVT sweep: every corner of a grid for one macro, one ngspice per worker process, cached per point.
+
+Parallelism is joblib's: the loky backend on a workstation, or Dask (joblib's `dask` backend with a
+`dask.distributed.Client`) on a cluster. Each finished point is written to the point cache at once (write, then
+rename), so an interrupted sweep resumes where it stopped; the table is written (write, then rename) only when the
+whole grid is done, so a half-written table never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from itertools import product
+from pathlib import Path
+
+import pandas as pd
+from joblib import Parallel, delayed
+
+from cosim import __version__
+from cosim.characterize.plan import make_plan, nominal_period_s
+from cosim.characterize.point import PointRequest, PointResult, characterize_point
+from cosim.config import Settings
+from cosim.errors import CornerError
+from cosim.netlist import load_macro
+from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+from cosim.pdk.sky130 import locate_models
+from cosim.types import PROCESSES, Corner
+
+#: the default grid of `make characterize`
+DEFAULT_PROCESSES = PROCESSES
+DEFAULT_VDDS_V = (1.6, 1.8, 1.95)
+DEFAULT_TEMPS_C = (-40.0, 25.0, 125.0)
+
+COLUMNS = (
+    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
+    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
+)  # fmt: skip
+_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "testbench"
+_CODE_FILES = ("testbench/sram.py", "testbench/templates/sram_rw.sp.j2", "characterize/plan.py", "characterize/point.py",
+               "measure/waveform.py")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grid:
+    processes: tuple[str, ...] = DEFAULT_PROCESSES
+    vdds_v: tuple[float, ...] = DEFAULT_VDDS_V
+    temps_c: tuple[float, ...] = DEFAULT_TEMPS_C
+
+    def corners(self) -> list[Corner]:
+        return [Corner(p, v, t) for p, v, t in product(self.processes, self.vdds_v, self.temps_c)]
+
+    def __post_init__(self) -> None:
+        for p in self.processes:
+            if p not in PROCESSES:
+                raise CornerError(f"unknown process corner {p!r}: use one of {', '.join(PROCESSES)}")
+        self.corners()  # validates supplies and temperatures
+
+
+def code_sha256() -> str:
+    """Hash of the testbench and measurement code: a change there invalidates cached points."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for rel in _CODE_FILES:
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()
+
+
+def _sha_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corner: Corner, period_s: float,
+              options: tuple[str, ...]) -> str:  # fmt: skip
+    blob = json.dumps([netlist_sha, deck_sha, code_sha, ngspice, asdict(corner), period_s, list(options)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
+    """Runs in a worker process: one corner, cached atomically as soon as it is done."""
+    result = characterize_point(req)
+    record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": result.decks,
+              "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries}  # fmt: skip
+    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, default=_json_default))
+    tmp.replace(cache_file)
+    return record
+
+
+def _json_default(x):
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    raise TypeError(type(x))
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    csv_path: Path
+    json_path: Path
+    points: int
+    simulated: int  #: points simulated in this call (the rest came from the cache)
+    failed_rows: int
+    wall_s: float
+
+
+def ngspice_version_in_subprocess() -> str:
+    """ngspice's version, asked in a worker so this process never loads ngspice (one per process)."""
+    from cosim.sim import ngspice_version
+
+    return Parallel(n_jobs=1, backend="loky")([delayed(ngspice_version)()])[0]
+
+
+def sweep_macro(
+    sp_path: Path,
+    settings: Settings,
+    grid: Grid = Grid(),
+    *,
+    out_dir: Path | None = None,
+    jobs: int = 2,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    options: tuple[str, ...] = (),
+    progress: bool = True,
+) -> SweepOutcome:
+    import time
+
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    macro_netlist = load_macro(sp_path)
+    macro = macro_netlist.macro
+    models = locate_models(settings)
+    plan = make_plan(macro)
+    period = nominal_period_s(macro)
+    ngspice = ngspice_version_in_subprocess()
+    code = code_sha256()
+    netlist_sha = _sha_file(sp_path)
+    cache = settings.cache_dir / "points" / macro.name
+    cache.mkdir(parents=True, exist_ok=True)
+
+    decks = {}
+    for process in grid.processes:
+        reduced = build_reduced_deck(models, process, set(macro.devices))
+        decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
+    todo, records, keys = [], {}, {}
+    for corner in grid.corners():
+        deck_path, reduced = decks[corner.process]
+        key = point_key(netlist_sha, reduced.sha256, code, ngspice, corner, period, options)
+        keys[corner] = key
+        cache_file = cache / f"{key}.json"
+        if cache_file.exists():
+            records[corner] = json.loads(cache_file.read_text())
+            continue
+        req = PointRequest(plan=plan, corner=corner, netlist_path=sp_path.resolve(), model_deck_path=deck_path,
+                           period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
+                           options=options)  # fmt: skip
+        todo.append((corner, req, cache_file, key))
+
+    if todo:
+        ctx = contextlib.nullcontext()
+        if backend == "dask":
+            from dask.distributed import Client
+
+            client = Client(scheduler) if scheduler else Client(processes=True, n_workers=jobs, threads_per_worker=1)
+            ctx = client  # joblib's dask backend uses the active client
+        elif backend != "loky":
+            raise ValueError(f"unknown backend {backend!r}: use loky or dask")
+        with ctx:
+            from joblib import parallel_backend
+
+            with parallel_backend(backend, **({} if backend == "dask" else {"n_jobs": jobs})):
+                bar = tqdm(total=len(grid.corners()), initial=len(records), desc=macro.name, unit="corner",
+                           disable=not progress)  # fmt: skip
+                results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
+                    delayed(_worker)(req, cache_file, key) for _, req, cache_file, key in todo
+                )
+                by_key = {key: corner for corner, _, _, key in todo}
+                for record in results:
+                    records[by_key[record["key"]]] = record
+                    bar.update(1)
+                bar.close()
+
+    rows = []
+    for corner in grid.corners():
+        rec = records[corner]
+        for row in rec["rows"]:
+            rows.append({"macro": macro.name, "process": corner.process, "vdd_v": corner.vdd_v,
+                         "temp_c": corner.temp_c, **row, "point_key": rec["key"]})  # fmt: skip
+    frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+    out_dir = out_dir or settings.characterization_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / f"{macro.name}.csv"
+    json_path = out_dir / f"{macro.name}.json"
+    provenance = {
+        "macro": macro.name,
+        "word_size": macro.word_size,
+        "num_words": macro.words,
+        "words_per_row": macro.words_per_row,
+        "cosim_version": __version__,
+        "ngspice_version": ngspice,
+        "simulator": "ngspice (shared library) through PySpice 1.5",
+        "models": {
+            "source": models.source,
+            "library": models.lib_file.name,
+            "decks_sha256": {p: decks[p][1].sha256 for p in grid.processes},
+            "files": {p: list(decks[p][1].files) for p in grid.processes},
+        },
+        "netlist": str(sp_path.name),
+        "netlist_sha256": netlist_sha,
+        "testbench_sha256": code,
+        "options": list(options),
+        "nominal_period_s": period,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "grid": {"process": list(grid.processes), "vdd_v": list(grid.vdds_v), "temp_c": list(grid.temps_c)},
+        "points": {
+            rec["key"]: {"corner": Corner(**rec["corner"]).name, "wall_s": round(rec["wall_s"], 2), "runs": rec["runs"],
+                         "retries": rec["retries"], "decks_sha256": rec["decks"]}
+            for rec in (records[c] for c in grid.corners())
+        },  # fmt: skip
+    }
+    tmp_csv, tmp_json = csv_path.with_suffix(".csv.tmp"), json_path.with_suffix(".json.tmp")
+    frame.to_csv(tmp_csv, index=False, float_format="%.6g")
+    tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")
+    tmp_json.replace(json_path)
+    tmp_csv.replace(csv_path)
+    return SweepOutcome(csv_path, json_path, len(grid.corners()), len(todo),
+                        int((frame["status"] != "ok").sum()), time.perf_counter() - start)  # fmt: skip
