@@ -30,7 +30,8 @@ COLUMNS: tuple[str, ...] = (
     "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
 )
 #: operations a table holds
-OPS: tuple[str, ...] = ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle")
+OPS: tuple[str, ...] = ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
+                        "row_switch")
 #: numeric quantities a query can ask for
 QUANTITIES: tuple[str, ...] = (
     "access_time_s", "cycle_time_s", "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors",
@@ -285,6 +286,11 @@ class AccessCosts:
     bit_error_rate: float
     bits_checked: float
     bit_errors: float
+    #: does a read right after an access to another row (no hold cycle) return wrong bits at this corner? From the
+    #: row_switch rows (bit_errors > 0 in any row used); None when the table has no row_switch rows. Where True the
+    #: memory controller inserts one deselected (idle) hold cycle before every access that changes row.
+    row_switch_hazard: bool | None
+    words_per_row: int  #: from the table's provenance (1 if absent: then every address change is a row change)
     sources: Mapping[str, tuple[RowRef, ...]] = field(repr=False)
 
     @property
@@ -349,6 +355,13 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     r0, r1 = at_ref("read_0", r0), at_ref("read_1", r1)
     ws, w01, w10 = at_ref("write_same", ws), at_ref("write_0to1", w01), at_ref("write_1to0", w10)
     idle = at_ref("idle", idle)
+    hazard, hazard_rows = None, ()
+    if "row_switch" in table.ops:
+        try:
+            rs = q("row_switch", "bit_errors", True)
+            hazard, hazard_rows = bool(rs.value > 0), rs.rows
+        except TableRangeError:  # the row_switch run itself failed (no counts): assume the hazard (conservative)
+            hazard = True
     ta = ta0 if ta0.value >= ta1.value else ta1
     tw = tw01 if tw01.value >= tw10.value else tw10
     sources = {
@@ -364,6 +377,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         "min_cycle_s": tmin.rows,
         "period_s": periods["read_0"].rows,
         "bit_error_rate": tuple(r for x in be + bc for r in x.rows),
+        "row_switch_hazard": hazard_rows,
     }
     return AccessCosts(
         macro=table.macro, corner=corner, word_size=W, num_words=table.num_words,
@@ -371,7 +385,8 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         write_same_j=ws.value, write_per_0to1_j=(w01.value - ws.value) / W, write_per_1to0_j=(w10.value - ws.value) / W,
         idle_j=idle.value, leakage_w=leak.value,
         read_access_time_s=ta.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=p_ref,
-        bit_error_rate=ber, bits_checked=bits_checked, bit_errors=bit_errors, sources=sources,
+        bit_error_rate=ber, bits_checked=bits_checked, bit_errors=bit_errors, row_switch_hazard=hazard,
+        words_per_row=int(table.provenance.get("words_per_row", 1)), sources=sources,
     )
 
 

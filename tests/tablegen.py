@@ -23,13 +23,15 @@ def energy(op: str, process: str, vdd: float, temp: float) -> float:
 
 
 def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, num_words: int = 16,
-                procs=PROCS, vdds=VDDS, temps=TEMPS, failed_read_at=None, bit_errors_at=None) -> Path:
+                procs=PROCS, vdds=VDDS, temps=TEMPS, failed_read_at=None, bit_errors_at=None,
+                row_switch_errors: bool = True, words_per_row: int = 4) -> Path:
     rows = []
     for p in procs:
         for v in vdds:
             for t in temps:
                 key = f"{p}_{v}_{t}"
-                for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle"):
+                for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
+                           "row_switch"):
                     r = dict(macro=macro, process=p, vdd_v=v, temp_c=t, op=op, status="ok", access_time_s=np.nan,
                              cycle_time_s=np.nan, energy_j=np.nan, leakage_w=np.nan, period_s=np.nan,
                              bits_checked=np.nan, bit_errors=np.nan, message="", point_key=key)
@@ -50,6 +52,11 @@ def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, 
                         r["access_time_s"] = 0.5e-9 * (2.0 - (v - 1.6))
                     if op == "leakage":
                         r["leakage_w"] = 1e-6 * (1 + 0.01 * t) * v
+                    if op == "row_switch":
+                        r["bits_checked"] = float(word_size)
+                        r["bit_errors"] = float(word_size // 2) if row_switch_errors else 0.0
+                        r["status"] = "failed" if row_switch_errors else "ok"
+                        r["message"] = "read 0xff, expected 0x0" if row_switch_errors else ""
                     if op == "min_cycle":
                         r["cycle_time_s"] = 3e-9 * (2.0 - (v - 1.6))
                     rows.append(r)
@@ -57,7 +64,7 @@ def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, 
     path = Path(directory) / f"{macro}.csv"
     df.to_csv(path, index=False)
     path.with_suffix(".json").write_text(json.dumps({
-        "macro": macro, "word_size": word_size, "num_words": num_words, "ngspice_version": "synthetic",
+        "macro": macro, "word_size": word_size, "num_words": num_words, "words_per_row": words_per_row, "ngspice_version": "synthetic",
         "models": {"source": "synthetic test table"}, "netlist_sha256": "", "testbench_sha256": "",
         "created": "test", "grid": {"process": list(procs), "vdd_v": list(vdds), "temp_c": list(temps)}, "points": {},
     }))

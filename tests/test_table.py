@@ -101,3 +101,14 @@ def test_rows_at_different_periods_are_combined_at_one(tmp_path):
     assert c.period_s == 10e-9
     assert c.idle_j == pytest.approx(energy("idle", "tt", 1.8, 25.0) - leak * 10e-9, rel=1e-12)
     assert any(r.op == "leakage" for r in c.sources["idle_j"])
+
+
+def test_row_switch_hazard_and_words_per_row(tmp_path):
+    c = CharacterizationTable.load(write_table(tmp_path, words_per_row=4)).access_costs(Corner("tt", 1.7, 30.0))
+    assert c.row_switch_hazard is True and c.words_per_row == 4 and len(c.sources["row_switch_hazard"]) == 4
+    c = CharacterizationTable.load(write_table(tmp_path, row_switch_errors=False)).access_costs(Corner("tt", 1.8, 25.0))
+    assert c.row_switch_hazard is False
+    path = write_table(tmp_path)
+    df = pd.read_csv(path)
+    df[df["op"] != "row_switch"].to_csv(path, index=False)
+    assert CharacterizationTable.load(path).access_costs(Corner("tt", 1.8, 25.0)).row_switch_hazard is None

@@ -44,6 +44,31 @@ class CompiledMemory:
     writes: np.ndarray  #: [L] int64 writes per image
     offchip_read_words: np.ndarray  #: [L]
     offchip_write_words: np.ndarray  #: [L]
+    holds: np.ndarray  #: [L] hold (deselected) cycles per image before accesses that change row (row_switch hazard)
+
+
+def hold_cycles(blocks, memory: str, capacity: int, banks: int, words_per_row: int, n_layers: int) -> np.ndarray:
+    """Accesses of one image's program (reads and writes, every repetition) that go to another row than the previous
+    access of the same bank: each needs one hold cycle where the table shows the row-switch hazard. Each image (and
+    the preload) starts after a deselected cycle, so its first access per bank needs none. -> [L] counts."""
+    addrs, layers = [], []
+    for b in blocks:
+        if b.memory != memory:
+            continue
+        a = np.concatenate([(seg.addr + np.arange(seg.words)) % capacity for seg in b.segments] or [np.zeros(0, np.int64)])
+        addrs.append(np.tile(a, b.repeat))
+        layers.append(np.full(a.size * b.repeat, b.layer))
+    out = np.zeros(n_layers, np.int64)
+    if not addrs:
+        return out
+    addr, layer = np.concatenate(addrs), np.concatenate(layers)
+    bank, row = addr % banks, (addr // banks) // max(1, words_per_row)
+    for k in range(banks):
+        m = bank == k
+        r, lay = row[m], layer[m]
+        change = np.flatnonzero(r[1:] != r[:-1]) + 1
+        np.add.at(out, lay[change], 1)
+    return out
 
 
 def _source_sizes(plan: Plan, memory: str) -> list[tuple[str, int, int]]:
@@ -57,7 +82,8 @@ def _source_sizes(plan: Plan, memory: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = None) -> CompiledMemory:
+def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = None, *, banks: int = 1,
+                   words_per_row: int = 1, row_switch_hazard: bool = False) -> CompiledMemory:
     blocks = plan.per_image if blocks is None else blocks
     cap = plan.weight_capacity_words if memory == WEIGHTS else plan.act_capacity_words
     L = len(plan.layers)
@@ -125,7 +151,9 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, w_mult.astype(np.int32),
                           _bounds(w_layer, L), prev, first_idx, first_prev_col, last_idx, prev_gather,
                           r_mult.astype(np.int32),
-                          _bounds(col_layer, L), reads, writes, ocr, ocw)
+                          _bounds(col_layer, L), reads, writes, ocr, ocw,
+                          hold_cycles(blocks, memory, cap, banks, words_per_row, L) if row_switch_hazard
+                          else np.zeros(L, np.int64))
 
 
 def _bounds(layer_of: np.ndarray, L: int) -> tuple:
@@ -157,6 +185,7 @@ class MemoryCounts:
     flips_1to0: np.ndarray  #: [N, L]
     offchip_read_words: np.ndarray  #: [L] per image
     offchip_write_words: np.ndarray  #: [L] per image
+    holds: np.ndarray  #: [L] per image: hold cycles before row-changing accesses (0 where no row_switch hazard)
 
 
 def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
@@ -179,4 +208,4 @@ def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[Memo
     if cm.last_idx.size and N:
         out[cm.w_addr[cm.last_idx]] = data[-1, cm.w_cols[cm.last_idx]]
     return MemoryCounts(cm.memory, cm.reads, cm.writes, ones, f01, f10,
-                        cm.offchip_read_words, cm.offchip_write_words), out
+                        cm.offchip_read_words, cm.offchip_write_words, cm.holds), out

@@ -3,12 +3,14 @@
 Energy of one image in one layer, per memory (weights, activations), from AccessCosts at the run's clock period:
   sram_read_j  = reads * read_base_j + ones_read * read_per_one_j
   sram_write_j = writes * write_same_j + flips_0to1 * write_per_0to1_j + flips_1to0 * write_per_1to0_j
-  idle_j       = (banks * cycles - reads - writes) * idle_j           (banks clocked but not accessed)
+  idle_j       = (banks * cycles - reads - writes) * idle_j           (banks clocked but not accessed, hold cycles included)
   leakage_j    = stall_s * banks * leakage_w                          (clock gated while waiting on off-chip memory)
   offchip_j    = bytes moved * offchip energy per byte                (NOT SPICE-derived, literature)
   compute_j    = macs * energy per MAC                                (NOT SPICE-derived, literature)
 Latency of a layer: cycles * clock_s + stall_s with
-  cycles = max(ceil(weight accesses / weight banks), ceil(activation accesses / activation banks), ceil(macs / MACs per cycle))
+  cycles = max(ceil((weight accesses + holds) / weight banks), ceil((activation accesses + holds) / activation banks),
+               ceil(macs / MACs per cycle))
+  holds  = accesses that change row on their bank, where the table's row_switch rows show the hazard (counting.py)
   (memories and MAC array work in parallel; banks are word-interleaved) and
   stall_s = off-chip bytes / off-chip bandwidth (transfers are not overlapped with compute: conservative).
 The per-cycle energies of the table already hold that cycle's leakage, so leakage is charged separately only for
@@ -54,6 +56,7 @@ class Charged:
     offchip_bytes: np.ndarray  #: [L] per image
     sram_reads: np.ndarray  #: [L] per image (both memories)
     sram_writes: np.ndarray  #: [L]
+    holds: np.ndarray  #: [L] per image, both memories
 
     @property
     def energy_per_image_j(self) -> np.ndarray:
@@ -66,7 +69,8 @@ def charge(cw: MemoryCounts, ca: MemoryCounts, *, costs_w: AccessCosts, costs_a:
     acc_w = cw.reads + cw.writes
     acc_a = ca.reads + ca.writes
     macs = np.asarray(macs, np.int64)
-    cycles = np.maximum.reduce([-(-acc_w // bw), -(-acc_a // ba), -(-macs // acc.macs_per_cycle)])
+    # hold cycles (row-switch hazard) occupy their bank like an access but are charged as idle cycles below
+    cycles = np.maximum.reduce([-(-(acc_w + cw.holds) // bw), -(-(acc_a + ca.holds) // ba), -(-macs // acc.macs_per_cycle)])
     off_bytes = ((cw.offchip_read_words + cw.offchip_write_words) * word_bits_w // 8
                  + (ca.offchip_read_words + ca.offchip_write_words) * word_bits_a // 8)
     stall = off_bytes / acc.offchip_bandwidth_bytes_per_s
@@ -92,4 +96,5 @@ def charge(cw: MemoryCounts, ca: MemoryCounts, *, costs_w: AccessCosts, costs_a:
         "compute_j": ones * (macs * acc.compute_energy_per_mac_j),
     }
     energy = {k: np.broadcast_to(v, (N, len(cycles))).astype(np.float64) for k, v in energy.items()}
-    return Charged(energy, cycles, stall, latency, off_bytes, cw.reads + ca.reads, cw.writes + ca.writes)
+    return Charged(energy, cycles, stall, latency, off_bytes, cw.reads + ca.reads, cw.writes + ca.writes,
+                   cw.holds + ca.holds)

@@ -84,14 +84,17 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
     shapes = layer_shapes(layers)
     plan = build_plan(shapes, weight_word_bits=kw.word_size, weight_capacity_words=kw.num_words * acc.weights.banks,
                       act_word_bits=ka.word_size, act_capacity_words=ka.num_words * acc.activations.banks)
-    cw = compile_memory(plan, WEIGHTS)
-    ca = compile_memory(plan, ACTIVATIONS)
+    hz_w, hz_a = bool(kw.row_switch_hazard), bool(ka.row_switch_hazard)
+    cw = compile_memory(plan, WEIGHTS, banks=acc.weights.banks, words_per_row=kw.words_per_row, row_switch_hazard=hz_w)
+    ca = compile_memory(plan, ACTIVATIONS, banks=acc.activations.banks, words_per_row=ka.words_per_row,
+                        row_switch_hazard=hz_a)
     streams = [weight_stream(L, plan.weight_word_bits) for L in layers]
     w = np.concatenate(streams) if streams else np.zeros(0, word_dtype(plan.weight_word_bits))
     state = np.zeros(plan.weight_capacity_words, w.dtype)
     pre = None
     if plan.preload:
-        cp = compile_memory(plan, WEIGHTS, plan.preload)
+        cp = compile_memory(plan, WEIGHTS, plan.preload, banks=acc.weights.banks, words_per_row=kw.words_per_row,
+                            row_switch_hazard=hz_w)
         pre, state = count(cp, w[None, :], state)
     wdata = np.stack([w, w])
     wc, _ = count(cw, wdata, state)
@@ -120,12 +123,15 @@ def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of
 def preload_energy(ms: MemorySystem) -> dict:
     """Energy and time of loading resident weights once per run (zero when the weights are tiled per image)."""
     if ms.preload_counts is None:
-        return {"sram_write_j": 0.0, "offchip_j": 0.0, "time_s": 0.0, "writes": 0, "offchip_bytes": 0}
+        return {"sram_write_j": 0.0, "hold_j": 0.0, "offchip_j": 0.0, "time_s": 0.0, "writes": 0, "holds": 0,
+                "offchip_bytes": 0}
     c, k = ms.preload_counts, ms.costs_w
     writes = int(c.writes.sum())
+    holds = int(c.holds.sum())
     e_w = float(writes * k.write_same_j + c.flips_0to1.sum() * k.write_per_0to1_j + c.flips_1to0.sum() * k.write_per_1to0_j)
     nbytes = int(c.offchip_read_words.sum()) * ms.plan.weight_word_bits // 8
-    cycles = -(-writes // ms.acc.weights.banks)
-    return {"sram_write_j": e_w, "offchip_j": nbytes * ms.acc.offchip_energy_per_byte_j,
+    cycles = -(-(writes + holds) // ms.acc.weights.banks)
+    return {"sram_write_j": e_w, "hold_j": holds * k.idle_j, "holds": holds,
+            "offchip_j": nbytes * ms.acc.offchip_energy_per_byte_j,
             "time_s": cycles * ms.clock_s + nbytes / ms.acc.offchip_bandwidth_bytes_per_s,
             "writes": writes, "offchip_bytes": nbytes}

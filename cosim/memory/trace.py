@@ -49,15 +49,25 @@ def trace(ms: MemorySystem, layers) -> list[Access]:
         size = plan.layers[layer].input_words if src == "input" else plan.layers[layer].output_words
         return acts[n, off:off + size]
 
+    last_row: dict = {}  # (memory, bank) -> row of the previous access; cleared at each image (and the preload)
+
     def run_block(b: Block, n: int) -> None:
         m = mem[b.memory]
         cap, k = len(m), costs[b.memory]
+        nb = banks[b.memory]
+        hazard = bool(k.row_switch_hazard)
         for _ in range(b.repeat):
             for seg in b.segments:
                 data = source(b.memory, seg.source, b.layer, n)
                 for j in range(seg.lo, seg.hi):
                     addr = (seg.addr + j - seg.lo) % cap
                     word = int(data[j])
+                    row = (addr // nb) // max(1, k.words_per_row)
+                    prev_row = last_row.get((b.memory, addr % nb))
+                    if hazard and prev_row is not None and prev_row != row:
+                        out.append(Access(n, b.memory, k.macro, addr % nb, addr // nb, "hold", "row_switch_hold", b.layer,
+                                          0, 0, 0, 0, k.idle_j))
+                    last_row[(b.memory, addr % nb)] = row
                     if seg.op == "write":
                         old = m[addr]
                         f01 = bin(word & ~old).count("1")
@@ -70,13 +80,13 @@ def trace(ms: MemorySystem, layers) -> list[Access]:
                             raise AssertionError(f"trace: {b.memory}[{addr}] holds {m[addr]:#x}, dataflow reads {word:#x}")
                         ones, f01, f10 = bin(word).count("1"), 0, 0
                         e = k.read_base_j + ones * k.read_per_one_j
-                    nb = banks[b.memory]
                     out.append(Access(n, b.memory, k.macro, addr % nb, addr // nb, seg.op, seg.purpose, b.layer,
                                       word, ones, f01, f10, e))
 
     for b in plan.preload:
         run_block(b, -1)
     for n in range(N):
+        last_row.clear()
         for b in plan.per_image:
             run_block(b, n)
     return out

@@ -192,7 +192,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         offb = ch.offchip_bytes * n + (0 if offb is None else offb)
         last = ch
     counts = {"sram_reads": reads, "sram_writes": writes, "offchip_bytes": offb,
-              "cycles": last.cycles, "latency_s": last.latency_s, "stall_s": last.stall_s,
+              "cycles": last.cycles, "latency_s": last.latency_s, "stall_s": last.stall_s, "holds": last.holds,
               "weight_reads": system.weight_counts.reads, "weight_writes": system.weight_counts.writes,
               "act_reads": ca.reads, "act_writes": ca.writes}
     return InferResult(

@@ -65,6 +65,8 @@ def _sources(res: InferResult) -> dict:
     lat = {"kind": "derived", "from": ["clock_hz", "offchip bandwidth"], "rows": both("min_cycle_s"),
            "formula": "sum over layers of max(weight accesses/banks, activation accesses/banks, macs/macs_per_cycle) "
                       "* clock_s + offchip_bytes/bandwidth", "note": lit_bw["note"]}
+    holds = {"kind": "table", "rows": both("row_switch_hazard") + both("idle_j"),
+             "formula": "row-changing accesses (per bank) x E(idle), where row_switch shows bit errors"}
     ber = {"kind": "table", "rows": both("bit_error_rate"),
            "formula": "sum(bit_errors)/sum(bits_checked) over the corner's read_0/read_1 rows"}
     total = {"kind": "derived", "from": ["sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j",
@@ -80,7 +82,7 @@ def _sources(res: InferResult) -> dict:
         "throughput_inferences_per_s": {"kind": "derived", "from": ["latency_per_inference_s"],
                                         "formula": "1 / latency (one image at a time)"},
         "average_power_w": {"kind": "derived", "from": ["energy_per_inference_j", "latency_per_inference_s"]},
-        "bit_error_rate": ber, "accuracy": data, "per_class": data, "confusion_matrix": data,
+        "bit_error_rate": ber, "hold_cycles_per_inference": holds, "accuracy": data, "per_class": data, "confusion_matrix": data,
         "sram_reads": {"kind": "derived", "note": "counted by the memory model from the engine's recorded tensors"},
         "sram_writes": {"kind": "derived", "note": "counted by the memory model from the engine's recorded tensors"},
         "offchip_bytes": {"kind": "derived", "note": "counted by the memory model (tile loads, input loads, drains)"},
@@ -91,7 +93,7 @@ def build_report(res: InferResult) -> dict:
     N = res.n_images
     ms, acc = res.system, res.acc
     comp = {c: float(res.layer_energy_j[c].sum()) / N for c in COMPONENTS}
-    model_load = (res.preload["sram_write_j"] + res.preload["offchip_j"]) / N
+    model_load = (res.preload["sram_write_j"] + res.preload["hold_j"] + res.preload["offchip_j"]) / N
     energy = sum(comp.values()) + model_load
     latency = float(res.counts["latency_s"].sum())
     correct = res.predictions == res.labels
@@ -103,7 +105,7 @@ def build_report(res: InferResult) -> dict:
         per_layer.append({
             "name": name, "op": res.layer_ops[i], **e, "energy_j": sum(e.values()),
             "latency_s": float(res.counts["latency_s"][i]), "cycles": int(res.counts["cycles"][i]),
-            "stall_s": float(res.counts["stall_s"][i]),
+            "stall_s": float(res.counts["stall_s"][i]), "hold_cycles": int(res.counts["holds"][i]),
             "sram_reads": int(res.counts["sram_reads"][i]) // N, "sram_writes": int(res.counts["sram_writes"][i]) // N,
             "weight_reads": int(res.counts["weight_reads"][i]), "weight_writes": int(res.counts["weight_writes"][i]),
             "activation_reads": int(res.counts["act_reads"][i]), "activation_writes": int(res.counts["act_writes"][i]),
@@ -145,6 +147,13 @@ def build_report(res: InferResult) -> dict:
         "offchip_bytes": int(res.counts["offchip_bytes"].sum()) // N,
         "sram_reads_total": int(res.counts["sram_reads"].sum()), "sram_writes_total": int(res.counts["sram_writes"].sum()),
         "macs_per_inference": int(ms.macs.sum()),
+        "hold_cycles_per_inference": int(res.counts["holds"].sum()),
+        "row_switch": {"weights_macro_hazard": kw.row_switch_hazard, "activations_macro_hazard": ka.row_switch_hazard,
+                       "words_per_row": {"weights": kw.words_per_row, "activations": ka.words_per_row},
+                       "note": ("where the table's row_switch rows show wrong bits for a read right after an access "
+                                "to another row, one deselected hold cycle is inserted before every row-changing "
+                                "access (charged as an idle cycle, counted in latency); None: table has no "
+                                "row_switch rows, no holds")},
         "bit_errors": {"bit_error_rate": ber, "injected": ber > 0,
                        "bit_error_rate_upper95_weights_macro": kw.bit_error_rate_upper95,
                        "bits_checked_in_table": kw.bits_checked, "bit_errors_in_table": kw.bit_errors,

@@ -11,8 +11,10 @@ from fakes import fake_network
 from tests.tablegen import write_table
 
 
-def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30), (30, 5)), word_size=16):
-    table = CharacterizationTable.load(write_table(tmp_path, num_words=num_words, word_size=word_size))
+def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30), (30, 5)), word_size=16,
+            row_switch_errors=True):
+    table = CharacterizationTable.load(write_table(tmp_path, num_words=num_words, word_size=word_size,
+                                                   row_switch_errors=row_switch_errors))
     costs = table.access_costs(Corner("tt", 1.7, 50.0))
     acc = load_accelerator()
     from dataclasses import replace
@@ -22,9 +24,10 @@ def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30),
     return build_system(layers, acc, costs, costs), layers
 
 
-@pytest.mark.parametrize("num_words,banks,word_size", [(16, 1, 16), (8, 2, 16), (4096, 1, 16), (24, 1, 32), (16, 1, 8)])
-def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size):
-    ms, layers = _system(tmp_path, num_words, banks, word_size=word_size)
+@pytest.mark.parametrize("num_words,banks,word_size,hazard", [(16, 1, 16, True), (8, 2, 16, True), (4096, 1, 16, True),
+                                                               (24, 1, 32, True), (16, 1, 8, True), (16, 1, 16, False)])
+def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size, hazard):
+    ms, layers = _system(tmp_path, num_words, banks, word_size=word_size, row_switch_errors=hazard)
     # split the images over two batches to exercise the carried memory state
     from dataclasses import replace
     half = [replace(L, input=L.input[:1], output=L.output[:1]) for L in layers]
@@ -45,14 +48,19 @@ def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size):
             assert sum(a.ones for a in reads) == sum(int(p.read_ones[:, layer].sum()) for p in parts)
             assert sum(a.flips_0to1 for a in writes) == sum(int(p.flips_0to1[:, layer].sum()) for p in parts)
             assert sum(a.flips_1to0 for a in writes) == sum(int(p.flips_1to0[:, layer].sum()) for p in parts)
+            holds = [a for a in tr if a.op == "hold"]
+            assert len(holds) == n_img * parts[0].holds[layer]
+            if not hazard:
+                assert not holds
     # energies: vectorised per-image read+write energy == trace sum per image
     e_vec = np.concatenate([(ch.energy["sram_read_j"] + ch.energy["sram_write_j"]).sum(axis=1) for ch in (ch1, ch2)])
-    e_tr = [sum(a.energy_j for a in acc if a.image == n) for n in range(3)]
+    e_tr = [sum(a.energy_j for a in acc if a.image == n and a.op != "hold") for n in range(3)]
     np.testing.assert_allclose(e_vec, e_tr, rtol=1e-12)
     # the preload (weights resident) is charged once
     pre = [a for a in acc if a.image == -1]
-    assert len(pre) == preload_energy(ms)["writes"]
-    assert preload_energy(ms)["sram_write_j"] == pytest.approx(sum(a.energy_j for a in pre), rel=1e-12)
+    assert len([a for a in pre if a.op == "write"]) == preload_energy(ms)["writes"]
+    assert len([a for a in pre if a.op == "hold"]) == preload_energy(ms)["holds"]
+    assert preload_energy(ms)["sram_write_j"] == pytest.approx(sum(a.energy_j for a in pre if a.op == "write"), rel=1e-12)
 
 
 def test_tiling_and_streaming_counts(tmp_path):
@@ -65,6 +73,8 @@ def test_tiling_and_streaming_counts(tmp_path):
     ch, cw, ca, _ = charge_batch(ms, layers, initial_act_state(ms), True)
     assert cw.writes[1] == 240 and cw.reads[1] == 240 and cw.offchip_read_words[1] == 240
     assert ca.reads[1] == 15 * 6 + 15  # input read once per pass, output drained once
+    # 4 words per row: a 16-word tile written then read changes row 3 times each way + once back to row 0
+    assert cw.holds[1] == 15 * 7
     # every access has a positive, finite energy and the total adds up
     assert np.all(np.isfinite(ch.energy_per_image_j)) and np.all(ch.energy_per_image_j > 0)
 
