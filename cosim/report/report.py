@@ -228,7 +228,8 @@ def summary(report: dict) -> str:
         f"    SRAM (table rows)   read {r['sram_read_j'] * 1e9:.3f}  write {r['sram_write_j'] * 1e9:.3f}  idle {r['idle_j'] * 1e9:.3f}"
         f"  leakage {r['leakage_j'] * 1e9:.3f}  model load {r['model_load_j'] * 1e9:.3f} nJ",
         f"    NOT SPICE-derived   off-chip {r['offchip_j'] * 1e9:.3f} nJ  compute {r['compute_j'] * 1e9:.3f} nJ (literature)",
-        f"  accesses / inference  {r['sram_reads']} SRAM reads, {r['sram_writes']} SRAM writes, {r['offchip_bytes']} off-chip bytes",
+        f"  accesses / inference  {r['sram_reads']} SRAM reads, {r['sram_writes']} SRAM writes, {r['offchip_bytes']} off-chip bytes, "
+        f"{r['hold_cycles_per_inference']} hold cycles (row-switch hazard: {r['row_switch']['weights_macro_hazard']})",
         f"  bit-error rate        {r['bit_errors']['bit_error_rate']:.3g} (table; flipped {r['bit_errors']['bits_flipped']} "
         f"of {r['bit_errors']['bits_read_by_engine']} bits read)",
         f"  seeds' unsupported claim: 36.59 ms, 7.3 mW, 0.267 mJ per image; this run: "
