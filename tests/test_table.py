@@ -112,3 +112,10 @@ def test_row_switch_hazard_and_words_per_row(tmp_path):
     df = pd.read_csv(path)
     df[df["op"] != "row_switch"].to_csv(path, index=False)
     assert CharacterizationTable.load(path).access_costs(Corner("tt", 1.8, 25.0)).row_switch_hazard is None
+
+
+def test_columns_match_the_characterization_writer():
+    from cosim.characterize.sweep import COLUMNS as WRITTEN
+    from cosim.table import COLUMNS
+
+    assert tuple(WRITTEN) == COLUMNS
