@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer test test-slow bench report clean train evaluate compress bench-engine
+.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow bench report clean train evaluate compress bench-engine
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ test: setup ## run the default test suite (real ngspice on trimmed netlists, rea
 
 test-slow: setup ## run only the slow tests (minutes to hours)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+infer: setup ## run the embedded default (digits, its model, sram_16x128, tt/1.8 V/25 °C) on the full dataset and print a summary
+	$(COSIM) infer --out out/infer
+
+bench-infer: setup ## LeNet-5 on the full MNIST test set, every access charged + bit errors, vs plain torch fp32 eval: wall times and ratio
+	$(PY) bench/infer.py
 
 netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
 	@# the optional extra: skipped quickly when openram is already installed
