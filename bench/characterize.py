@@ -42,14 +42,14 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
     deck = write_reduced_deck(build_reduced_deck(locate_models(settings), c.process, set(mn.macro.devices)), settings.cache_dir)
     path = write_trimmed(mn.netlist, plan, settings.cache_dir) if trimmed else mn.sp_path.resolve()
     decks: list[tuple[str, float]] = []
-    original = point.run_deck
+    original = point.run
 
-    def timed(deck_text, run_dir=None, expect_stop_s=None):
-        r = original(deck_text, run_dir, expect_stop_s=expect_stop_s)
+    def timed(deck_text, run_dir=None, expect_stop_s=None, backend="batch"):
+        r = original(deck_text, run_dir, expect_stop_s, backend)
         decks.append((run_dir.name if run_dir else "?", r.wall_s))
         return r
 
-    point.run_deck = timed
+    point.run = timed
     try:
         req = point.PointRequest(plan=plan, corner=c, netlist_path=path, model_deck_path=deck,
                                  period_s=nominal_period_s(mn.macro),
@@ -63,7 +63,7 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
             periods = [r.get("period_s") for r in res.rows if r["op"] == "read_1" and r.get("period_s")]
             leak = full_netlist_leakage(req, mn.sp_path.resolve(), periods[0] if periods else None)
     finally:
-        point.run_deck = original
+        point.run = original
     return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path), "leak": leak}
 
 

@@ -16,6 +16,7 @@ from cosim.errors import CosimError
 #: sub-command name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
+    "infer": "cosim.report.cli:infer",
     "netlists": "cosim.openram.cli:netlists",
     "characterize": "cosim.characterize.cli:characterize",
     "liberty": "cosim.characterize.cli:liberty",

@@ -22,7 +22,7 @@ from cosim.characterize.plan import (
     settle_cycles,
 )
 from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
-from cosim.sim import SimError, SimResult, run_deck
+from cosim.sim import SimError, SimResult, run
 from cosim.testbench import TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
 
@@ -44,6 +44,7 @@ class PointRequest:
     options: tuple[str, ...] = ()
     search_min_cycle: bool = True
     check_row_switch: bool = True
+    backend: str = "batch"  #: simulator backend (cosim.sim.BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,12 @@ def _run(req: PointRequest, spec: TestbenchSpec, name: str, counters: dict) -> t
     run_dir = req.run_dir / name if req.run_dir else None
     counters["runs"] += 1
     try:
-        return run_deck(deck, run_dir, expect_stop_s=stop_time_s(spec)), deck
+        return run(deck, run_dir, stop_time_s(spec), req.backend), deck
     except SimError:
         counters["retries"] += 1
         spec = replace(spec, options=tuple(dict.fromkeys(spec.options + CONSERVATIVE_OPTIONS)))
         deck = render_deck(spec)
-        return run_deck(deck, run_dir / "retry" if run_dir else None, expect_stop_s=stop_time_s(spec)), deck
+        return run(deck, run_dir / "retry" if run_dir else None, stop_time_s(spec), req.backend), deck
 
 
 def _word(values: list[float], vdd: float) -> int:

@@ -140,13 +140,6 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -
     return path, _sha_file(path), info
 
 
-def ngspice_version_in_subprocess() -> str:
-    """ngspice's version, asked in a worker so this process never loads ngspice (one per process)."""
-    from cosim.sim import ngspice_version
-
-    return Parallel(n_jobs=1, backend="loky")([delayed(ngspice_version)()])[0]
-
-
 def sweep_macro(
     sp_path: Path,
     settings: Settings,
@@ -158,6 +151,7 @@ def sweep_macro(
     scheduler: str | None = None,
     options: tuple[str, ...] = (),
     progress: bool = True,
+    search_min_cycle: bool = True,
     trim: bool | None = None,
 ) -> SweepOutcome:
     """Characterize one macro over ``grid``. ``trim``: simulate the netlist trimmed to the accessed rows and columns
@@ -178,7 +172,9 @@ def sweep_macro(
     models = locate_models(settings)
     plan = make_plan(macro)
     period = nominal_period_s(macro)
-    ngspice = ngspice_version_in_subprocess()
+    from cosim.sim import ngspice_version
+
+    ngspice = ngspice_version()
     code = code_sha256()
     netlist_sha = _sha_file(sp_path)
     sim_path, sim_sha, trim_info = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
@@ -195,7 +191,7 @@ def sweep_macro(
     todo, records, keys = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
-        key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options)
+        key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
         keys[corner] = key
         cache_file = cache / f"{key}.json"
         if cache_file.exists():
@@ -203,7 +199,7 @@ def sweep_macro(
             continue
         req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
                            period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
-                           options=options)  # fmt: skip
+                           options=options, search_min_cycle=search_min_cycle)  # fmt: skip
         todo.append((corner, req, cache_file, key))
     leak_netlist = sp_path.resolve() if trim else None
 

@@ -1,0 +1,137 @@
+"""The memory model of one run: plan + compiled programs + packed weights + costs; charges batches of images.
+
+``build_system`` takes the engine's recorded layers (LayerIO-like: name, weight, weight_bits, bias, input,
+input_bits, output, output_bits, macs_per_image) of a first batch; ``charge_batch`` then charges every batch
+(including that one) and returns the next activation-memory state, so a run is a fold over batches with no
+hidden mutable state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from cosim.memory.accelerator import Accelerator
+from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count
+from cosim.memory.ledger import Charged, charge, clock_period
+from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
+from cosim.memory.packing import pack, word_dtype
+from cosim.table import AccessCosts
+
+BIAS_BITS = 32
+
+
+def _np(t) -> np.ndarray:
+    if t is None:
+        return np.zeros(0, np.int64)
+    if hasattr(t, "detach"):
+        t = t.detach().cpu().numpy()
+    return np.asarray(t)
+
+
+def layer_shapes(layers) -> list[LayerShape]:
+    out = []
+    for L in layers:
+        x, y = _np(L.input), _np(L.output)
+        out.append(LayerShape(
+            name=L.name,
+            weight_values=int(_np(L.weight).size), weight_bits=int(L.weight_bits),
+            bias_values=int(_np(L.bias).size), bias_bits=BIAS_BITS,
+            input_values=int(x[0].size) if x.ndim else 0, input_bits=int(L.input_bits),
+            output_values=int(y[0].size) if y.ndim else 0, output_bits=int(L.output_bits),
+            macs=int(L.macs_per_image),
+        ))
+    return out
+
+
+def weight_stream(layer, word_bits: int) -> np.ndarray:
+    """Packed words of a layer's weights followed by its int32 biases."""
+    dt = word_dtype(word_bits)
+    w = pack(_np(layer.weight).reshape(1, -1), int(layer.weight_bits), word_bits)[0] if layer.weight is not None else np.zeros(0, dt)
+    b = pack(_np(layer.bias).reshape(1, -1), BIAS_BITS, word_bits)[0] if layer.bias is not None else np.zeros(0, dt)
+    return np.concatenate([w, b]).astype(dt)
+
+
+def act_data(layers, plan: Plan, cm: CompiledMemory) -> np.ndarray:
+    """[N, columns] packed input and output words of every layer, in the column order of ``cm``."""
+    parts = []
+    for i, L in enumerate(layers):
+        for src, t, bits in (("input", L.input, L.input_bits), ("output", L.output, L.output_bits)):
+            a = _np(t)
+            parts.append(pack(a.reshape(a.shape[0], -1), int(bits), plan.act_word_bits))
+    return np.concatenate(parts, axis=1)
+
+
+@dataclass(frozen=True)
+class MemorySystem:
+    plan: Plan
+    acc: Accelerator
+    costs_w: AccessCosts  #: at the run's clock period
+    costs_a: AccessCosts
+    clock_s: float
+    cw: CompiledMemory
+    ca: CompiledMemory
+    wdata: np.ndarray  #: [2, columns] the weight streams (same for every image; row 0 = first image, row 1 = the rest)
+    weight_counts: MemoryCounts  #: rows: first image of the run, every later image
+    preload_counts: MemoryCounts | None  #: once per run when the weights fit (N = 1 row)
+    macs: np.ndarray
+
+
+def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: AccessCosts) -> MemorySystem:
+    clock_s = clock_period(acc, costs_w, costs_a)
+    kw, ka = costs_w.at_period(clock_s), costs_a.at_period(clock_s)
+    shapes = layer_shapes(layers)
+    plan = build_plan(shapes, weight_word_bits=kw.word_size, weight_capacity_words=kw.num_words * acc.weights.banks,
+                      act_word_bits=ka.word_size, act_capacity_words=ka.num_words * acc.activations.banks)
+    hz_w, hz_a = bool(kw.row_switch_hazard), bool(ka.row_switch_hazard)
+    cw = compile_memory(plan, WEIGHTS, banks=acc.weights.banks, words_per_row=kw.words_per_row, row_switch_hazard=hz_w)
+    ca = compile_memory(plan, ACTIVATIONS, banks=acc.activations.banks, words_per_row=ka.words_per_row,
+                        row_switch_hazard=hz_a)
+    streams = [weight_stream(L, plan.weight_word_bits) for L in layers]
+    w = np.concatenate(streams) if streams else np.zeros(0, word_dtype(plan.weight_word_bits))
+    state = np.zeros(plan.weight_capacity_words, w.dtype)
+    pre = None
+    if plan.preload:
+        cp = compile_memory(plan, WEIGHTS, plan.preload, banks=acc.weights.banks, words_per_row=kw.words_per_row,
+                            row_switch_hazard=hz_w)
+        pre, state = count(cp, w[None, :], state)
+    wdata = np.stack([w, w])
+    wc, _ = count(cw, wdata, state)
+    return MemorySystem(plan, acc, kw, ka, clock_s, cw, ca, wdata, wc, pre, np.array([s.macs for s in shapes]))
+
+
+def initial_act_state(ms: MemorySystem) -> np.ndarray:
+    """Activation memory content before the first image (all zeros: the power-up content is not characterized)."""
+    return np.zeros(ms.plan.act_capacity_words, word_dtype(ms.plan.act_word_bits))
+
+
+def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
+    data = act_data(layers, ms.plan, ms.ca)
+    ca, new_state = count(ms.ca, data, act_state)
+    N = data.shape[0]
+    rows = np.ones(N, np.int64)
+    if first_image_of_run:
+        rows[0] = 0
+    wc = ms.weight_counts
+    cw = replace(wc, read_ones=wc.read_ones[rows], flips_0to1=wc.flips_0to1[rows], flips_1to0=wc.flips_1to0[rows])
+    ch = charge(cw, ca, costs_w=ms.costs_w, costs_a=ms.costs_a, acc=ms.acc, clock_s=ms.clock_s, macs=ms.macs,
+                word_bits_w=ms.plan.weight_word_bits, word_bits_a=ms.plan.act_word_bits)
+    return ch, cw, ca, new_state
+
+
+def preload_energy(ms: MemorySystem) -> dict:
+    """Energy and time of loading resident weights once per run (zero when the weights are tiled per image)."""
+    if ms.preload_counts is None:
+        return {"sram_write_j": 0.0, "hold_j": 0.0, "offchip_j": 0.0, "time_s": 0.0, "writes": 0, "holds": 0,
+                "offchip_bytes": 0}
+    c, k = ms.preload_counts, ms.costs_w
+    writes = int(c.writes.sum())
+    holds = int(c.holds.sum())
+    e_w = float(writes * k.write_same_j + c.flips_0to1.sum() * k.write_per_0to1_j + c.flips_1to0.sum() * k.write_per_1to0_j)
+    nbytes = int(c.offchip_read_words.sum()) * ms.plan.weight_word_bits // 8
+    cycles = -(-(writes + holds) // ms.acc.weights.banks)
+    return {"sram_write_j": e_w, "hold_j": holds * k.idle_j, "holds": holds,
+            "offchip_j": nbytes * ms.acc.offchip_energy_per_byte_j,
+            "time_s": cycles * ms.clock_s + nbytes / ms.acc.offchip_bandwidth_bytes_per_s,
+            "writes": writes, "offchip_bytes": nbytes}

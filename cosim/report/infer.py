@@ -1,0 +1,208 @@
+"""One co-simulation run: quantized model x dataset x accelerator x corner -> every access charged from the tables.
+
+The images are run in batches through cosim.engine.run(record=True); each batch's recorded layer inputs/outputs
+are charged by the memory model (vectorised) and, where the corner's bit-error rate is > 0, the engine reads
+through a seeded BitErrorHook. Nothing here invents a number: SRAM figures come from table rows, off-chip and MAC
+energies from the accelerator file (marked NOT SPICE-derived), accuracy from the labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from cosim.config import Settings, load_settings
+from cosim.memory.accelerator import Accelerator, load_accelerator
+from cosim.memory.biterrors import BitErrorHook
+from cosim.memory.ledger import COMPONENTS
+from cosim.memory.system import MemorySystem, build_system, charge_batch, initial_act_state, preload_energy
+from cosim.table import AccessCosts, CharacterizationTable, table_path
+from cosim.types import Corner
+
+
+@dataclass(frozen=True)
+class InferSpec:
+    model: str = "digits"
+    dataset: str | None = None  #: None: the dataset the model was trained on (its metadata)
+    macro: str | None = None  #: overrides both memories' macro of the accelerator file
+    corner: Corner = Corner("tt", 1.8, 25.0)
+    accelerator: Path | None = None  #: None: cosim/memory/default_accelerator.toml
+    limit: int | None = None  #: first N test images (seeded subset)
+    batch_size: int = 1000
+    seed: int = 0  #: bit-error generator seed (per corner it is combined with the corner name) and subset seed
+    bit_errors: bool = True  #: inject the corner's BER into the engine's reads
+
+
+@dataclass(frozen=True)
+class InferResult:
+    spec: InferSpec
+    acc: Accelerator
+    system: MemorySystem
+    tables: tuple[CharacterizationTable, ...]
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidence: np.ndarray
+    classes: tuple[str, ...]
+    energy_per_image_j: np.ndarray  #: [N] everything charged to that image (without the once-per-run preload)
+    layer_energy_j: dict  #: component -> [L] summed over images
+    layer_names: tuple[str, ...]
+    layer_ops: tuple[str, ...]
+    counts: dict  #: totals over the run: sram_reads, sram_writes, offchip_bytes per layer [L], and per memory
+    preload: dict
+    bits_read: int
+    bits_flipped: int
+    model_sha256: str
+    dataset_source: str
+    wall_s: float
+    engine_s: float
+    memory_s: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return int(self.labels.size)
+
+
+def _model_hash(qmodel) -> str:
+    h = hashlib.sha256()
+    for layer in qmodel.layers:
+        h.update(layer.name.encode())
+        for t in (layer.weight, layer.bias, layer.fixed_multiplier, layer.fixed_shift):
+            if t is not None:
+                h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_costs(settings: Settings, macro: str, corner: Corner) -> tuple[CharacterizationTable, AccessCosts]:
+    table = CharacterizationTable.load(table_path(settings.characterization_dir, macro))
+    return table, table.access_costs(corner)
+
+
+def bit_widths(layers) -> dict:
+    out = {}
+    for L in layers:
+        out[(L.name, "input")] = int(L.input_bits)
+        if L.weight is not None:
+            out[(L.name, "weight")] = int(L.weight_bits)
+    return out
+
+
+def run_inference(spec: InferSpec, settings: Settings | None = None, *,
+                  progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
+                  qmodel=None, data=None) -> InferResult:
+    """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images."""
+    from cosim.engine import quantize_trained, run
+    from cosim.data import load_dataset
+
+    t0 = time.perf_counter()
+    settings = load_settings() if settings is None else settings
+    acc = load_accelerator(spec.accelerator)
+    if spec.macro:
+        acc = acc.with_macro(spec.macro)
+    tw, kw = load_costs(settings, acc.weights.macro, spec.corner)
+    ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(settings, acc.activations.macro, spec.corner)
+    extra = {}
+    dataset = spec.dataset
+    if qmodel is None:
+        from cosim.models import load_trained, weights_path
+
+        _, meta = load_trained(spec.model)
+        dataset = dataset or meta["dataset"]
+        wp = weights_path(spec.model)
+        extra = {"model_file": str(wp), "model_file_sha256": hashlib.sha256(wp.read_bytes()).hexdigest(),
+                 "model_metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
+        qmodel = quantize_trained(spec.model, settings)
+    if data is None:
+        data = load_dataset(dataset, "test", settings)
+        if spec.limit is not None:
+            data = data.subset(spec.limit, seed=spec.seed)
+    images, labels = data.images, data.labels
+    ber = max(kw.bit_error_rate, ka.bit_error_rate) if spec.bit_errors else 0.0
+    seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{spec.corner.name}".encode()).digest()[:8], "little")
+    hook = None
+    system = None
+    preds, confs, e_img = [], [], []
+    layer_e = None
+    reads = writes = offb = None
+    t_engine = t_mem = 0.0
+    N = len(labels)
+    if on_start is not None:
+        on_start(N)
+    # The memory model charges batch k in a worker thread while the engine runs batch k + 1 (numpy and torch release
+    # the GIL). One worker: batches are charged in order, each from the activation-memory state the previous left.
+    state_box: list = []
+    batches: list = []  # (Charged, MemoryCounts act) per batch, in order
+
+    def charge(layers, first: bool, n: int) -> tuple[float, int]:
+        tm = time.perf_counter()
+        ch, cw, ca, new_state = charge_batch(system, layers, state_box[0], first)
+        state_box[0] = new_state
+        batches.append((ch, ca, n))
+        return time.perf_counter() - tm, n
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending = []
+    try:
+        for start in range(0, N, spec.batch_size):
+            x = images[start:start + spec.batch_size]
+            te = time.perf_counter()
+            if system is None:
+                # first batch: a clean recording fixes the layer shapes and bit widths, then the real (faulty) run
+                probe = run(qmodel, x[:1], record=True)
+                hook = BitErrorHook(ber, seed, bit_widths(probe.layers)) if ber > 0 else None
+            res = run(qmodel, x, record=True, read_hook=hook)
+            t_engine += time.perf_counter() - te
+            if system is None:
+                tm = time.perf_counter()
+                system = build_system(res.layers, acc, kw, ka)
+                state_box.append(initial_act_state(system))
+                t_mem += time.perf_counter() - tm
+            layer_names = tuple(L.name for L in res.layers)
+            layer_ops = tuple(L.op for L in res.layers)
+            pending.append(pool.submit(charge, res.layers, start == 0, len(x)))
+            probs = torch.softmax(res.logits, dim=1)
+            preds.append(res.predictions.numpy())
+            confs.append(probs.max(dim=1).values.numpy())
+            del res
+            while len(pending) > 1 or (pending and pending[0].done()):  # at most one batch waiting
+                dt, n = pending.pop(0).result()
+                t_mem += dt
+                if progress is not None:
+                    progress(n)
+        for f in pending:
+            dt, n = f.result()
+            t_mem += dt
+            if progress is not None:
+                progress(n)
+    finally:
+        pool.shutdown(wait=True)
+    for ch, ca, n in batches:
+        e_img.append(ch.energy_per_image_j)
+        le = {c: ch.energy[c].sum(axis=0) for c in COMPONENTS}
+        layer_e = le if layer_e is None else {c: layer_e[c] + le[c] for c in COMPONENTS}
+        reads = ch.sram_reads * n + (0 if reads is None else reads)
+        writes = ch.sram_writes * n + (0 if writes is None else writes)
+        offb = ch.offchip_bytes * n + (0 if offb is None else offb)
+        last = ch
+    counts = {"sram_reads": reads, "sram_writes": writes, "offchip_bytes": offb,
+              "cycles": last.cycles, "latency_s": last.latency_s, "stall_s": last.stall_s, "holds": last.holds,
+              "weight_reads": system.weight_counts.reads, "weight_writes": system.weight_counts.writes,
+              "act_reads": ca.reads, "act_writes": ca.writes}
+    return InferResult(
+        spec=spec, acc=acc, system=system, tables=(tw,) if ta is tw else (tw, ta),
+        labels=labels.numpy(), predictions=np.concatenate(preds), confidence=np.concatenate(confs),
+        classes=tuple(data.classes), energy_per_image_j=np.concatenate(e_img), layer_energy_j=layer_e,
+        layer_names=layer_names, layer_ops=layer_ops,
+        counts=counts, preload=preload_energy(system),
+        bits_read=hook.bits_read if hook else 0, bits_flipped=hook.bits_flipped if hook else 0,
+        model_sha256=_model_hash(qmodel), dataset_source=str(data.source),
+        wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,
+        extra={"ber_seed": seed, "ber_applied": ber, "dataset": dataset or data.name, **extra},
+    )

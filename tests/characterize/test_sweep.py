@@ -1,0 +1,46 @@
+"""The sweep: runs through joblib on a Dask cluster (loopback), writes the tidy table with provenance, and an
+interrupted or repeated sweep reuses every finished point instead of simulating it again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from cosim.characterize.sweep import COLUMNS, Grid, sweep_macro
+from cosim.errors import CornerError
+
+pytestmark = pytest.mark.spice
+
+
+def test_dask_sweep_then_resume_from_cache(settings, tmp_path):
+    from dask.distributed import LocalCluster
+
+    local = replace(settings, cache_dir=tmp_path / "cache")
+    grid = Grid(("tt",), (1.8,), (25.0,))
+    sp = settings.netlists_dir / "sram_8x16.sp"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        first = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", backend="dask", scheduler=cluster.scheduler_address,
+                            progress=False, search_min_cycle=False)  # fmt: skip
+    assert first.simulated == 1
+    table = pd.read_csv(first.csv_path)
+    assert tuple(table.columns) == COLUMNS
+    assert set(table["op"]) >= {"read_0", "read_1", "write_0to1", "write_1to0", "write_same", "idle", "leakage"}
+    ok = table[table["op"].isin(["read_0", "read_1"])]
+    assert (ok["status"] == "ok").all() and (ok["energy_j"] > 0).all()
+    prov = json.loads(first.json_path.read_text())
+    assert prov["ngspice_version"].startswith("ngspice-") and prov["netlist_sha256"]
+    assert len(prov["points"]) == 1 and prov["models"]["decks_sha256"]["tt"]
+    # a second run (as after an interruption) takes every finished point from the cache
+    again = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
+    assert again.simulated == 0
+    assert pd.read_csv(again.csv_path).equals(table)
+
+
+def test_unknown_corner_in_grid_is_refused():
+    with pytest.raises(CornerError, match="unknown process corner 'tx'"):
+        Grid(("tt", "tx"), (1.8,), (25.0,))
+    with pytest.raises(CornerError, match="outside"):
+        Grid(("tt",), (3.3,), (25.0,))

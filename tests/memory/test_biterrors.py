@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import torch
+
+from cosim.memory.biterrors import BitErrorHook, flip_bits
+
+
+def test_no_flips_at_zero_ber():
+    x = torch.randint(-128, 128, (1000,), dtype=torch.int8)
+    y, n = flip_bits(x, 8, 0.0, np.random.default_rng(0))
+    assert n == 0 and torch.equal(x, y)
+
+
+@pytest.mark.parametrize("dtype,bits,lo,hi", [(torch.int8, 8, -128, 127), (torch.uint8, 8, 0, 255),
+                                              (torch.int8, 4, -8, 7), (torch.int32, 16, 0, 65535)])
+def test_rate_and_range(dtype, bits, lo, hi):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(lo, hi + 1, (200_000,), generator=g).to(dtype)
+    ber = 0.01
+    y, n = flip_bits(x, bits, ber, np.random.default_rng(3))
+    diff = (x.to(torch.int64) & ((1 << bits) - 1)) ^ (y.to(torch.int64) & ((1 << bits) - 1))
+    flipped = sum(int(((diff >> b) & 1).sum()) for b in range(bits))
+    assert flipped == n
+    expected = x.numel() * bits * ber
+    assert abs(flipped - expected) < 5 * np.sqrt(expected)  # binomial: 5 sigma
+    assert int(y.min()) >= lo and int(y.max()) <= hi and y.dtype == dtype
+
+
+def test_seeded_hook_is_reproducible():
+    x = torch.randint(0, 256, (5000,), dtype=torch.uint8)
+    a = BitErrorHook(1e-3, 7, {("l", "input"): 8})("l", "input", x)
+    b = BitErrorHook(1e-3, 7, {("l", "input"): 8})("l", "input", x)
+    c = BitErrorHook(1e-3, 8, {("l", "input"): 8})("l", "input", x)
+    assert torch.equal(a, b) and not torch.equal(a, c)

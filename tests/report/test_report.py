@@ -1,0 +1,145 @@
+"""Report schema, CLI and bit-error behaviour on the committed digits model. The SRAM table here is a synthetic
+one written by the test (the schema and plumbing are under test, not the numbers); tests/report/test_real_tables.py
+runs on the committed characterization tables."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cosim.config import load_settings
+from cosim.report.infer import InferSpec, run_inference
+from cosim.report.report import write_outputs
+from cosim.types import Corner
+from tests.tablegen import write_table
+
+TOP_KEYS = {
+    "accuracy": float, "n_images": int, "macro": str, "process": str, "vdd": float, "temp_c": float,
+    "energy_per_inference_j": float, "sram_read_j": float, "sram_write_j": float, "leakage_j": float,
+    "offchip_j": float, "compute_j": float, "idle_j": float, "latency_per_inference_s": float,
+    "throughput_inferences_per_s": float, "average_power_w": float, "clock_hz": float, "sram_reads": int,
+    "sram_writes": int, "offchip_bytes": int, "per_layer": list, "per_class": list, "confusion_matrix": list,
+    "provenance": dict, "sources": dict, "comparison_with_seed_claim": dict, "bit_errors": dict,
+}
+LAYER_KEYS = {"name", "op", "sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j", "compute_j", "energy_j",
+              "latency_s", "cycles", "sram_reads", "sram_writes", "offchip_bytes", "macs"}
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    d = tmp_path_factory.mktemp("characterization")
+    write_table(d, macro="sram_16x128", num_words=128, word_size=16, bit_errors_at=("ss", 1.6, 125.0))
+    return replace(load_settings(), characterization_dir=d)
+
+
+@pytest.fixture(scope="module")
+def report(settings, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    res = run_inference(InferSpec(model="digits", limit=120, batch_size=50), settings)
+    rep = write_outputs(res, out)
+    return rep, out, res
+
+
+def test_report_schema(report):
+    rep, out, res = report
+    for k, t in TOP_KEYS.items():
+        assert isinstance(rep[k], t), (k, type(rep[k]))
+    assert rep["n_images"] == 120 and rep["dataset"] == "digits"
+    for layer in rep["per_layer"]:
+        assert LAYER_KEYS <= set(layer)
+    # every reported energy/latency/clock figure names its source; SRAM ones list table rows of the right corner
+    for k in ("sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j", "compute_j", "clock_hz",
+              "latency_per_inference_s", "energy_per_inference_j", "average_power_w", "accuracy", "bit_error_rate"):
+        assert k in rep["sources"], k
+    for k in ("sram_read_j", "sram_write_j", "idle_j", "leakage_j", "clock_hz"):
+        rows = rep["sources"][k]["rows"]
+        assert rows and all(r["process"] == "tt" and r["vdd_v"] == 1.8 and r["temp_c"] == 25.0 for r in rows)
+    assert "NOT SPICE-derived" in rep["sources"]["offchip_j"]["note"]
+    assert rep["provenance"]["tables"]["sram_16x128"]["csv_sha256"]
+    assert rep["provenance"]["model_file_sha256"]
+    # totals add up
+    parts = sum(rep[k] for k in ("sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j", "compute_j",
+                                 "model_load_j"))
+    assert rep["energy_per_inference_j"] == pytest.approx(parts, rel=1e-12)
+    assert sum(L["energy_j"] for L in rep["per_layer"]) == pytest.approx(parts - rep["model_load_j"], rel=1e-9)
+    assert rep["latency_per_inference_s"] == pytest.approx(sum(L["latency_s"] for L in rep["per_layer"]))
+    assert np.sum(rep["confusion_matrix"]) == 120
+    assert rep["accuracy"] > 0.8  # the committed digits model, no bit errors at tt/1.8/25
+    # files
+    assert (out / "per_image.csv").read_text().count("\n") == 121
+    for png in ("energy_per_layer.png", "energy_breakdown.png", "confusion_matrix.png"):
+        assert (out / png).stat().st_size > 1000
+    assert json.loads((out / "report.json").read_text())["n_images"] == 120
+
+
+def test_bit_errors_injected_at_table_rate(settings):
+    # synthetic table: 1 wrong bit of 32 checked at ss/1.6/125 -> BER 1/32; none elsewhere
+    res = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3), settings)
+    assert res.extra["ber_applied"] == pytest.approx(1 / 32)
+    assert res.bits_read > 0
+    p = res.bits_flipped / res.bits_read
+    assert abs(p - 1 / 32) < 5 * np.sqrt(p * (1 - p) / res.bits_read)
+    clean = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), bit_errors=False), settings)
+    assert clean.bits_flipped == 0
+    assert (res.predictions == res.labels).mean() < (clean.predictions == clean.labels).mean()
+    again = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3), settings)
+    assert np.array_equal(again.predictions, res.predictions) and again.bits_flipped == res.bits_flipped
+
+
+def test_no_flips_where_table_has_no_errors(report):
+    _, _, res = report
+    assert res.extra["ber_applied"] == 0.0 and res.bits_flipped == 0
+
+
+def test_cli_and_sweep(settings, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cosim.report.infer as infer_mod
+    from cosim.cli import cli
+
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
+    r = CliRunner().invoke(cli, ["infer", "--limit", "40", "--out", str(tmp_path / "one"), "--no-plots"])
+    assert r.exit_code == 0, r.output
+    assert "accuracy" in r.output and (tmp_path / "one" / "report.json").is_file()
+    r = CliRunner().invoke(cli, ["infer", "--limit", "40", "--process", "tt", "--vdd", "2.5"])
+    assert r.exit_code != 0
+
+
+def test_clock_faster_than_table_refused(settings, tmp_path):
+    from cosim.errors import ConfigError
+
+    acc = tmp_path / "fast.toml"
+    from cosim.memory.accelerator import DEFAULT_ACCELERATOR
+    acc.write_text(DEFAULT_ACCELERATOR.read_text().replace('mode = "min_cycle"', 'mode = "fixed"\nfrequency_hz = 5e9'))
+    with pytest.raises(ConfigError, match="faster than the table"):
+        run_inference(InferSpec(model="digits", limit=10, accelerator=acc), settings)
+
+
+def test_sweep_in_process(settings, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cosim.report.infer as infer_mod
+    from cosim.cli import cli
+
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(cli, ["infer", "--limit", "60", "--out", str(out), "--jobs", "1",
+                                 "--sweep", "tt/1.8/25,tt/1.6/25,ss/1.6/125"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "sweep.json").read_text())
+    assert [(x["process"], x["vdd"]) for x in rows] == [("ss", 1.6), ("tt", 1.6), ("tt", 1.8)]
+    assert (out / "sweep_vs_vdd.png").is_file() and (out / "tt_1.80V_25C" / "report.json").is_file()
+    ss = rows[0]
+    assert ss["bit_error_rate"] > 0 and rows[1]["bit_error_rate"] == 0
+    # the synthetic table's energy grows with vdd: so must the charged SRAM energy
+    assert rows[2]["energy_per_inference_j"] > rows[1]["energy_per_inference_j"]
+
+
+def test_parse_sweep_errors():
+    from cosim.errors import ConfigError
+    from cosim.report.cli import parse_sweep
+
+    assert parse_sweep("tt/1.8/25, ff/1.95/-40", 25.0)[1] == Corner("ff", 1.95, -40.0)
+    with pytest.raises(ConfigError, match="process/vdd/temp"):
+        parse_sweep("tt-1.8-25", 25.0)

@@ -1,0 +1,71 @@
+"""Write small synthetic characterization tables for unit tests of the pure arithmetic (not simulator output).
+
+Every number is a bilinear function of (vdd, temp) so interpolation has an exact expected value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PROCS = ("tt", "ff", "ss")
+VDDS = (1.6, 1.8, 1.95)
+TEMPS = (-40.0, 25.0, 125.0)
+
+
+def energy(op: str, process: str, vdd: float, temp: float) -> float:
+    base = {"read_0": 1.0, "read_1": 1.8, "write_same": 1.2, "write_0to1": 2.0, "write_1to0": 2.4, "idle": 0.3}[op]
+    p = {"tt": 1.0, "ff": 1.1, "ss": 0.9, "sf": 1.0, "fs": 1.0}[process]
+    return 1e-12 * p * base * (1 + 0.5 * (vdd - 1.8) + 0.001 * temp + 0.002 * (vdd - 1.8) * temp)
+
+
+def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, num_words: int = 16,
+                procs=PROCS, vdds=VDDS, temps=TEMPS, failed_read_at=None, bit_errors_at=None,
+                row_switch_errors: bool = True, words_per_row: int = 4) -> Path:
+    rows = []
+    for p in procs:
+        for v in vdds:
+            for t in temps:
+                key = f"{p}_{v}_{t}"
+                for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
+                           "row_switch"):
+                    r = dict(macro=macro, process=p, vdd_v=v, temp_c=t, op=op, status="ok", access_time_s=np.nan,
+                             cycle_time_s=np.nan, energy_j=np.nan, leakage_w=np.nan, period_s=np.nan,
+                             bits_checked=np.nan, bit_errors=np.nan, message="", point_key=key)
+                    if op.startswith(("read", "write", "idle")):
+                        r["energy_j"] = energy(op, p, v, t)
+                        r["period_s"] = 10e-9
+                    if op.startswith("read"):
+                        r["access_time_s"] = 1e-9 * (2.0 - (v - 1.6)) * (1 + 0.002 * t)
+                        r["bits_checked"] = float(word_size)
+                        r["bit_errors"] = 0.0
+                        if bit_errors_at == (p, v, t):
+                            r["bit_errors"] = 1.0 if op == "read_1" else 0.0
+                        if failed_read_at == (p, v, t):
+                            r["status"] = "failed"
+                            r["bit_errors"] = 2.0
+                            r["message"] = "read back wrong data"
+                    if op in ("write_0to1", "write_1to0"):
+                        r["access_time_s"] = 0.5e-9 * (2.0 - (v - 1.6))
+                    if op == "leakage":
+                        r["leakage_w"] = 1e-6 * (1 + 0.01 * t) * v
+                    if op == "row_switch":
+                        r["bits_checked"] = float(word_size)
+                        r["bit_errors"] = float(word_size // 2) if row_switch_errors else 0.0
+                        r["status"] = "failed" if row_switch_errors else "ok"
+                        r["message"] = "read 0xff, expected 0x0" if row_switch_errors else ""
+                    if op == "min_cycle":
+                        r["cycle_time_s"] = 3e-9 * (2.0 - (v - 1.6))
+                    rows.append(r)
+    df = pd.DataFrame(rows)
+    path = Path(directory) / f"{macro}.csv"
+    df.to_csv(path, index=False)
+    path.with_suffix(".json").write_text(json.dumps({
+        "macro": macro, "word_size": word_size, "num_words": num_words, "words_per_row": words_per_row, "ngspice_version": "synthetic",
+        "models": {"source": "synthetic test table"}, "netlist_sha256": "", "testbench_sha256": "",
+        "created": "test", "grid": {"process": list(procs), "vdd_v": list(vdds), "temp_c": list(temps)}, "points": {},
+    }))
+    return path

@@ -1,0 +1,121 @@
+import math
+
+import pandas as pd
+import pytest
+
+from cosim.errors import CornerError, TableRangeError
+from cosim.table import CharacterizationTable
+from cosim.types import Corner
+from tests.tablegen import energy, write_table
+
+
+@pytest.fixture()
+def table(tmp_path):
+    return CharacterizationTable.load(write_table(tmp_path))
+
+
+def test_exact_grid_point_is_returned_exactly(table):
+    v = table.lookup("tt", 1.8, 25.0, "read_1", "energy_j")
+    assert v.value == energy("read_1", "tt", 1.8, 25.0)
+    assert not v.interpolated and v.rows[0].weight == 1.0 and v.rows[0].point_key == "tt_1.8_25.0"
+
+
+def test_bilinear_interpolation_inside_grid(table):
+    v = table.lookup("ff", 1.7, 75.0, "write_0to1", "energy_j")
+    assert v.value == pytest.approx(energy("write_0to1", "ff", 1.7, 75.0), rel=1e-12)
+    assert v.interpolated and len(v.rows) == 4
+    assert sum(r.weight for r in v.rows) == pytest.approx(1.0)
+    # on a grid line only two rows are used
+    assert len(table.lookup("tt", 1.8, 0.0, "idle", "energy_j").rows) == 2
+
+
+@pytest.mark.parametrize("vdd,temp", [(1.5, 25.0), (2.0, 25.0), (1.8, -50.0), (1.8, 130.0)])
+def test_outside_grid_raises(table, vdd, temp):
+    with pytest.raises(TableRangeError, match="never extrapolate"):
+        table.query("tt", vdd, temp, "read_0", "energy_j")
+
+
+def test_unknown_names(table):
+    with pytest.raises(CornerError):
+        table.query("xx", 1.8, 25.0, "read_0", "energy_j")
+    with pytest.raises(TableRangeError, match="not characterized"):
+        table.query("sf", 1.8, 25.0, "read_0", "energy_j")
+    with pytest.raises(TableRangeError, match="unknown op"):
+        table.query("tt", 1.8, 25.0, "read_2", "energy_j")
+    with pytest.raises(TableRangeError, match="unknown quantity"):
+        table.query("tt", 1.8, 25.0, "read_0", "energy_w")
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(TableRangeError, match="make characterize"):
+        CharacterizationTable.load(tmp_path / "nope.csv")
+    path = write_table(tmp_path)
+    df = pd.read_csv(path).drop(columns=["energy_j"])
+    df.to_csv(path, index=False)
+    with pytest.raises(TableRangeError, match="missing column.*energy_j"):
+        CharacterizationTable.load(path)
+    path = write_table(tmp_path)
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(TableRangeError, match="malformed provenance"):
+        CharacterizationTable.load(path)
+    path = write_table(tmp_path)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(TableRangeError, match="provenance file"):
+        CharacterizationTable.load(path)
+
+
+def test_access_costs_formulas(table):
+    c = table.access_costs(Corner("tt", 1.8, 25.0))
+    e = lambda op: energy(op, "tt", 1.8, 25.0)  # noqa: E731
+    assert c.read_base_j == e("read_0")
+    assert c.read_energy_j(16) == pytest.approx(e("read_1"), rel=1e-12)
+    assert c.write_energy_j(0, 0) == e("write_same")
+    assert c.write_energy_j(16, 0) == pytest.approx(e("write_0to1"), rel=1e-12)
+    assert c.write_energy_j(0, 16) == pytest.approx(e("write_1to0"), rel=1e-12)
+    assert c.bit_error_rate == 0.0 and c.bit_error_rate_upper95 == pytest.approx(3 / 32)
+    assert set(c.sources) >= {"read_base_j", "read_per_one_j", "leakage_w", "min_cycle_s", "bit_error_rate"}
+    assert all(r.process == "tt" for rows in c.sources.values() for r in rows)
+    # moving to a shorter clock removes leakage energy of the difference
+    c2 = c.at_period(5e-9)
+    assert c2.idle_j == pytest.approx(c.idle_j - c.leakage_w * 5e-9)
+
+
+def test_failed_rows_refused_but_bit_errors_counted(tmp_path):
+    t = CharacterizationTable.load(write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0)))
+    with pytest.raises(TableRangeError, match="failed in simulation"):
+        t.query("ss", 1.6, 125.0, "read_0", "energy_j")
+    t = CharacterizationTable.load(write_table(tmp_path, bit_errors_at=("ss", 1.6, 125.0)))
+    c = t.access_costs(Corner("ss", 1.6, 125.0))
+    assert c.bit_error_rate == pytest.approx(1 / 32)
+    assert math.isclose(t.access_costs(Corner("ss", 1.8, 125.0)).bit_error_rate, 0.0)
+
+
+def test_rows_at_different_periods_are_combined_at_one(tmp_path):
+    path = write_table(tmp_path)
+    df = pd.read_csv(path)
+    df.loc[df["op"] == "idle", "period_s"] = 20e-9  # idle measured at twice the read period
+    df.to_csv(path, index=False)
+    t = CharacterizationTable.load(path)
+    c = t.access_costs(Corner("tt", 1.8, 25.0))
+    leak = t.query("tt", 1.8, 25.0, "leakage", "leakage_w")
+    assert c.period_s == 10e-9
+    assert c.idle_j == pytest.approx(energy("idle", "tt", 1.8, 25.0) - leak * 10e-9, rel=1e-12)
+    assert any(r.op == "leakage" for r in c.sources["idle_j"])
+
+
+def test_row_switch_hazard_and_words_per_row(tmp_path):
+    c = CharacterizationTable.load(write_table(tmp_path, words_per_row=4)).access_costs(Corner("tt", 1.7, 30.0))
+    assert c.row_switch_hazard is True and c.words_per_row == 4 and len(c.sources["row_switch_hazard"]) == 4
+    c = CharacterizationTable.load(write_table(tmp_path, row_switch_errors=False)).access_costs(Corner("tt", 1.8, 25.0))
+    assert c.row_switch_hazard is False
+    path = write_table(tmp_path)
+    df = pd.read_csv(path)
+    df[df["op"] != "row_switch"].to_csv(path, index=False)
+    assert CharacterizationTable.load(path).access_costs(Corner("tt", 1.8, 25.0)).row_switch_hazard is None
+
+
+def test_columns_match_the_characterization_writer():
+    from cosim.characterize.sweep import COLUMNS as WRITTEN
+    from cosim.table import COLUMNS
+
+    assert tuple(WRITTEN) == COLUMNS
