@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "netlists": "cosim.openram.cli:netlists",
     "characterize": "cosim.characterize.cli:characterize",
     "liberty": "cosim.characterize.cli:liberty",
-    "report-characterization": "cosim.characterize.cli:report_characterization",
+    "report": "cosim.characterize.cli:report",
     "train": "cosim.engine.cli:train",
     "evaluate": "cosim.engine.cli:evaluate",
     "compress": "cosim.engine.cli:compress",

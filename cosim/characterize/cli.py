@@ -23,9 +23,9 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder (default: characterization/)")
-@click.option("--trim/--no-trim", default=None,
-              help="simulate the netlist trimmed to the accessed rows/columns; default: trim when that removes >= 25 % "
-                   "of the storage cells (all macros but sram_8x16)")
+@click.option("--trim", type=click.Choice(["no", "yes", "auto"]), default="no", show_default=True,
+              help="simulate the netlist trimmed to the accessed rows/columns (auto: where that removes >= 25 % of "
+                   "the storage cells); the committed tables are untrimmed")
 def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim) -> None:
     """Simulate every macro at every corner with ngspice and write the lookup tables."""
     from cosim.characterize.sweep import Grid, sweep_macro
@@ -38,7 +38,7 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
         if not sp.is_file():
             raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
         outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
-                               trim=trim)
+                               trim={'no': False, 'yes': True, 'auto': None}[trim])
         click.echo(
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest cached), "
             f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> {outcome.csv_path}"
@@ -79,3 +79,11 @@ def report_characterization(macro, table, out) -> None:
     paths = plot_characterization(table or settings.characterization_dir / f"{macro}.csv", out, macro=macro)
     for p in paths:
         click.echo(str(p))
+
+
+@click.group()
+def report() -> None:
+    """Reports: `cosim report characterization` plots the tables (the inference report is `cosim infer`)."""
+
+
+report.add_command(report_characterization, name="characterization")

@@ -152,10 +152,11 @@ def sweep_macro(
     options: tuple[str, ...] = (),
     progress: bool = True,
     search_min_cycle: bool = True,
-    trim: bool | None = None,
+    trim: bool | None = False,
 ) -> SweepOutcome:
     """Characterize one macro over ``grid``. ``trim``: simulate the netlist trimmed to the accessed rows and columns
-    (:mod:`cosim.characterize.trim`); ``None`` (default) trims when that removes at least
+    (:mod:`cosim.characterize.trim`). Default False: the committed tables are the untrimmed reference (trimming
+    gains little per point while leakage needs the untrimmed deck anyway, below). ``None`` trims when that removes at least
     :data:`AUTO_TRIM_FRACTION` of the storage cells: every committed macro but sram_8x16, where only the spare
     column's 15 of 153 cells go (bench/characterize.py, loaded 2-core machine: main deck 1.18x, point 1.30x faster)
     and its table stays the untrimmed reference. A trimmed point also runs its main deck on the untrimmed netlist,

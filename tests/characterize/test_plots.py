@@ -53,7 +53,7 @@ def test_cli(tmp_path):
     from cosim.cli import cli
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["report-characterization", "--macro", "sram_8x16", "--table", str(_table(tmp_path)),
+    result = CliRunner().invoke(cli, ["report", "characterization", "--macro", "sram_8x16", "--table", str(_table(tmp_path)),
                                       "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(list(out.glob("*.png"))) == 4

@@ -75,6 +75,7 @@ def test_written_trim_parses_with_all_ports(macro_netlist, tmp_path):
 
 
 @pytest.mark.spice
+@pytest.mark.slow  # 2-8 min on a loaded 2-core machine
 def test_trimmed_matches_untrimmed_in_ngspice(settings, models, tmp_path):
     """sram_8x16 at tt/1.8 V/25 C, main deck (bench/characterize.py also compares the row-switch deck): trimmed and
     untrimmed agree within 3 % on every energy, access/write time and leakage, and the same reads/writes succeed."""
@@ -112,7 +113,7 @@ def test_trimmed_matches_untrimmed_in_ngspice(settings, models, tmp_path):
 
 
 @pytest.mark.parametrize("name, auto", [("sram_8x16", False), ("sram_16x128", True)])
-def test_sweep_trims_by_default_only_where_it_removes_a_quarter(settings, tmp_path, name, auto):
+def test_auto_trim_only_where_it_removes_a_quarter(settings, tmp_path, name, auto):
     from cosim.characterize.sweep import simulated_netlist
 
     mn = load_macro(settings.netlists_dir / f"{name}.sp")
