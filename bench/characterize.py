@@ -1,6 +1,7 @@
-"""Characterization speed, from one run: seconds per ngspice deck and per point for a macro at one corner, untrimmed
-vs trimmed netlist (and the 3 % agreement of every measurement), the sweep's own timings from a table's json
-provenance when there is one, and one small circuit with the whole sky130 library vs cosim's reduced model deck.
+"""Characterization speed, from one run: seconds per ngspice deck and per point for a macro at one corner, full vs
+folded netlist (cosim.characterize.trim; and the 3 % agreement of every measurement), the whole default sweep's
+time that follows (45 points, 2 at a time on 2 cores), the sweep's own timings from a table's json provenance when
+there is one, and one small circuit with the whole sky130 library vs cosim's reduced model deck.
 
     python bench/characterize.py [--macro sram_8x16] [--corner tt,1.8,25] [--min-cycle] [--no-row-switch]
                                  [--table characterization/]
@@ -28,7 +29,7 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
     """One point in this (worker) process, with the wall time of every ngspice run."""
     import cosim.characterize.point as point
     from cosim.characterize.plan import make_plan, nominal_period_s
-    from cosim.characterize.trim import write_trimmed
+    from cosim.characterize.trim import storage_nodes, trim_netlist, write_trimmed
     from cosim.config import load_settings
     from cosim.netlist import load_macro
     from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
@@ -44,8 +45,8 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
     decks: list[tuple[str, float]] = []
     original = point.run
 
-    def timed(deck_text, run_dir=None, expect_stop_s=None, backend="batch"):
-        r = original(deck_text, run_dir, expect_stop_s, backend)
+    def timed(deck_text, run_dir=None, *args, **kwargs):
+        r = original(deck_text, run_dir, *args, **kwargs)
         decks.append((run_dir.name if run_dir else "?", r.wall_s))
         return r
 
@@ -54,17 +55,13 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
         req = point.PointRequest(plan=plan, corner=c, netlist_path=path, model_deck_path=deck,
                                  period_s=nominal_period_s(mn.macro),
                                  run_dir=Path(run_root) / ("trimmed" if trimmed else "untrimmed"),
-                                 search_min_cycle=min_cycle, check_row_switch=row_switch)  # fmt: skip
+                                 search_min_cycle=min_cycle, check_row_switch=row_switch,
+                                 storage_cells=storage_nodes(trim_netlist(mn.netlist, plan) if trimmed else mn.netlist, plan),
+                                 threads=1)  # fmt: skip
         res = point.characterize_point(req)
-        leak = None
-        if trimmed:  # what a trimmed sweep does: leakage from a short deck on the untrimmed netlist
-            from cosim.characterize.trim import full_netlist_leakage
-
-            periods = [r.get("period_s") for r in res.rows if r["op"] == "read_1" and r.get("period_s")]
-            leak = full_netlist_leakage(req, mn.sp_path.resolve(), periods[0] if periods else None)
     finally:
         point.run = original
-    return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path), "leak": leak}
+    return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path)}
 
 
 def _model_deck_run(full: bool) -> float:
@@ -116,21 +113,19 @@ def main() -> None:
 
     print(f"{args.macro} at {p}/{v} V/{t} C (ngspice, the decks run one after the other; 1-min load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine skews the ratios)")  # fmt: skip
-    print(f"  {'deck':<24}{'untrimmed s':>12}{'trimmed s':>12}{'ratio':>8}")
+    print(f"  {'deck':<24}{'full s':>12}{'folded s':>12}{'ratio':>8}")
     tri = dict(trimmed["decks"])
     for name, secs in untrimmed["decks"]:
         other = tri.get(name, math.nan)
         print(f"  {name:<24}{secs:>12.2f}{other:>12.2f}{secs / other:>8.2f}")
     u, w = untrimmed["wall_s"], trimmed["wall_s"]
-    print(f"  {'point (all decks)':<24}{u:>12.2f}{w:>12.2f}{u / w:>8.2f}   (speed-up untrimmed/trimmed)")
-    leak = trimmed["leak"]
-    if leak is not None:
-        w2 = w + leak["wall_s"]
-        print(f"  {'+ untrimmed leakage deck':<24}{'':>12}{leak['wall_s']:>12.2f}{'':>8}   (a trimmed sweep runs it)")
-        print(f"  {'point as a trimmed sweep':<24}{u:>12.2f}{w2:>12.2f}{u / w2:>8.2f}")
+    print(f"  {'point (all decks)':<24}{u:>12.2f}{w:>12.2f}{u / w:>8.2f}   (speed-up full/folded)")
+    print(f"  default sweep (45 points, 2 in parallel on 2 cores, one thread each): full ~{45 * u / 2 / 60:.0f} min, "
+          f"folded ~{45 * w / 2 / 60:.0f} min (target for the 1 KB macro: 15 min)"
+          + ("" if args.min_cycle else "; without the min-cycle search: add --min-cycle for the real point"))
 
     diffs = compare_rows(tuple(untrimmed["rows"]), tuple(trimmed["rows"]))
-    print("  measurement                     untrimmed      trimmed   rel.diff  status (untrimmed/trimmed)")
+    print("  measurement                          full       folded   rel.diff  status (full/folded)")
     worst = 0.0
     for d in diffs:
         rel = d["rel_diff"]
@@ -138,12 +133,6 @@ def main() -> None:
             worst = max(worst, abs(rel))
         print(f"  {d['op'] + ' ' + d['column']:<30}{_fmt(d['untrimmed']):>11}{_fmt(d['trimmed']):>13}"
               f"{rel * 100:>9.2f}%  {d['status_untrimmed']}/{d['status_trimmed']}")  # fmt: skip
-    if leak is not None:
-        ref = next((r.get("leakage_w") for r in untrimmed["rows"] if r["op"] == "leakage"), None)
-        x = leak["row"].get("leakage_w")
-        if isinstance(ref, float) and isinstance(x, float):
-            print(f"  {'leakage (untrimmed deck)':<30}{_fmt(ref):>11}{_fmt(x):>13}{(x - ref) / abs(ref) * 100:>9.2f}%  "
-                  f"{leak['row']['status']}   <- what a trimmed table records")  # fmt: skip
     same = [(r["op"], r["status"]) for r in untrimmed["rows"]] == [(r["op"], r["status"]) for r in trimmed["rows"]]
     print(f"  max |rel.diff| (row_switch excluded: a hazard check) = {worst * 100:.2f}%  "
           f"({'within' if worst <= 0.03 else 'OUTSIDE'} 3 %); same statuses: {same}")  # fmt: skip

@@ -23,9 +23,9 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder (default: characterization/)")
-@click.option("--trim", type=click.Choice(["no", "yes", "auto"]), default="no", show_default=True,
-              help="simulate the netlist trimmed to the accessed rows/columns (auto: where that removes >= 25 % of "
-                   "the storage cells); the committed tables are untrimmed")
+@click.option("--trim", type=click.Choice(["no", "yes", "auto"]), default="auto", show_default=True,
+              help="fold the storage array (accessed rows kept, every other row of a column simulated as one "
+                   "mult=N cell; auto: where that removes >= 25 % of the cell instances); no: the full netlist")
 def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim) -> None:
     """Simulate every macro at every corner with ngspice and write the lookup tables."""
     from cosim.characterize.sweep import Grid, sweep_macro

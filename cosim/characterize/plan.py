@@ -67,10 +67,9 @@ class MacroPlan:
             out += [(node, float(bit)), (node + "_bar", float(1 - bit))]
         return tuple(out)
 
-    def kept_rows_cols(self) -> tuple[frozenset[int], frozenset[int]]:
-        """Rows and columns the plans access (what a trimmed netlist must keep)."""
-        cells = [self.cell(a, b) for a in (self.address_a, self.address_b) for b in range(self.macro.word_size)]
-        return frozenset(r for r, _ in cells), frozenset(c for _, c in cells)
+    def kept_rows(self) -> frozenset[int]:
+        """Rows the plans access (what a folded netlist keeps cell by cell)."""
+        return frozenset(self.cell(a, 0)[0] for a in (self.address_a, self.address_b))
 
 
 def make_plan(macro: Macro, instance: str = "x_sram") -> MacroPlan:

@@ -23,13 +23,23 @@ from cosim.characterize.plan import (
 )
 from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
 from cosim.sim import SimError, SimResult, run
-from cosim.testbench import TestbenchSpec, render_deck, stop_time_s
+from cosim.testbench import Cycle, TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
 
 #: solver settings of the retry after a failed run (ngspice's gear integration damps the ringing that makes the
 #: default trapezoidal method shrink its time step; OpenRAM's own characterizer always uses it)
 CONSERVATIVE_OPTIONS = ("method=gear", "reltol=1e-3", "gmin=1e-12", "itl4=100")
-LEAK_S = 4e-9  #: clock stopped this long at the end of the main deck; leakage = mean power of its last half
+#: Leakage deck: the clock stops after the settle cycles and one deselected cycle, for LEAK_S; leakage is the mean
+#: supply power over the last half. Why so long: after the clock stops, internal nodes keep drifting on leakage
+#: currents. sram_8x16 (folded) at tt/1.8 V/25 C: 617 nW in the first ns, 109 nW at 64-128 ns, 77.5 at 512-1024,
+#: 76.0 at 1024-2048 ns. At tt/1.8 V/125 C it is flat at 10.7 uW for 128 ns, then a slowly drifting node crosses a
+#: gate's threshold and the current rises to 78 uW (512-1024 ns) before settling back to 10.6 uW after ~2 us; a
+#: 2 us window measured that tail (30 uW), so the window is 8 us. Nothing switches, so the step may be long: gear
+#: integration, because trapezoidal integration rings with long steps (gear with 2 ns steps is within 2 % of 20 ps
+#: steps at 64-256 ns). The message records the drift (mean of the quarter before the window vs the window).
+LEAK_S = 8192e-9
+LEAK_STEP_S = 8e-9
+LEAK_OPTIONS = ("method=gear",)
 MIN_CYCLE_STEPS = 4  #: bisection steps of the minimum-cycle search (resolution: 7/8 of the bracket / 2^4)
 
 
@@ -45,6 +55,11 @@ class PointRequest:
     search_min_cycle: bool = True
     check_row_switch: bool = True
     backend: str = "batch"  #: simulator backend (cosim.sim.BACKENDS)
+    threads: int = 1  #: ngspice OpenMP threads per run (sweeps run points in parallel: one each)
+    #: every storage cell instance of the simulated array (cosim.characterize.trim.storage_nodes): a cell no sequence
+    #: sets starts holding 0, so no latch starts at q = q_bar and resolves during the run (it would add its own
+    #: current to energies and leakage) and a folded netlist's cells match the full array's state for state
+    storage_cells: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,10 +71,15 @@ class PointResult:
     retries: int = 0
 
 
-def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: tuple[str, ...]) -> TestbenchSpec:
+def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: tuple[str, ...],
+          step_s: float = 0.0) -> TestbenchSpec:  # fmt: skip
     cycles, measured, init = sequence
     probes = tuple(dict.fromkeys(n for m in measured if m.op.startswith("write") for n in req.plan.word_nodes(m.address)))
     vdd = req.corner.vdd_v
+    set_nodes = {node for node, _ in init}
+    init = init + tuple(
+        pair for cell in req.storage_cells if f"{cell}.q" not in set_nodes for pair in ((f"{cell}.q", 0.0), (f"{cell}.q_bar", 1.0))
+    )
     return TestbenchSpec(
         ports=req.plan.ports,
         netlist_path=req.netlist_path,
@@ -72,6 +92,7 @@ def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: 
         initial_conditions=tuple((node, value * vdd) for node, value in init),
         probes=probes,
         options=options,
+        step_s=step_s,
     )
 
 
@@ -81,12 +102,12 @@ def _run(req: PointRequest, spec: TestbenchSpec, name: str, counters: dict) -> t
     run_dir = req.run_dir / name if req.run_dir else None
     counters["runs"] += 1
     try:
-        return run(deck, run_dir, stop_time_s(spec), req.backend), deck
+        return run(deck, run_dir, stop_time_s(spec), req.backend, req.threads), deck
     except SimError:
         counters["retries"] += 1
         spec = replace(spec, options=tuple(dict.fromkeys(spec.options + CONSERVATIVE_OPTIONS)))
         deck = render_deck(spec)
-        return run(deck, run_dir / "retry" if run_dir else None, stop_time_s(spec), req.backend), deck
+        return run(deck, run_dir / "retry" if run_dir else None, stop_time_s(spec), req.backend, req.threads), deck
 
 
 def _word(values: list[float], vdd: float) -> int:
@@ -179,18 +200,15 @@ def characterize_point(req: PointRequest) -> PointResult:
     # energies at the nominal period, or slower where this corner needs it
     period = req.period_s if not math.isfinite(min_cycle) else max(req.period_s, 1.25 * min_cycle)
     seq = main_sequence(req.plan)
-    spec = _spec(req, seq, period, LEAK_S, req.options)
+    spec = _spec(req, seq, period, 0.0, req.options)
     try:
         r, deck = _run(req, spec, "main", counters)
         decks["main"] = _sha(deck)
         rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
-        t_end = stop_time_s(spec)
-        leak = mean_power_w(r.time_s, r.v("v_supply#branch"), req.corner.vdd_v, t_end - LEAK_S / 2, t_end)
-        rows.append({"op": "leakage", "status": "ok", "leakage_w": leak})
     except SimError as exc:
         msg = _first_line(exc)
         rows.extend({"op": m.op, "status": "failed", "message": msg} for m in seq[1])
-        rows.append({"op": "leakage", "status": "failed", "message": msg})
+    rows.append(measure_leakage(req, period, counters, decks))
     if req.check_row_switch:
         seq = row_switch_sequence(req.plan)
         spec = _spec(req, seq, period, 0.0, req.options)
@@ -207,6 +225,30 @@ def characterize_point(req: PointRequest) -> PointResult:
         runs=counters["runs"],
         retries=counters["retries"],
     )
+
+
+def leakage_sequence(plan: MacroPlan):
+    """One deselected cycle, then the clock stops (the array holds the main deck's initial words)."""
+    _, _, init = main_sequence(plan)
+    return (Cycle("idle", plan.address_a),), (), init
+
+
+def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: dict) -> dict:
+    """The leakage row: mean supply power over the last half of LEAK_S with the clock stopped; the message gives
+    the settling (the mean over the quarter before, relative)."""
+    spec = _spec(req, leakage_sequence(req.plan), period_s, LEAK_S, tuple(dict.fromkeys(req.options + LEAK_OPTIONS)),
+                 step_s=LEAK_STEP_S)  # fmt: skip
+    try:
+        r, deck = _run(req, spec, "leakage", counters)
+    except SimError as exc:
+        return {"op": "leakage", "status": "failed", "message": _first_line(exc)}
+    decks["leakage"] = _sha(deck)
+    t_end, i, vdd = stop_time_s(spec), r.v("v_supply#branch"), req.corner.vdd_v
+    leak = mean_power_w(r.time_s, i, vdd, t_end - LEAK_S / 2, t_end)
+    before = mean_power_w(r.time_s, i, vdd, t_end - 3 * LEAK_S / 4, t_end - LEAK_S / 2)
+    drift = (before - leak) / abs(leak) if leak else math.nan
+    return {"op": "leakage", "status": "ok", "leakage_w": leak,
+            "message": f"clock stopped {LEAK_S * 1e9:.0f} ns; mean of the last half, {drift * 100:+.1f} % in the quarter before"}  # fmt: skip
 
 
 def _first_line(exc: Exception) -> str:

@@ -24,11 +24,10 @@ from joblib import Parallel, delayed
 from cosim import __version__
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, PointResult, characterize_point
-from cosim.characterize import trim as _trim_module
-from cosim.characterize.trim import trim_netlist, trim_summary, write_trimmed
+from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
-from cosim.netlist import load_macro
+from cosim.netlist import Netlist, load_macro
 from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
 from cosim.pdk.sky130 import locate_models
 from cosim.types import PROCESSES, Corner
@@ -84,24 +83,11 @@ def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corn
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _worker(req: PointRequest, cache_file: Path, key: str, leak_netlist: Path | None = None) -> dict:
-    """Runs in a worker process: one corner, cached atomically as soon as it is done. ``leak_netlist``: for a trimmed
-    ``req``, the untrimmed netlist whose leakage replaces the trimmed one (see trim.full_netlist_leakage)."""
+def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
+    """Runs in a worker process: one corner, cached atomically as soon as it is done."""
     result = characterize_point(req)
     record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
               "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries}  # fmt: skip
-    if leak_netlist is not None:
-        from cosim.characterize.trim import full_netlist_leakage
-
-        # the main deck's period (slower than nominal where the corner's min cycle needs it)
-        periods = [r.get("period_s") for r in result.rows if r["op"] == "read_1" and r.get("period_s")]
-        leak = full_netlist_leakage(req, leak_netlist, periods[0] if periods else None)
-        record["rows"] = [leak["row"] if r["op"] == "leakage" else r for r in record["rows"]]
-        record["wall_s"] += leak["wall_s"]
-        record["runs"] += leak["runs"]
-        record["retries"] += leak["retries"]
-        if "deck_sha256" in leak:
-            record["decks"]["leakage_untrimmed"] = leak["deck_sha256"]
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(record, default=_json_default))
     tmp.replace(cache_file)
@@ -124,20 +110,21 @@ class SweepOutcome:
     wall_s: float
 
 
-def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None]:
-    """The netlist file a sweep simulates, its sha256, and what was trimmed (None: the committed netlist as is).
-    ``trim=None`` trims when that removes at least :data:`AUTO_TRIM_FRACTION` of the storage cells."""
+def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None, Netlist]:
+    """The netlist file a sweep simulates, its sha256, what was folded (None: the committed netlist as is) and the
+    parsed netlist. ``trim=None`` folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cells."""
     sp_path = macro_netlist.sp_path
-    summary = trim_summary(macro_netlist.netlist, trim_netlist(macro_netlist.netlist, plan))
+    folded = trim_netlist(macro_netlist.netlist, plan)
+    summary = trim_summary(macro_netlist.netlist, folded)
     if trim is None:
         trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
     if not trim:
-        return sp_path.resolve(), _sha_file(sp_path), None
+        return sp_path.resolve(), _sha_file(sp_path), None, macro_netlist.netlist
     path = write_trimmed(macro_netlist.netlist, plan, cache_dir)
-    rows, cols = plan.kept_rows_cols()
-    info = {"rows": sorted(rows), "columns": sorted(cols), "cells_before": summary.cells_before,
-            "cells_after": summary.cells_after, "file": path.name}  # fmt: skip
-    return path, _sha_file(path), info
+    info = {"rows_kept": sorted(plan.kept_rows()), "cells_before": summary.cells_before,
+            "cell_instances_after": summary.cells_after, "cells_folded": summary.cells_folded,
+            "file": path.name}  # fmt: skip
+    return path, _sha_file(path), info, folded
 
 
 def sweep_macro(
@@ -152,17 +139,13 @@ def sweep_macro(
     options: tuple[str, ...] = (),
     progress: bool = True,
     search_min_cycle: bool = True,
-    trim: bool | None = False,
+    trim: bool | None = None,
 ) -> SweepOutcome:
-    """Characterize one macro over ``grid``. ``trim``: simulate the netlist trimmed to the accessed rows and columns
-    (:mod:`cosim.characterize.trim`). Default False: the committed tables are the untrimmed reference (trimming
-    gains little per point while leakage needs the untrimmed deck anyway, below). ``None`` trims when that removes at least
-    :data:`AUTO_TRIM_FRACTION` of the storage cells: every committed macro but sram_8x16, where only the spare
-    column's 15 of 153 cells go (bench/characterize.py, loaded 2-core machine: main deck 1.18x, point 1.30x faster)
-    and its table stays the untrimmed reference. A trimmed point also runs its main deck on the untrimmed netlist,
-    for leakage (see trim.untrimmed_leakage_spec): sram_16x128's main deck ran 1.35x faster trimmed, and the main
-    deck is ~1/5 of a point (sram_8x16 provenance), so a trimmed point should be ~1.25x faster there (an estimate,
-    not measured; larger arrays gain more)."""
+    """Characterize one macro over ``grid``. ``trim``: simulate the netlist with its storage array folded
+    (:mod:`cosim.characterize.trim`: the accessed rows cell by cell, every other row of a column as one mult=N cell;
+    bench/characterize.py and tests/characterize/test_trim.py compare it with the full netlist); False simulates the
+    committed netlist as is; None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the
+    cell instances (every committed macro)."""
     import time
 
     from tqdm import tqdm
@@ -178,10 +161,10 @@ def sweep_macro(
     ngspice = ngspice_version()
     code = code_sha256()
     netlist_sha = _sha_file(sp_path)
-    sim_path, sim_sha, trim_info = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
+    sim_path, sim_sha, trim_info, sim_netlist = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
     trim = trim_info is not None
-    # a trimmed point also depends on the untrimmed netlist (its leakage deck) and on the trimming code
-    key_netlist = sim_sha if not trim else f"{sim_sha}+untrimmed:{netlist_sha}+trim:{_sha_file(Path(_trim_module.__file__))}"
+    cells = storage_nodes(sim_netlist, plan)
+    key_netlist = sim_sha  # the folded text itself, so any change of the folding changes the key
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
 
@@ -189,6 +172,8 @@ def sweep_macro(
     for process in grid.processes:
         reduced = build_reduced_deck(models, process, set(macro.devices))
         decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
+    # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
     todo, records, keys = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
@@ -200,9 +185,9 @@ def sweep_macro(
             continue
         req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
                            period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
-                           options=options, search_min_cycle=search_min_cycle)  # fmt: skip
+                           options=options, search_min_cycle=search_min_cycle, storage_cells=cells,
+                           threads=threads)  # fmt: skip
         todo.append((corner, req, cache_file, key))
-    leak_netlist = sp_path.resolve() if trim else None
 
     if todo:
         ctx = contextlib.nullcontext()
@@ -220,7 +205,7 @@ def sweep_macro(
                 bar = tqdm(total=len(grid.corners()), initial=len(records), desc=macro.name, unit="corner",
                            disable=not progress)  # fmt: skip
                 results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
-                    delayed(_worker)(req, cache_file, key, leak_netlist) for _, req, cache_file, key in todo
+                    delayed(_worker)(req, cache_file, key) for _, req, cache_file, key in todo
                 )
                 by_key = {key: corner for corner, _, _, key in todo}
                 for record in results:
@@ -246,7 +231,7 @@ def sweep_macro(
         "words_per_row": macro.words_per_row,
         "cosim_version": __version__,
         "ngspice_version": ngspice,
-        "simulator": "ngspice (shared library) through PySpice 1.5",
+        "simulator": "ngspice batch process (ngspice -b), one per deck: cosim.sim.ngspice",
         "models": {
             "source": models.source,
             "library": models.lib_file.name,
@@ -257,7 +242,7 @@ def sweep_macro(
         "netlist_sha256": netlist_sha,
         "trimmed": bool(trim),
         "trimmed_netlist_sha256": sim_sha if trim else None,
-        "trim": trim_info,  # leakage of a trimmed table is measured on the untrimmed netlist (its own deck)
+        "trim": trim_info,
         "wall_s": None,  # filled below
         "testbench_sha256": code,
         "options": list(options),

@@ -1,14 +1,17 @@
-"""Trim the storage array of a macro netlist to what a characterization plan touches (as OpenRAM's trim_spice).
+"""Fold the storage array of a macro netlist down to what a characterization plan touches.
 
-A plan reads and writes two words (:meth:`MacroPlan.kept_rows_cols`). Every storage cell on those words' rows keeps
-the word-line load, every cell on their columns keeps the bit-line load; a cell on neither carries no signal the
-measurements see (its word line stays low, its bit lines are another column's), so it is removed. Only the storage
-array subckt changes: periphery, replica column and dummy rows are kept whole. The word-line strap cells
-(``Xrow_{r}_col_{c}_wlstrap*``) have no devices; a strap is removed with the cell at the same (row, column).
+A plan reads and writes two words (:meth:`MacroPlan.kept_rows`): the cells on those words' rows switch; every other
+storage cell only sits on its column's bit lines with its word line low, holding a value. cosim gives every such
+cell the same value (0: :func:`storage_nodes` and the initial conditions of cosim.characterize.point), so within a
+column all of them are identical circuits in identical states: same bit lines, same supplies, word lines driven low
+by identical drivers. N identical devices in the same state carry N times the current and charge of one, which is
+what SPICE's multiplier ``m`` computes; so each column's unaccessed cells are replaced by *one* cell whose devices
+carry ``mult=N`` (sky130's instance parameter, made effective by cosim.pdk.reduce.honor_mult), connected to the
+column's bit lines and to the word line of the first folded row. Bit-line load, bit-line leakage and array leakage
+are kept (to the solver's tolerance, not approximated), unlike removing the cells as OpenRAM's trim_spice does
+(which cosim did at first: -3.1 % leakage on sram_16x128). Word-line straps have no devices and go with their row.
 
-OpenRAM's own characterizer (``openram/compiler/characterizer/trim_spice.py``) keeps the same cells (those on the
-accessed word line or bit lines) and also trims sense amps, write drivers and precharges of other columns; cosim
-keeps those, since its plans read and write whole words.
+Only the storage array subckt changes: periphery, replica column and dummy rows are kept whole.
 """
 
 from __future__ import annotations
@@ -20,59 +23,111 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cosim.characterize.plan import MacroPlan
+from cosim.errors import NetlistError
 from cosim.netlist import Netlist, find_bitcell_array
+from cosim.netlist.spice import Element, Subckt
 
 #: storage cells and the word-line straps placed beside them in OpenRAM's sky130 array
 _CELL_OR_STRAP = re.compile(r"^Xrow_(\d+)_col_(\d+)_(bitcell|wlstrap\w*)$", re.I)
+FOLD_PREFIX = "Xfold_col_"  #: instance name of a column's folded cell: Xfold_col_{col}
+_FOLDED = re.compile(rf"^{FOLD_PREFIX}(\d+)(?:_\d+)?$", re.I)
 
 
 @dataclass(frozen=True)
 class TrimSummary:
     array_subckt: str
     cells_before: int
-    cells_after: int
-    straps_removed: int
+    cells_after: int  #: cell instances simulated: kept cells + one folded cell per column
+    cells_folded: int  #: cells stood for by the folded instances
 
 
-def _keep(name: str, rows: frozenset[int], cols: frozenset[int]) -> bool:
-    m = _CELL_OR_STRAP.match(name)
-    if m is None:
-        return True
-    return int(m.group(1)) in rows or int(m.group(2)) in cols
+def _body_key(netlist: Netlist, ref: str) -> tuple:
+    sub = netlist.subckt(ref)
+    return sub.ports, sub.elements, sub.params, sub.cards
+
+
+def folded_cell_subckt(netlist: Netlist, ref: str, n: int) -> Subckt:
+    """The cell subckt ``ref`` with every device multiplied by ``n`` (``mult=n``)."""
+    sub = netlist.subckt(ref)
+    devices = []
+    for e in sub.elements:
+        if e.kind != "X" or netlist.is_subckt(e.ref) or any(k.lower() in ("mult", "m") for k, _ in e.params):
+            raise NetlistError(
+                f"{netlist.path or '<netlist>'}: cannot fold cell {ref}: element {e.name} is not a plain PDK device "
+                "call; characterize it untrimmed (--trim no)"
+            )
+        devices.append(replace(e, params=(*e.params, ("mult", str(n)))))
+    return replace(sub, name=f"cosim_fold_{sub.name}_x{n}", elements=tuple(devices))
 
 
 def trim_netlist(netlist: Netlist, plan: MacroPlan) -> Netlist:
-    """The netlist with every storage cell (and strap) that is in neither a kept row nor a kept column removed from
-    the bitcell array subckt; every other subckt, the ports and the cards are unchanged."""
+    """``netlist`` with the storage array folded: cells on the plan's rows kept as they are, the rest of each column
+    replaced by one ``mult=N`` cell (module doc). Every other subckt, the ports and the cards are unchanged."""
     array = find_bitcell_array(netlist)
-    rows, cols = plan.kept_rows_cols()
+    rows = plan.kept_rows()
     sub = netlist.subckt(array.subckt)
-    kept = tuple(e for e in sub.elements if _keep(e.name, rows, cols))
-    return netlist.with_subckt(replace(sub, elements=kept))
+    kept: list[Element] = []
+    folded: dict[int, list[Element]] = {}
+    for e in sub.elements:
+        m = _CELL_OR_STRAP.match(e.name)
+        if m is None or int(m.group(1)) in rows:
+            kept.append(e)
+        elif m.group(3).lower() == "bitcell":
+            folded.setdefault(int(m.group(2)), []).append(e)
+    canonical: dict[tuple, str] = {}  # mirrored cell variants (opt1/opt1a) are the same circuit: fold them together
+    new_subckts: dict[str, Subckt] = {}
+    for col, cells in sorted(folded.items()):
+        groups: dict[str, list[Element]] = {}
+        for e in cells:
+            groups.setdefault(canonical.setdefault(_body_key(netlist, e.ref), e.ref), []).append(e)
+        for k, (ref, members) in enumerate(groups.items()):
+            first = members[0]
+            differ = {i for e in members for i, (a, b) in enumerate(zip(e.nodes, first.nodes)) if a != b}
+            if len(differ) > 1 or any(len(e.nodes) != len(first.nodes) for e in members):
+                raise NetlistError(
+                    f"{netlist.path or '<netlist>'}: cells of column {col} in {sub.name} differ in more than their "
+                    "word line; cannot fold them (--trim no)"
+                )
+            cell = folded_cell_subckt(netlist, ref, len(members))
+            new_subckts[cell.name.lower()] = cell
+            name = f"{FOLD_PREFIX}{col}" + (f"_{k}" if k else "")
+            kept.append(Element(name=name, nodes=first.nodes, ref=cell.name))
+    out = netlist.with_subckt(replace(sub, elements=tuple(kept)))
+    for cell in new_subckts.values():
+        out = out.with_subckt(cell)
+    return out
 
 
 def trim_summary(before: Netlist, after: Netlist) -> TrimSummary:
     array = find_bitcell_array(before)
-    b = before.subckt(array.subckt).elements
     a = after.subckt(array.subckt).elements
+    real = sum(1 for e in a if (m := _CELL_OR_STRAP.match(e.name)) and m.group(3).lower() == "bitcell")
+    folds = [e for e in a if _FOLDED.match(e.name)]
+    n = sum(int(re.search(r"_x(\d+)$", e.ref).group(1)) for e in folds)
+    return TrimSummary(array.subckt, len(array.cells), real + len(folds), n)
 
-    def cells(es):
-        return sum(1 for e in es if (m := _CELL_OR_STRAP.match(e.name)) and m.group(3).lower() == "bitcell")
 
-    return TrimSummary(array.subckt, cells(b), cells(a), (len(b) - cells(b)) - (len(a) - cells(a)))
+def storage_nodes(netlist: Netlist, plan: MacroPlan) -> tuple[str, ...]:
+    """ngspice paths of every storage cell instance of the (folded or full) array, e.g.
+    ``x_sram.xbank0...xbitcell_array.xrow_3_col_5_bitcell``: what gets a definite initial value."""
+    array = find_bitcell_array(netlist)
+    prefix = ".".join(p.lower() for p in (plan.instance, *array.path))
+    names = [e.name for e in netlist.subckt(array.subckt).elements
+             if _FOLDED.match(e.name) or ((m := _CELL_OR_STRAP.match(e.name)) and m.group(3).lower() == "bitcell")]  # fmt: skip
+    return tuple(f"{prefix}.{n.lower()}" for n in names)
 
 
 def trimmed_text(netlist: Netlist, plan: MacroPlan) -> str:
-    rows, cols = plan.kept_rows_cols()
+    rows = sorted(plan.kept_rows())
     head = (
-        f"* TRIMMED by cosim.characterize.trim for characterization only (not for LVS): storage cells kept on rows "
-        f"{sorted(rows)} and columns {sorted(cols)} of {find_bitcell_array(netlist).subckt}\n"
+        f"* FOLDED by cosim.characterize.trim for characterization only (not for LVS): storage cells kept on rows "
+        f"{rows} of {find_bitcell_array(netlist).subckt}; every other row's cells folded into one mult=N cell per column\n"
     )
     return head + trim_netlist(netlist, plan).to_spice()
 
 
 def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path) -> Path:
-    """Write the trimmed netlist to ``cache_dir/trimmed/<top>_<sha256[:16]>.sp`` (content-hashed: the same trim is
+    """Write the folded netlist to ``cache_dir/trimmed/<top>_<sha256[:16]>.sp`` (content-hashed: the same fold is
     written once; write, then rename, so a reader never sees half a file). Returns the path."""
     text = trimmed_text(netlist, plan)
     sha = hashlib.sha256(text.encode()).hexdigest()
@@ -107,44 +162,3 @@ def compare_rows(reference: tuple[dict, ...], trimmed: tuple[dict, ...]) -> list
             out.append({"op": op, "column": col, "untrimmed": x, "trimmed": y, "rel_diff": rel,
                         "status_untrimmed": a.get("status"), "status_trimmed": b.get("status")})  # fmt: skip
     return out
-
-
-def untrimmed_leakage_spec(req, netlist_path: Path, period_s: float):
-    """The deck a trimmed point's leakage comes from: the main deck (same sequence, period, options) on the
-    untrimmed netlist. Why the whole main sequence: the supply current after the clock stops is still decaying tens
-    of ns later (sram_8x16, tt/1.8 V/25 C, clock stopped after 2 settle cycles + 1 idle: 2.9 uW in the first 0.5 ns,
-    2.1 uW at 4 ns, 0.52 uW at 55-60 ns), so the table's leakage depends on the history before it and only the
-    same deck reproduces the untrimmed value."""
-    from cosim.characterize import point as pt
-    from cosim.characterize.plan import main_sequence
-
-    full = replace(req, netlist_path=Path(netlist_path))
-    return full, pt._spec(full, main_sequence(req.plan), period_s, pt.LEAK_S, req.options)
-
-
-def full_netlist_leakage(req, netlist_path: Path, period_s: float | None = None) -> dict:
-    """Leakage of the *untrimmed* netlist for a trimmed point. Trimming removes cells, and their leakage with it
-    (measured at tt/1.8 V/25 C: -1.9 % on sram_8x16 for 15 of 153 cells removed, -3.1 % on sram_16x128 for 1023 of
-    2145), so a trimmed table takes its leakage from :func:`untrimmed_leakage_spec`'s deck. ``period_s``: the main
-    deck's period (default ``req.period_s``). Returns the leakage row plus ``runs``/``retries``/``deck_sha256``/
-    ``wall_s``."""
-    import time
-
-    from cosim.characterize import point as pt
-    from cosim.measure import mean_power_w
-    from cosim.sim import SimError
-    from cosim.testbench import stop_time_s
-
-    start = time.perf_counter()
-    full, spec = untrimmed_leakage_spec(req, netlist_path, period_s or req.period_s)
-    counters = {"runs": 0, "retries": 0}
-    extra: dict = {}
-    try:
-        r, deck = pt._run(full, spec, "leakage_untrimmed", counters)
-        t_end = stop_time_s(spec)
-        leak = mean_power_w(r.time_s, r.v("v_supply#branch"), req.corner.vdd_v, t_end - pt.LEAK_S / 2, t_end)
-        row = {"op": "leakage", "status": "ok", "leakage_w": leak, "message": "main deck on the untrimmed netlist"}
-        extra["deck_sha256"] = pt._sha(deck)
-    except SimError as exc:
-        row = {"op": "leakage", "status": "failed", "message": "untrimmed leakage deck: " + pt._first_line(exc)}
-    return {"row": row, **counters, **extra, "wall_s": time.perf_counter() - start}

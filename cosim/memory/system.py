@@ -30,15 +30,28 @@ def _np(t) -> np.ndarray:
     return np.asarray(t)
 
 
+def layer_inputs(L) -> np.ndarray:
+    """[N, values] every input code a layer reads per image: its input, then (add, mul) its further inputs.
+
+    A two-input layer reads both operands from the activation memory. The mapper does not track where a skip
+    tensor was kept, so such a layer's whole input counts as one tensor that (its size differing from the previous
+    output's) is loaded from off-chip: the second operand is charged, and the first one's off-chip round trip is an
+    over-count on residual networks (documented in cosim/memory/README.md)."""
+    parts = [_np(L.input)]
+    parts += [_np(x) for x in getattr(L, "extra_inputs", ())]
+    parts = [p.reshape(p.shape[0], -1) for p in parts if p.ndim]
+    return np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.int64)
+
+
 def layer_shapes(layers) -> list[LayerShape]:
     out = []
     for L in layers:
-        x, y = _np(L.input), _np(L.output)
+        x, y = layer_inputs(L), _np(L.output)
         out.append(LayerShape(
             name=L.name,
             weight_values=int(_np(L.weight).size), weight_bits=int(L.weight_bits),
             bias_values=int(_np(L.bias).size), bias_bits=BIAS_BITS,
-            input_values=int(x[0].size) if x.ndim else 0, input_bits=int(L.input_bits),
+            input_values=int(x.shape[1]) if x.ndim == 2 else 0, input_bits=int(L.input_bits),
             output_values=int(y[0].size) if y.ndim else 0, output_bits=int(L.output_bits),
             macs=int(L.macs_per_image),
         ))
@@ -57,7 +70,7 @@ def act_data(layers, plan: Plan, cm: CompiledMemory) -> np.ndarray:
     """[N, columns] packed input and output words of every layer, in the column order of ``cm``."""
     parts = []
     for i, L in enumerate(layers):
-        for src, t, bits in (("input", L.input, L.input_bits), ("output", L.output, L.output_bits)):
+        for src, t, bits in (("input", layer_inputs(L), L.input_bits), ("output", L.output, L.output_bits)):
             a = _np(t)
             parts.append(pack(a.reshape(a.shape[0], -1), int(bits), plan.act_word_bits))
     return np.concatenate(parts, axis=1)

@@ -234,6 +234,38 @@ def hoist_models(lines: list[str]) -> list[str]:
     return out + ["* ---- model cards hoisted out of device subckts (cosim/pdk/reduce.py: hoist_models)"] + hoisted
 
 
+_PARAM_MULT = re.compile(r"^\s*\.param\b.*\bmult\s*=", re.IGNORECASE)
+_HAS_M = re.compile(r"\sm\s*=", re.IGNORECASE)
+_HAS_MULT = re.compile(r"\smult\s*=", re.IGNORECASE)
+
+
+def honor_mult(lines: list[str]) -> list[str]:
+    """Make sky130's ``mult`` instance parameter multiply the device, as its name says.
+
+    The library's device subckts declare ``mult`` (``.param ... mult = 1``) but never pass it to the transistor, so
+    ngspice ignores it. cosim's folded netlists (cosim/characterize/trim.py) stand for N identical storage cells in
+    the same state with one cell whose devices carry ``mult=N``: here every transistor card (``m...``) of a subckt
+    that declares ``mult`` gets ``m={mult}`` (BSIM4's multiplier: currents and charges times m) and every call of
+    another subckt from it passes ``mult`` on. With mult=1, which every OpenRAM netlist has, nothing changes.
+    """
+    out: list[str] = []
+    inside = declares = False
+    for line in lines:
+        low = line.lstrip().lower()
+        if low.startswith(".subckt"):
+            inside, declares = True, False
+        elif low.startswith(".ends"):
+            inside = False
+        elif inside and _PARAM_MULT.match(line):
+            declares = True
+        elif inside and declares and low[:1] == "m" and not _HAS_M.search(line):
+            line = line.rstrip() + " m={mult}"
+        elif inside and declares and low[:1] == "x" and not _HAS_MULT.search(line):
+            line = line.rstrip() + " mult={mult}"
+        out.append(line)
+    return out
+
+
 def _drop_subckt(lines: list[str], name: str) -> list[str]:
     """`lines` without the `.subckt name ... .ends` block(s)."""
     start = re.compile(rf"^\s*\.subckt\s+{re.escape(name)}\s", re.IGNORECASE)
@@ -290,6 +322,7 @@ def build_reduced_deck(models: ModelLibrary, process: str, devices: set[str] | f
             out.append(line)
     if any(re.match(r"^\s*\.param\s+mc_mm_switch\s*=\s*0\s*$", line, re.I) for line in section):
         out = hoist_models(out)
+    out = honor_mult(out)
     defined = set().union(*(_scan(p).defines for p in kept)) if kept else set()
     aliases = []
     for alias, (target, body) in ALIAS_SUBCKTS.items():

@@ -12,10 +12,11 @@ from cosim.sim.ngspice import SimError, SimResult, ngspice_version, parse_raw, r
 BACKENDS = ("batch", "pyspice")
 
 
-def run(deck: str, run_dir: Path | None = None, expect_stop_s: float | None = None, backend: str = "batch") -> SimResult:
-    """Run `deck` with the chosen backend (see the module docstring)."""
+def run(deck: str, run_dir: Path | None = None, expect_stop_s: float | None = None, backend: str = "batch",
+        threads: int = 1) -> SimResult:  # fmt: skip
+    """Run `deck` with the chosen backend (see the module docstring); `threads`: ngspice's OpenMP threads (batch)."""
     if backend == "batch":
-        return run_deck(deck, run_dir, expect_stop_s)
+        return run_deck(deck, run_dir, expect_stop_s, threads=threads)
     if backend == "pyspice":
         from cosim.sim.pyspice_shared import run_deck_shared
 

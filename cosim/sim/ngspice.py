@@ -114,6 +114,7 @@ def run_deck(
     expect_stop_s: float | None = None,
     timeout_s: float | None = None,
     executable: str = "ngspice",
+    threads: int = 1,
 ) -> SimResult:
     """Run `deck` (a complete netlist with its analysis line) in a fresh ngspice process; return its waveforms.
 
@@ -121,7 +122,9 @@ def run_deck(
     isolation, it can be killed on a timeout, and it costs less CPU than PySpice's shared-library binding (measured
     on a 256 B macro deck, ngspice 39: 10 s of CPU as a batch process, 36 s through libngspice). The deck, ngspice's
     log and the raw waveforms stay in `run_dir` (a temporary folder when None, removed after a successful run).
-    `expect_stop_s`: the transient's stop time; a run that ends earlier did not converge.
+    `expect_stop_s`: the transient's stop time; a run that ends earlier did not converge. `threads`: OpenMP threads
+    of ngspice's device evaluation (Debian's ngspice uses 2 unless told; written to the run's `.spiceinit`). One
+    per run when runs go in parallel: a sram_16x128 deck took 49 s of CPU on one thread, 69 s (37 s wall) on two.
     """
     sha = hashlib.sha256(deck.encode()).hexdigest()
     tmp = None
@@ -133,6 +136,7 @@ def run_deck(
         work.mkdir(parents=True, exist_ok=True)
     try:
         (work / "deck.sp").write_text(deck)
+        (work / ".spiceinit").write_text(f"set num_threads={max(1, int(threads))}\n")
         raw = work / "result.raw"
         raw.unlink(missing_ok=True)
         start = time.perf_counter()

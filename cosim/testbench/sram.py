@@ -25,6 +25,12 @@ _ENV = jinja2.Environment(
 )
 
 
+#: default maximum time step: period / STEPS_PER_PERIOD. Measured on sram_16x128 (folded, tt/1.8 V/25 C): period/100
+#: runs the main deck 1.35x faster but moves read_0's access time by 1.04 % (17 ps); period/40 1.6x faster, energies
+#: up to 1.84 % off. The tables keep period/200.
+STEPS_PER_PERIOD = 200
+
+
 @dataclass(frozen=True)
 class SramPorts:
     """Port names of the macro's top subckt, in order, with the buses it has."""
@@ -141,7 +147,7 @@ def render_deck(spec: TestbenchSpec) -> str:
         clock=_clock_waveform(spec),
         saved=saved,
         stop_s=stop,
-        step_s=spec.step_s or spec.period_s / 200,
+        step_s=spec.step_s or spec.period_s / STEPS_PER_PERIOD,
     )
 
 

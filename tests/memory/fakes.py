@@ -19,6 +19,7 @@ class FakeLayer:
     output: np.ndarray
     output_bits: int
     macs_per_image: int
+    extra_inputs: tuple = ()
 
 
 def fake_network(n_images: int, sizes=((20, 12), (12, 30), (30, 5)), seed: int = 0) -> list[FakeLayer]:

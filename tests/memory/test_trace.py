@@ -99,3 +99,35 @@ def test_packing_layout():
     # an int32 bias spans two 16-bit words, low half first
     assert pack(np.array([[-2]]), 32, 16).tolist() == [[0xFFFE, 0xFFFF]]
     assert words_for(5, 8, 16) == 3 and words_for(3, 32, 16) == 6
+
+
+def test_second_operand_of_add_is_read_and_charged(tmp_path):
+    """An add layer reads both operands: the words of its second input are read (and loaded), and the ones it
+    carries are charged; the vectorised counts still equal the trace."""
+    from dataclasses import replace
+
+    from fakes import FakeLayer
+    from cosim.memory.system import layer_inputs, layer_shapes
+
+    ms0, layers = _system(tmp_path, 4096)
+    skip = layers[0].output.copy()  # the residual operand: fc0's output, added to fc1's... reshaped to fit
+    a = layers[1].output
+    b = np.resize(skip, a.shape)
+    add = FakeLayer("add", "add", None, 8, None, a, 8, np.clip(a + b, 0, 255), 8, 0, extra_inputs=(b,))
+    net = [layers[0], layers[1], add]
+    shapes = layer_shapes(net)
+    assert shapes[2].input_values == a.shape[1] + b.shape[1]
+    np.testing.assert_array_equal(layer_inputs(add), np.concatenate([a, b], axis=1))
+    from cosim.memory.system import build_system, charge_batch, initial_act_state
+
+    with_extra = build_system(net, ms0.acc, ms0.costs_w, ms0.costs_a)
+    without = build_system([*net[:2], replace(add, extra_inputs=())], ms0.acc, ms0.costs_w, ms0.costs_a)
+    _, _, ca, _ = charge_batch(with_extra, net, initial_act_state(with_extra), True)
+    _, _, ca0, _ = charge_batch(without, [*net[:2], replace(add, extra_inputs=())], initial_act_state(without), True)
+    words_b = with_extra.plan.layers[2].input_words - without.plan.layers[2].input_words
+    assert words_b > 0
+    assert ca.reads[2] - ca0.reads[2] == words_b  # every word of the second operand is read once
+    assert int(ca.read_ones[:, 2].sum()) > int(ca0.read_ones[:, 2].sum())
+    acc = trace(with_extra, net)
+    reads = [x for x in acc if x.memory == ACTIVATIONS and x.layer == 2 and x.op == "read" and x.image >= 0]
+    assert sum(x.ones for x in reads) == int(ca.read_ones[:, 2].sum())
