@@ -90,6 +90,31 @@ def test_failed_rows_refused_but_bit_errors_counted(tmp_path):
     assert math.isclose(t.access_costs(Corner("ss", 1.8, 125.0)).bit_error_rate, 0.0)
 
 
+def test_a_corner_with_failed_reads_is_charged_with_its_errors(tmp_path):
+    """A read that returned wrong bits still drew its supply current: its energy charges the access, its wrong bits
+    make the bit-error rate, and its access time (no correct data-out edge) is left out."""
+    path = write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0))
+    df = pd.read_csv(path)
+    here = (df["process"] == "ss") & (df["vdd_v"] == 1.6) & (df["temp_c"] == 125.0)
+    df.loc[here & (df["op"] == "read_1"), "access_time_s"] = float("nan")
+    df.to_csv(path, index=False)
+    t = CharacterizationTable.load(path)
+    c = t.access_costs(Corner("ss", 1.6, 125.0))  # both reads failed: energies and errors, no access time
+    assert c.read_base_j == t.lookup("ss", 1.6, 125.0, "read_0", "energy_j", allow_failed=True).value
+    assert c.bit_error_rate == pytest.approx(4 / 32)
+    assert math.isnan(c.read_access_time_s)
+    df.loc[here & (df["op"] == "read_0"), ["status", "bit_errors"]] = ["ok", 0.0]
+    df.to_csv(path, index=False)
+    t = CharacterizationTable.load(path)
+    c = t.access_costs(Corner("ss", 1.6, 125.0))  # read_0 right, read_1 wrong: read_0's access time
+    assert c.bit_error_rate == pytest.approx(2 / 32)
+    assert c.read_access_time_s == t.query("ss", 1.6, 125.0, "read_0", "access_time_s")
+    df.loc[here & (df["op"] == "write_0to1"), "status"] = "failed"
+    df.to_csv(path, index=False)
+    with pytest.raises(TableRangeError, match="write_0to1 failed in simulation"):  # writes that fail stop the corner
+        CharacterizationTable.load(path).access_costs(Corner("ss", 1.6, 125.0))
+
+
 def test_rows_at_different_periods_are_combined_at_one(tmp_path):
     path = write_table(tmp_path)
     df = pd.read_csv(path)
