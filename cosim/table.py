@@ -213,11 +213,12 @@ class CharacterizationTable:
             raise TableRangeError(f"unknown quantity {quantity!r}: use one of {', '.join(QUANTITIES)}")
 
     def lookup(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str,
-               *, allow_failed: bool = False) -> Value:
+               *, allow_failed: bool = False, optional: bool = False) -> Value:
         """The value (exact on grid points, bilinear in vdd x temp between them) with its source rows.
 
         Rows with status ``failed`` (or missing) are refused unless ``allow_failed`` (used for the bit-error counts,
-        which a failed read row still carries).
+        which a failed read row still carries). ``optional``: a failed row or an empty value gives NaN with no
+        source rows instead of an error (a figure that is reported where measured, e.g. an access time).
         """
         self._check_names(process, op, quantity)
         vb = _bracket(np.asarray(self.vdds), float(vdd_v), "vdd_v", self.path)
@@ -234,6 +235,8 @@ class CharacterizationTable:
                 where = f"{process} {self.vdds[i]:g} V {self.temps[j]:g} C {op}"
                 if status == "":
                     raise TableRangeError(f"{self.path.name}: no row for {where}: {_FIX}")
+                if optional and (status == "failed" or math.isnan(float(self.data[pi, i, j, oi, qi]))):
+                    return Value(float("nan"), quantity, ())
                 if status == "failed" and not allow_failed:
                     msg = str(self.message[pi, i, j, oi]) or "no message"
                     raise TableRangeError(f"{self.path.name}: row {where} failed in simulation ({msg}): no figure there")
@@ -325,8 +328,8 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     p, v, t = corner.process, corner.vdd_v, corner.temp_c
     W = table.word_size
 
-    def q(op: str, quantity: str, allow_failed: bool = False) -> Value:
-        return table.lookup(p, v, t, op, quantity, allow_failed=allow_failed)
+    def q(op: str, quantity: str, allow_failed: bool = False, optional: bool = False) -> Value:
+        return table.lookup(p, v, t, op, quantity, allow_failed=allow_failed, optional=optional)
 
     # bit errors first: a failed read row still carries its counts
     be = [q(op, "bit_errors", True) for op in ("read_0", "read_1")]
@@ -340,18 +343,10 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     r0, r1 = q("read_0", "energy_j", True), q("read_1", "energy_j", True)
     ws, w01, w10 = q("write_same", "energy_j"), q("write_0to1", "energy_j"), q("write_1to0", "energy_j")
 
-    def access_time(op: str) -> Value:
-        try:
-            return q(op, "access_time_s")
-        except TableRangeError as exc:
-            if "failed in simulation" not in str(exc) and "has no access_time_s" not in str(exc):
-                raise
-            return Value(float("nan"), "access_time_s", ())
-
-    ta0, ta1 = access_time("read_0"), access_time("read_1")
+    ta0, ta1 = q("read_0", "access_time_s", optional=True), q("read_1", "access_time_s", optional=True)
     # write time: a row can store the right word yet miss a crossing inside its cycle (measured: sram_16x128
     # ff/1.6 V/25 C write_0to1), so it is reported where measured and nan otherwise, like read access
-    tw01, tw10 = access_time("write_0to1"), access_time("write_1to0")
+    tw01, tw10 = q("write_0to1", "access_time_s", optional=True), q("write_1to0", "access_time_s", optional=True)
     tmin = q("min_cycle", "cycle_time_s")
     # every per-cycle energy is moved to one reference period (read_0's) by the leakage energy of the difference,
     # so rows measured at different clock periods can be combined (a no-op when they share one period)

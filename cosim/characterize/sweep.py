@@ -120,7 +120,7 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -
         trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
     if not trim:
         return sp_path.resolve(), _sha_file(sp_path), None, macro_netlist.netlist
-    path = write_trimmed(macro_netlist.netlist, plan, cache_dir)
+    path = write_trimmed(macro_netlist.netlist, plan, cache_dir, folded)
     info = {"rows_kept": sorted(plan.kept_rows()), "cells_before": summary.cells_before,
             "cell_instances_after": summary.cells_after, "cells_folded": summary.cells_folded,
             "file": path.name}  # fmt: skip

@@ -117,19 +117,20 @@ def storage_nodes(netlist: Netlist, plan: MacroPlan) -> tuple[str, ...]:
     return tuple(f"{prefix}.{n.lower()}" for n in names)
 
 
-def trimmed_text(netlist: Netlist, plan: MacroPlan) -> str:
+def trimmed_text(netlist: Netlist, plan: MacroPlan, folded: Netlist | None = None) -> str:
+    """The folded netlist's text; ``folded``: :func:`trim_netlist`'s result when the caller already has it."""
     rows = sorted(plan.kept_rows())
     head = (
         f"* FOLDED by cosim.characterize.trim for characterization only (not for LVS): storage cells kept on rows "
         f"{rows} of {find_bitcell_array(netlist).subckt}; every other row's cells folded into one mult=N cell per column\n"
     )
-    return head + trim_netlist(netlist, plan).to_spice()
+    return head + (folded if folded is not None else trim_netlist(netlist, plan)).to_spice()
 
 
-def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path) -> Path:
+def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path, folded: Netlist | None = None) -> Path:
     """Write the folded netlist to ``cache_dir/trimmed/<top>_<sha256[:16]>.sp`` (content-hashed: the same fold is
     written once; write, then rename, so a reader never sees half a file). Returns the path."""
-    text = trimmed_text(netlist, plan)
+    text = trimmed_text(netlist, plan, folded)
     sha = hashlib.sha256(text.encode()).hexdigest()
     folder = Path(cache_dir) / "trimmed"
     folder.mkdir(parents=True, exist_ok=True)

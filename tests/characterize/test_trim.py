@@ -45,7 +45,7 @@ def test_fold_keeps_accessed_rows_and_stands_for_every_other_cell(macro_netlist)
         col = int(e.name[len(FOLD_PREFIX):])
         replaced = [full_cells[(r, c)] for (r, c) in full_cells if c == col and r not in rows]
         body = folded.subckt(e.ref)
-        assert {p for p in body.elements for p in [dict(p.params)["mult"]]} == {str(len(replaced))}
+        assert {dict(d.params)["mult"] for d in body.elements} == {str(len(replaced))}
         assert e.nodes[:6] == replaced[0].nodes[:6]  # bit lines and supplies of the column; word line of a folded row
         assert e.nodes in {c.nodes for c in replaced}
         # the folded cell is the cell: same devices, terminals and sizes, only mult added

@@ -110,16 +110,13 @@ def test_second_operand_of_add_is_read_and_charged(tmp_path):
     from cosim.memory.system import layer_inputs, layer_shapes
 
     ms0, layers = _system(tmp_path, 4096)
-    skip = layers[0].output.copy()  # the residual operand: fc0's output, added to fc1's... reshaped to fit
     a = layers[1].output
-    b = np.resize(skip, a.shape)
+    b = np.resize(layers[0].output, a.shape)  # the residual operand: fc0's output, cut to fc1's output size
     add = FakeLayer("add", "add", None, 8, None, a, 8, np.clip(a + b, 0, 255), 8, 0, extra_inputs=(b,))
     net = [layers[0], layers[1], add]
     shapes = layer_shapes(net)
     assert shapes[2].input_values == a.shape[1] + b.shape[1]
     np.testing.assert_array_equal(layer_inputs(add), np.concatenate([a, b], axis=1))
-    from cosim.memory.system import build_system, charge_batch, initial_act_state
-
     with_extra = build_system(net, ms0.acc, ms0.costs_w, ms0.costs_a)
     without = build_system([*net[:2], replace(add, extra_inputs=())], ms0.acc, ms0.costs_w, ms0.costs_a)
     _, _, ca, _ = charge_batch(with_extra, net, initial_act_state(with_extra), True)
