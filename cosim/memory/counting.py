@@ -32,14 +32,15 @@ class CompiledMemory:
     w_cols: np.ndarray  #: [S] column of each write
     w_addr: np.ndarray  #: [S] address of each write
     w_mult: np.ndarray  #: [S] int32 multiplicity of each write (1, or R - 1 for a repeated block's second copy)
-    w_bounds: tuple  #: ((layer, start, stop), ...) contiguous write ranges per layer (the program is in layer order)
-    prev_in_image: np.ndarray  #: [S] column of the previous write to the same address in this image, or -1
     first_idx: np.ndarray  #: writes that are the first to their address in an image
     first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
     prev_gather: np.ndarray  #: [S] column of [data | shifted] holding each write's previous word
     r_mult: np.ndarray  #: [C] int32 how many times each column is read (a column is read by its own layer only)
-    r_bounds: tuple  #: ((layer, start, stop), ...) column ranges per layer
+    r_runs: tuple  #: ((layer, start, stop, mult), ...) column ranges read `mult` > 0 times each
+    #: ((layer, mult, new_col, prev_col, n), ...) maximal runs of writes whose new words are n consecutive columns of
+    #: `data` and whose previous words are n consecutive columns of [data | shifted], one layer and multiplicity each
+    w_runs: tuple
     reads: np.ndarray  #: [L] int64 reads per image
     writes: np.ndarray  #: [L] int64 writes per image
     offchip_read_words: np.ndarray  #: [L]
@@ -135,8 +136,8 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     sa = w_addr[order]
     same = np.zeros(S, bool)
     same[1:] = sa[1:] == sa[:-1]
-    prev = np.full(S, -1, np.int64)
-    prev[order[same]] = w_cols[order[np.flatnonzero(same) - 1]]
+    prev_gather = np.full(S, -1, np.int64)
+    prev_gather[order[same]] = w_cols[order[np.flatnonzero(same) - 1]]
     is_last = np.ones(S, bool)
     is_last[:-1] = sa[:-1] != sa[1:]
     last_of_sorted = np.flatnonzero(is_last)  # positions in `order` of the last write per address
@@ -146,31 +147,39 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     first_sorted = np.flatnonzero(~same)
     first_idx = order[first_sorted]
     first_prev_col = w_cols[last_idx[group[first_sorted]]]
-    prev_gather = prev.copy()
     prev_gather[first_idx] = off + np.arange(first_idx.size)
     return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, w_mult.astype(np.int32),
-                          _bounds(w_layer, L), prev, first_idx, first_prev_col, last_idx, prev_gather,
+                          first_idx, first_prev_col, last_idx, prev_gather,
                           r_mult.astype(np.int32),
-                          _bounds(col_layer, L), reads, writes, ocr, ocw,
+                          _read_runs(r_mult, col_layer),
+                          _write_runs(w_cols, prev_gather, w_mult.astype(np.int64), w_layer, off), reads, writes, ocr, ocw,
                           hold_cycles(blocks, memory, cap, banks, words_per_row, L) if row_switch_hazard
                           else np.zeros(L, np.int64))
 
 
-def _bounds(layer_of: np.ndarray, L: int) -> tuple:
-    out = []
-    for i in range(L):
-        idx = np.flatnonzero(layer_of == i)
-        if idx.size:
-            out.append((i, int(idx[0]), int(idx[-1]) + 1))
-    return tuple(out)
+def _run_starts(n: int, *breaks: np.ndarray) -> np.ndarray:
+    """Start positions of the maximal runs of n positions, given where runs break (each [n - 1]: True where position
+    i + 1 starts a new run), plus n."""
+    brk = np.zeros(n, bool)
+    if n:
+        brk[0] = True
+        for k in breaks:
+            brk[1:] |= k
+    return np.append(np.flatnonzero(brk), n)
 
 
-def _per_layer(x: np.ndarray, mult: np.ndarray, bounds: tuple, L: int) -> np.ndarray:
-    """[N, K] small ints x [K] multiplicities -> [N, L] int64 sums over each layer's contiguous range."""
-    out = np.zeros((x.shape[0], L), np.int64)
-    for i, a, b in bounds:
-        out[:, i] = (x[:, a:b] @ mult[a:b].astype(np.int64)) if b - a else 0
-    return out
+def _read_runs(r_mult: np.ndarray, col_layer: np.ndarray) -> tuple:
+    starts = _run_starts(r_mult.size, np.diff(r_mult) != 0, np.diff(col_layer) != 0)
+    return tuple((int(col_layer[a]), int(a), int(b), int(r_mult[a])) for a, b in zip(starts[:-1], starts[1:]) if r_mult[a])
+
+
+def _write_runs(w_cols, prev_gather, w_mult, w_layer, n_columns: int) -> tuple:
+    # a run must not straddle the data | shifted boundary of the previous words
+    side = prev_gather >= n_columns
+    starts = _run_starts(w_cols.size, np.diff(w_cols) != 1, np.diff(prev_gather) != 1, np.diff(w_mult) != 0,
+                         np.diff(w_layer) != 0, np.diff(side) != 0)
+    return tuple((int(w_layer[a]), int(w_mult[a]), int(w_cols[a]), int(prev_gather[a]), int(b - a))
+                 for a, b in zip(starts[:-1], starts[1:]))
 
 
 @dataclass(frozen=True)
@@ -190,20 +199,34 @@ class MemoryCounts:
 
 def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
     """Counts for a batch. data: [N, n_columns] uint32 words (rows = images in run order); state: [capacity] uint32
-    content of the memory before the first image. Returns the counts and the content after the last image."""
+    content of the memory before the first image. Returns the counts and the content after the last image.
+
+    Works on contiguous column runs (views, no gathers of the batch). For a write of word `new` over `prev`, with
+    a bits going 0->1 and b going 1->0: popcount(new ^ prev) = a + b and popcount(new) - popcount(prev) = a - b,
+    so one popcount of the XOR plus sums of the per-word popcounts already taken for the reads give both exactly.
+    """
     data = np.asarray(data)
     state = state.astype(data.dtype, copy=False)
-    N, L = data.shape[0], cm.n_layers
-    ones = _per_layer(popcount(data), cm.r_mult, cm.r_bounds, L)
-    # one gather for the previous words: columns of `data` (same image) or of `shifted` (previous image / state)
+    N, L, C = data.shape[0], cm.n_layers, data.shape[1]
+    ones_of = popcount(data)  # [N, C] uint8
+    ones = np.zeros((N, L), np.int64)
+    for layer, a, b, mult in cm.r_runs:
+        ones[:, layer] += ones_of[:, a:b].sum(axis=1, dtype=np.int64) * mult
+    # previous words of the first write to each address in an image: the previous image's last, or `state`
     shifted = np.empty((N, cm.first_idx.size), data.dtype)
-    shifted[0] = state[cm.w_addr[cm.first_idx]]
-    if N > 1:
+    if N:
+        shifted[0] = state[cm.w_addr[cm.first_idx]]
         shifted[1:] = data[:-1, cm.first_prev_col]
-    new = np.take(data, cm.w_cols, axis=1)
-    prev = np.take(np.concatenate([data, shifted], axis=1), cm.prev_gather, axis=1)
-    f01 = _per_layer(popcount(new & ~prev), cm.w_mult, cm.w_bounds, L)
-    f10 = _per_layer(popcount(prev & ~new), cm.w_mult, cm.w_bounds, L)
+    shifted_ones = popcount(shifted)
+    f01 = np.zeros((N, L), np.int64)
+    f10 = np.zeros((N, L), np.int64)
+    for layer, mult, c, p, n in cm.w_runs:
+        new = data[:, c:c + n]
+        prev, prev_ones = (data[:, p:p + n], ones_of[:, p:p + n]) if p < C else (shifted[:, p - C:p - C + n], shifted_ones[:, p - C:p - C + n])
+        changed = popcount(new ^ prev).sum(axis=1, dtype=np.int64)
+        gained = ones_of[:, c:c + n].sum(axis=1, dtype=np.int64) - prev_ones.sum(axis=1, dtype=np.int64)
+        f01[:, layer] += (changed + gained) // 2 * mult
+        f10[:, layer] += (changed - gained) // 2 * mult
     out = state.copy()
     if cm.last_idx.size and N:
         out[cm.w_addr[cm.last_idx]] = data[-1, cm.w_cols[cm.last_idx]]

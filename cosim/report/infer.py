@@ -149,6 +149,10 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
 
     pool = ThreadPoolExecutor(max_workers=1)
     pending = []
+    # torch's intra-op threads would compete with the charging thread for the cores: a parallel region then waits
+    # for its slowest thread. One thread each keeps both cores busy (bench/infer.py measures the difference).
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, torch_threads - 1))
     try:
         for start in range(0, N, spec.batch_size):
             x = images[start:start + spec.batch_size]
@@ -183,6 +187,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
                 progress(n)
     finally:
         pool.shutdown(wait=True)
+        torch.set_num_threads(torch_threads)
     for ch, ca, n in batches:
         e_img.append(ch.energy_per_image_j)
         le = {c: ch.energy[c].sum(axis=0) for c in COMPONENTS}
