@@ -62,7 +62,7 @@ def main() -> None:
     print(f"  cosim (int8 + charged)  {t_cosim:8.2f} s   accuracy {acc_cosim * 100:.2f} %   "
           f"(engine {res.engine_s:.2f} s, memory model {res.memory_s:.2f} s, BER {res.extra['ber_applied']:.3g})")
     print(f"  ratio cosim / fp32      {t_cosim / t_fp32:8.2f} x   (target <= 1.25 x)")
-    print(f"  charging CPU time         {res.memory_s:6.2f} s   (runs in a worker thread, overlapped with the engine)")
+    print(f"  of which charging         {res.memory_s:6.2f} s   (after each engine batch, counting split over the cores)")
 
     # the INT8 engine alone (no recording, no charging) on the same images: the floor of the co-simulation
     t = time.perf_counter()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cosim.memory.accelerator import Accelerator
-from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count
+from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count, count_parallel
 from cosim.memory.ledger import Charged, charge, clock_period
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
 from cosim.memory.packing import pack, word_dtype
@@ -119,9 +119,11 @@ def initial_act_state(ms: MemorySystem) -> np.ndarray:
     return np.zeros(ms.plan.act_capacity_words, word_dtype(ms.plan.act_word_bits))
 
 
-def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
+def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool, pool=None,
+                 parts: int = 1) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
+    """Charge one batch; with a thread ``pool``, the counting runs in ``parts`` row blocks at once."""
     data = act_data(layers, ms.plan, ms.ca)
-    ca, new_state = count(ms.ca, data, act_state)
+    ca, new_state = count_parallel(ms.ca, data, act_state, pool, parts) if pool is not None else count(ms.ca, data, act_state)
     N = data.shape[0]
     rows = np.ones(N, np.int64)
     if first_image_of_run:

@@ -135,25 +135,13 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     N = len(labels)
     if on_start is not None:
         on_start(N)
-    # The memory model charges batch k in a worker thread while the engine runs batch k + 1 (numpy and torch release
-    # the GIL). One worker: batches are charged in order, each from the activation-memory state the previous left.
-    state_box: list = []
-    batches: list = []  # (Charged, MemoryCounts act) per batch, in order
-
-    def charge(layers, first: bool, n: int) -> tuple[float, int]:
-        tm = time.perf_counter()
-        ch, cw, ca, new_state = charge_batch(system, layers, state_box[0], first)
-        state_box[0] = new_state
-        batches.append((ch, ca, n))
-        return time.perf_counter() - tm, n
-
-    pool = ThreadPoolExecutor(max_workers=1)
-    pending = []
-    # torch's intra-op threads would compete with the charging thread for the cores: a parallel region then waits
-    # for its slowest thread. One thread each keeps both cores busy (bench/infer.py measures the difference).
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, torch_threads - 1))
-    try:
+    # Engine and memory model alternate per batch, each using every core: torch's intra-op threads for the engine,
+    # then the counting split into row blocks on a thread pool (numpy releases the GIL). Overlapping the two instead
+    # (charging batch k while the engine runs batch k + 1) made them fight for the cores: slower (bench/infer.py).
+    state = None
+    batches: list = []  # (Charged, MemoryCounts act, images) per batch, in order
+    workers = max(1, torch.get_num_threads())
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, N, spec.batch_size):
             x = images[start:start + spec.batch_size]
             te = time.perf_counter()
@@ -163,31 +151,21 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
                 hook = BitErrorHook(ber, seed, bit_widths(probe.layers)) if ber > 0 else None
             res = run(qmodel, x, record=True, read_hook=hook)
             t_engine += time.perf_counter() - te
+            tm = time.perf_counter()
             if system is None:
-                tm = time.perf_counter()
                 system = build_system(res.layers, acc, kw, ka)
-                state_box.append(initial_act_state(system))
-                t_mem += time.perf_counter() - tm
+                state = initial_act_state(system)
             layer_names = tuple(L.name for L in res.layers)
             layer_ops = tuple(L.op for L in res.layers)
-            pending.append(pool.submit(charge, res.layers, start == 0, len(x)))
+            ch, _, ca, state = charge_batch(system, res.layers, state, start == 0, pool, workers)
+            batches.append((ch, ca, len(x)))
+            t_mem += time.perf_counter() - tm
             probs = torch.softmax(res.logits, dim=1)
             preds.append(res.predictions.numpy())
             confs.append(probs.max(dim=1).values.numpy())
             del res
-            while len(pending) > 1 or (pending and pending[0].done()):  # at most one batch waiting
-                dt, n = pending.pop(0).result()
-                t_mem += dt
-                if progress is not None:
-                    progress(n)
-        for f in pending:
-            dt, n = f.result()
-            t_mem += dt
             if progress is not None:
-                progress(n)
-    finally:
-        pool.shutdown(wait=True)
-        torch.set_num_threads(torch_threads)
+                progress(len(x))
     for ch, ca, n in batches:
         e_img.append(ch.energy_per_image_j)
         le = {c: ch.energy[c].sum(axis=0) for c in COMPONENTS}
