@@ -128,3 +128,24 @@ def test_second_operand_of_add_is_read_and_charged(tmp_path):
     acc = trace(with_extra, net)
     reads = [x for x in acc if x.memory == ACTIVATIONS and x.layer == 2 and x.op == "read" and x.image >= 0]
     assert sum(x.ones for x in reads) == int(ca.read_ones[:, 2].sum())
+
+
+@pytest.mark.parametrize("num_words", [16, 4096])
+def test_counting_in_row_blocks_equals_one_block(tmp_path, num_words):
+    """The row-block split run_inference uses (each block starts from the state the previous block's last image
+    leaves) gives the same integers per image as counting the whole batch at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cosim.memory.counting import count, count_parallel
+    from cosim.memory.system import act_data
+
+    ms, layers = _system(tmp_path, num_words, n_images=7)
+    data = act_data(layers, ms.plan, ms.ca)
+    state = np.arange(ms.plan.act_capacity_words, dtype=data.dtype) * 40503  # arbitrary prior content
+    whole, end = count(ms.ca, data, state)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        split, end_split = count_parallel(ms.ca, data, state, pool, 3)
+    for name in ("read_ones", "flips_0to1", "flips_1to0"):
+        np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
+    np.testing.assert_array_equal(end_split, end)
+    assert whole.flips_0to1.sum() > 0 and whole.flips_1to0.sum() > 0  # the data exercises both directions
