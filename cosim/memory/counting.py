@@ -222,7 +222,10 @@ def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[Memo
     f10 = np.zeros((N, L), np.int64)
     for layer, mult, c, p, n in cm.w_runs:
         new = data[:, c:c + n]
-        prev, prev_ones = (data[:, p:p + n], ones_of[:, p:p + n]) if p < C else (shifted[:, p - C:p - C + n], shifted_ones[:, p - C:p - C + n])
+        if p < C:
+            prev, prev_ones = data[:, p:p + n], ones_of[:, p:p + n]
+        else:
+            prev, prev_ones = shifted[:, p - C:p - C + n], shifted_ones[:, p - C:p - C + n]
         changed = popcount(new ^ prev).sum(axis=1, dtype=np.int64)
         gained = ones_of[:, c:c + n].sum(axis=1, dtype=np.int64) - prev_ones.sum(axis=1, dtype=np.int64)
         f01[:, layer] += (changed + gained) // 2 * mult

@@ -123,7 +123,10 @@ def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of
                  parts: int = 1) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
     """Charge one batch; with a thread ``pool``, the counting runs in ``parts`` row blocks at once."""
     data = act_data(layers, ms.plan, ms.ca)
-    ca, new_state = count_parallel(ms.ca, data, act_state, pool, parts) if pool is not None else count(ms.ca, data, act_state)
+    if pool is None:
+        ca, new_state = count(ms.ca, data, act_state)
+    else:
+        ca, new_state = count_parallel(ms.ca, data, act_state, pool, parts)
     N = data.shape[0]
     rows = np.ones(N, np.int64)
     if first_image_of_run:
