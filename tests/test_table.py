@@ -139,6 +139,25 @@ def test_row_switch_hazard_and_words_per_row(tmp_path):
     assert CharacterizationTable.load(path).access_costs(Corner("tt", 1.8, 25.0)).row_switch_hazard is None
 
 
+def test_read_cycle_floor_raises_the_min_cycle(tmp_path):
+    """A corner whose reads needed a longer period (op read_cycle, cosim.characterize.retry) is clocked no faster
+    than that; an empty read_cycle (reads passed at the main period) or none at all leaves min_cycle alone."""
+    path = write_table(tmp_path)
+    df = pd.read_csv(path)
+    extra = df[df["op"] == "min_cycle"].copy()
+    extra["op"] = "read_cycle"
+    extra["cycle_time_s"] = float("nan")
+    extra.loc[(extra["process"] == "ss") & (extra["vdd_v"] == 1.6) & (extra["temp_c"] == 25.0), "cycle_time_s"] = 9e-9
+    pd.concat([df, extra]).to_csv(path, index=False)
+    t = CharacterizationTable.load(path)
+    slow = t.access_costs(Corner("ss", 1.6, 25.0))
+    assert slow.min_cycle_s == 9e-9
+    assert {r.op for r in slow.sources["min_cycle_s"]} == {"min_cycle", "read_cycle"}
+    plain = t.access_costs(Corner("tt", 1.8, 25.0))
+    assert plain.min_cycle_s == t.query("tt", 1.8, 25.0, "min_cycle", "cycle_time_s")
+    assert {r.op for r in plain.sources["min_cycle_s"]} == {"min_cycle"}
+
+
 def test_columns_match_the_characterization_writer():
     from cosim.characterize.sweep import COLUMNS as WRITTEN
     from cosim.table import COLUMNS

@@ -171,6 +171,9 @@ def liberty_text(macro: Macro, corner: CornerValues, source: str) -> str:
         if port == clk:
             w("      clock : true;")
             mp, why = c.value(*_MIN)
+            floor, _ = c.value("read_cycle", "cycle_time_s")  # reads needed a longer period here (cosim.characterize.retry)
+            if mp is not None and floor is not None:
+                mp = max(mp, floor)
             if mp is None:
                 w(f"      /* min_period omitted: {why} */")
             else:

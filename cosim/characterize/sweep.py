@@ -24,6 +24,7 @@ from joblib import Parallel, delayed
 from cosim import __version__
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, PointResult, characterize_point
+from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
@@ -94,10 +95,51 @@ def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
     return record
 
 
+def _retry_worker(req: PointRequest, base_period_s: float, cache_file: Path, key: str) -> dict:
+    """Runs in a worker process: the read retry of one corner (cosim.characterize.retry), cached atomically."""
+    record = {"key": key, "corner": asdict(req.corner), **retry_reads(req, base_period_s)}
+    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, default=_json_default))
+    tmp.replace(cache_file)
+    return record
+
+
 def _json_default(x):
     if isinstance(x, float) and math.isnan(x):
         return None
     raise TypeError(type(x))
+
+
+def _parallel(worker, tasks: list, desc: str, total: int, initial: int, *, backend: str, scheduler: str | None,
+              jobs: int, progress: bool) -> dict:
+    """Run ``worker(*args)`` for every (corner, args) of ``tasks`` through joblib (loky, or Dask with a client on
+    ``scheduler`` or a local cluster), with a progress bar; -> {corner: record} (records carry their "key")."""
+    if not tasks:
+        return {}
+    from tqdm import tqdm
+
+    ctx = contextlib.nullcontext()
+    if backend == "dask":
+        from dask.distributed import Client
+
+        ctx = Client(scheduler) if scheduler else Client(processes=True, n_workers=jobs, threads_per_worker=1)
+    elif backend != "loky":
+        raise ValueError(f"unknown backend {backend!r}: use loky or dask")
+    out = {}
+    with ctx:  # joblib's dask backend uses the active client
+        from joblib import parallel_backend
+
+        with parallel_backend(backend, **({} if backend == "dask" else {"n_jobs": jobs})):
+            bar = tqdm(total=total, initial=initial, desc=desc, unit="corner", disable=not progress)
+            results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
+                delayed(worker)(*args) for _, args in tasks
+            )
+            by_key = {args[-1]: corner for corner, args in tasks}
+            for record in results:
+                out[by_key[record["key"]]] = record
+                bar.update(1)
+            bar.close()
+    return out
 
 
 @dataclass(frozen=True)
@@ -148,8 +190,6 @@ def sweep_macro(
     cell instances (every committed macro)."""
     import time
 
-    from tqdm import tqdm
-
     start = time.perf_counter()
     macro_netlist = load_macro(sp_path)
     macro = macro_netlist.macro
@@ -174,49 +214,41 @@ def sweep_macro(
         decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
-    todo, records, keys = [], {}, {}
+    todo, records, keys, requests = [], {}, {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
         key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
         keys[corner] = key
+        requests[corner] = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
+                                        period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
+                                        options=options, search_min_cycle=search_min_cycle, storage_cells=cells,
+                                        threads=threads)  # fmt: skip
         cache_file = cache / f"{key}.json"
         if cache_file.exists():
             records[corner] = json.loads(cache_file.read_text())
             continue
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
-                           period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
-                           options=options, search_min_cycle=search_min_cycle, storage_cells=cells,
-                           threads=threads)  # fmt: skip
-        todo.append((corner, req, cache_file, key))
+        todo.append((corner, (requests[corner], cache_file, key)))
+    run = dict(backend=backend, scheduler=scheduler, jobs=jobs, progress=progress)
+    records.update(_parallel(_worker, todo, f"{macro.name}", len(grid.corners()), len(records), **run))
 
-    if todo:
-        ctx = contextlib.nullcontext()
-        if backend == "dask":
-            from dask.distributed import Client
-
-            client = Client(scheduler) if scheduler else Client(processes=True, n_workers=jobs, threads_per_worker=1)
-            ctx = client  # joblib's dask backend uses the active client
-        elif backend != "loky":
-            raise ValueError(f"unknown backend {backend!r}: use loky or dask")
-        with ctx:
-            from joblib import parallel_backend
-
-            with parallel_backend(backend, **({} if backend == "dask" else {"n_jobs": jobs})):
-                bar = tqdm(total=len(grid.corners()), initial=len(records), desc=macro.name, unit="corner",
-                           disable=not progress)  # fmt: skip
-                results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
-                    delayed(_worker)(req, cache_file, key) for _, req, cache_file, key in todo
-                )
-                by_key = {key: corner for corner, _, _, key in todo}
-                for record in results:
-                    records[by_key[record["key"]]] = record
-                    bar.update(1)
-                bar.close()
+    # second stage: corners whose main deck read wrong data are re-run at longer periods (cosim.characterize.retry)
+    retries, retry_todo = {}, []
+    for corner in grid.corners():
+        if not needs_retry(records[corner]["rows"]):
+            continue
+        key = retry_key(records[corner]["key"])
+        cache_file = cache / f"{key}.retry.json"
+        if cache_file.exists():
+            retries[corner] = json.loads(cache_file.read_text())
+        else:
+            retry_todo.append((corner, (requests[corner], main_period_s(records[corner]["rows"]), cache_file, key)))
+    total = len(retries) + len(retry_todo)
+    retries.update(_parallel(_retry_worker, retry_todo, f"{macro.name} read retries", total, len(retries), **run))
 
     rows = []
     for corner in grid.corners():
         rec = records[corner]
-        for row in rec["rows"]:
+        for row in merge(rec["rows"], retries.get(corner)):
             rows.append({"macro": macro.name, "process": corner.process, "vdd_v": corner.vdd_v,
                          "temp_c": corner.temp_c, **row, "point_key": rec["key"]})  # fmt: skip
     frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
@@ -254,10 +286,16 @@ def sweep_macro(
                          "retries": rec["retries"], "decks_sha256": rec["decks"]}
             for rec in (records[c] for c in grid.corners())
         },  # fmt: skip
+        "read_retries": {
+            rec["key"]: {"corner": Corner(**rec["corner"]).name, "wall_s": round(rec["wall_s"], 2), "runs": rec["runs"],
+                         "retries": rec["retries"], "decks_sha256": rec["decks"], "read_cycle": rec["read_cycle"]}
+            for rec in (retries[c] for c in grid.corners() if c in retries)
+        },  # fmt: skip
     }
     wall = time.perf_counter() - start
     provenance["wall_s"] = round(wall, 2)  # this call's wall time (cached points cost nothing here)
     provenance["simulated_points"] = len(todo)
+    provenance["simulated_read_retries"] = len(retry_todo)
     tmp_csv, tmp_json = csv_path.with_suffix(".csv.tmp"), json_path.with_suffix(".json.tmp")
     frame.to_csv(tmp_csv, index=False, float_format="%.6g")
     tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")

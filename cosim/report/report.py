@@ -60,7 +60,8 @@ def _sources(res: InferResult) -> dict:
     idle = {"kind": "table", "rows": both("idle_j"), "formula": "(banks*cycles - accesses) * E(idle)"}
     leak = {"kind": "table", "rows": both("leakage_w"), "formula": "off-chip stall time * banks * leakage_w"}
     clock = {"kind": "table", "rows": both("min_cycle_s"),
-             "formula": "clock period = max(min_cycle) of the macros" if acc.clock_mode == "min_cycle"
+             "formula": "clock period = max(min_cycle) of the macros, raised to read_cycle where the table's reads "
+                        "needed a longer period" if acc.clock_mode == "min_cycle"
              else f"fixed {acc.frequency_hz} Hz, checked against min_cycle"}
     lat = {"kind": "derived", "from": ["clock_hz", "offchip bandwidth"], "rows": both("min_cycle_s"),
            "formula": "sum over layers of max(weight accesses/banks, activation accesses/banks, macs/macs_per_cycle) "
@@ -221,7 +222,7 @@ def summary(report: dict) -> str:
         f"cosim infer: {r['model']} on {r['dataset']} ({r['n_images']} images), weights in {r['macro']}, "
         f"activations in {r['activation_macro']}, {r['process']} {r['vdd']:g} V {r['temp_c']:g} C",
         f"  accuracy              {r['accuracy'] * 100:.2f} %   (data: labels vs predictions)",
-        f"  clock                 {r['clock_hz'] / 1e6:.2f} MHz (table min_cycle)" if r["sources"]["clock_hz"]["formula"].startswith("clock period")
+        f"  clock                 {r['clock_hz'] / 1e6:.2f} MHz (table {_clock_ops(r)})" if r["sources"]["clock_hz"]["formula"].startswith("clock period")
         else f"  clock                 {r['clock_hz'] / 1e6:.2f} MHz (fixed, checked against the table)",
         f"  latency / inference   {r['latency_per_inference_s'] * 1e6:.2f} us  -> {r['throughput_inferences_per_s']:.1f} inferences/s",
         f"  energy / inference    {r['energy_per_inference_j'] * 1e9:.3f} nJ  (avg power {r['average_power_w'] * 1e3:.3f} mW)",
@@ -237,3 +238,10 @@ def summary(report: dict) -> str:
         f"  wall {r['timing']['wall_s']:.2f} s (engine {r['timing']['engine_s']:.2f} s, memory model {r['timing']['memory_model_s']:.2f} s)",
     ]
     return "\n".join(lines)
+
+
+def _clock_ops(r: dict) -> str:
+    """Which table ops set the clock: min_cycle, and read_cycle where it raised it."""
+    ops = {row.get("op") for row in r["sources"]["clock_hz"]["rows"]}
+    return "min_cycle, raised to read_cycle" if "read_cycle" in ops else "min_cycle"
+

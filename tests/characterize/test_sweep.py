@@ -37,6 +37,26 @@ def test_dask_sweep_then_resume_from_cache(settings, tmp_path):
     again = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
     assert again.simulated == 0
     assert pd.read_csv(again.csv_path).equals(table)
+    assert table.loc[table["op"] == "read_cycle", "status"].tolist() == ["ok"]  # reads passed: no floor
+    assert table.loc[table["op"] == "read_cycle", "cycle_time_s"].isna().all()
+
+    # a corner whose main deck read wrong data gets the read retry: make the cached point say read_0 failed (as a
+    # late read does), and the next sweep re-runs the main deck at 1.5 x the period, where it passes
+    cached = local.cache_dir / "points" / "sram_8x16" / f"{prov['points'].popitem()[0]}.json"
+    record = json.loads(cached.read_text())
+    for row in record["rows"]:
+        if row["op"] == "read_0":
+            row.update(status="failed", bit_errors=8, message="read 0xff, expected 0x0")
+    cached.write_text(json.dumps(record))
+    retried = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
+    rows = pd.read_csv(retried.csv_path).set_index("op")
+    assert retried.simulated == 0 and json.loads(retried.json_path.read_text())["simulated_read_retries"] == 1
+    assert rows.loc["read_cycle", "status"] == "ok" and rows.loc["read_cycle", "cycle_time_s"] == pytest.approx(6e-9)
+    assert rows.loc["read_0", "status"] == "ok" and rows.loc["read_0", "period_s"] == pytest.approx(6e-9)
+    assert rows.loc["leakage", "leakage_w"] == table.set_index("op").loc["leakage", "leakage_w"]  # kept from the point
+    # and the retry is cached like a point
+    once_more = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
+    assert json.loads(once_more.json_path.read_text())["simulated_read_retries"] == 0
 
 
 def test_unknown_corner_in_grid_is_refused():
