@@ -214,11 +214,10 @@ def sweep_macro(
         decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
-    todo, records, keys, requests = [], {}, {}, {}
+    todo, records, requests = [], {}, {}
     for corner in grid.corners():
         deck_path, reduced = decks[corner.process]
         key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
-        keys[corner] = key
         requests[corner] = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
                                         period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
                                         options=options, search_min_cycle=search_min_cycle, storage_cells=cells,
