@@ -250,6 +250,28 @@ class CharacterizationTable:
             total = float(self.data[pi, vb[0][0], tb[0][0], oi, qi])
         return Value(total, quantity, tuple(rows))
 
+    def clock_floor(self, process: str, vdd_v: float, temp_c: float) -> Value:
+        """The shortest clock period the table vouches for: at each grid point max(min_cycle, read_cycle), where
+        read_cycle counts only if it found a period (cosim.characterize.retry), then interpolated like
+        :meth:`lookup`. Taking the max per grid point first means a neighbour whose reads needed a longer period
+        still raises an interpolated corner's floor."""
+        base = self.lookup(process, vdd_v, temp_c, "min_cycle", "cycle_time_s")
+        if "read_cycle" not in self.ops:  # tables from before the read retry
+            return base
+        pi, oi, qi = self.processes.index(process), self.ops.index("read_cycle"), QUANTITIES.index("cycle_time_s")
+        total, rows = 0.0, list(base.rows)
+        for ref in base.rows:
+            i, j = self.vdds.index(ref.vdd_v), self.temps.index(ref.temp_c)
+            floor = float(self.data[pi, i, j, oi, qi])
+            value = float(self.data[pi, i, j, self.ops.index("min_cycle"), qi])
+            if str(self.status[pi, i, j, oi]) == "ok" and math.isfinite(floor) and floor > value:
+                value = floor
+                rows.append(replace(ref, op="read_cycle", point_key=str(self.point_key[pi, i, j, oi])))
+            total += ref.weight * value
+        if len(base.rows) == 1:
+            total = value
+        return Value(total, "cycle_time_s", tuple(rows))
+
     def query(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str) -> float:
         """The number alone (see :meth:`lookup`)."""
         return self.lookup(process, vdd_v, temp_c, op, quantity).value
@@ -350,11 +372,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     # write time: a row can store the right word yet miss a crossing inside its cycle (measured: sram_16x128
     # ff/1.6 V/25 C write_0to1), so it is reported where measured and nan otherwise, like read access
     tw01, tw10 = q("write_0to1", "access_time_s", optional=True), q("write_1to0", "access_time_s", optional=True)
-    tmin = q("min_cycle", "cycle_time_s")
-    if "read_cycle" in table.ops:  # tables from before the read retry have no such rows
-        floor = q("read_cycle", "cycle_time_s", optional=True)  # nan: no floor (or none found: reads then count as errors)
-        if floor.value > tmin.value:
-            tmin = Value(floor.value, tmin.quantity, tmin.rows + floor.rows)
+    tmin = table.clock_floor(p, v, t)
     # every per-cycle energy is moved to one reference period (read_0's) by the leakage energy of the difference,
     # so rows measured at different clock periods can be combined (a no-op when they share one period)
     periods = {op: q(op, "period_s", op.startswith("read")) for op in ("read_0", "read_1", "write_same", "write_0to1",

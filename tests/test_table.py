@@ -156,6 +156,10 @@ def test_read_cycle_floor_raises_the_min_cycle(tmp_path):
     plain = t.access_costs(Corner("tt", 1.8, 25.0))
     assert plain.min_cycle_s == t.query("tt", 1.8, 25.0, "min_cycle", "cycle_time_s")
     assert {r.op for r in plain.sources["min_cycle_s"]} == {"min_cycle"}
+    # between grid points the floor is taken per point first, so the slow neighbour still counts
+    between = t.access_costs(Corner("ss", 1.7, 25.0))
+    assert between.min_cycle_s == pytest.approx(0.5 * 9e-9 + 0.5 * t.query("ss", 1.8, 25.0, "min_cycle", "cycle_time_s"))
+    assert "read_cycle" in {r.op for r in between.sources["min_cycle_s"]}
 
 
 def test_columns_match_the_characterization_writer():
