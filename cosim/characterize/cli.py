@@ -41,6 +41,7 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
                                trim={'no': False, 'yes': True, 'auto': None}[trim])
         click.echo(
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest cached), "
+            f"{outcome.read_retries} with read retries ({outcome.read_retries_simulated} simulated now), "
             f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> {outcome.csv_path}"
         )
 

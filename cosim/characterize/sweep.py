@@ -150,6 +150,8 @@ class SweepOutcome:
     simulated: int  #: points simulated in this call (the rest came from the cache)
     failed_rows: int
     wall_s: float
+    read_retries: int = 0  #: corners whose failed reads were re-run at longer periods (cosim.characterize.retry)
+    read_retries_simulated: int = 0  #: of those, simulated in this call
 
 
 def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None, Netlist]:
@@ -301,4 +303,4 @@ def sweep_macro(
     tmp_json.replace(json_path)
     tmp_csv.replace(csv_path)
     return SweepOutcome(csv_path, json_path, len(grid.corners()), len(todo),
-                        int((frame["status"] != "ok").sum()), wall)  # fmt: skip
+                        int((frame["status"] != "ok").sum()), wall, len(retries), len(retry_todo))  # fmt: skip

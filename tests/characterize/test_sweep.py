@@ -51,6 +51,7 @@ def test_dask_sweep_then_resume_from_cache(settings, tmp_path):
     retried = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
     rows = pd.read_csv(retried.csv_path).set_index("op")
     assert retried.simulated == 0 and json.loads(retried.json_path.read_text())["simulated_read_retries"] == 1
+    assert (retried.read_retries, retried.read_retries_simulated) == (1, 1)
     assert rows.loc["read_cycle", "status"] == "ok" and rows.loc["read_cycle", "cycle_time_s"] == pytest.approx(6e-9)
     assert rows.loc["read_0", "status"] == "ok" and rows.loc["read_0", "period_s"] == pytest.approx(6e-9)
     assert rows.loc["leakage", "leakage_w"] == table.set_index("op").loc["leakage", "leakage_w"]  # kept from the point
