@@ -258,18 +258,18 @@ class CharacterizationTable:
         base = self.lookup(process, vdd_v, temp_c, "min_cycle", "cycle_time_s")
         if "read_cycle" not in self.ops:  # tables from before the read retry
             return base
-        pi, oi, qi = self.processes.index(process), self.ops.index("read_cycle"), QUANTITIES.index("cycle_time_s")
-        total, rows = 0.0, list(base.rows)
+        pi, qi = self.processes.index(process), QUANTITIES.index("cycle_time_s")
+        mi, ri = self.ops.index("min_cycle"), self.ops.index("read_cycle")
+        values, rows = [], list(base.rows)
         for ref in base.rows:
             i, j = self.vdds.index(ref.vdd_v), self.temps.index(ref.temp_c)
-            floor = float(self.data[pi, i, j, oi, qi])
-            value = float(self.data[pi, i, j, self.ops.index("min_cycle"), qi])
-            if str(self.status[pi, i, j, oi]) == "ok" and math.isfinite(floor) and floor > value:
+            value, floor = float(self.data[pi, i, j, mi, qi]), float(self.data[pi, i, j, ri, qi])
+            if str(self.status[pi, i, j, ri]) == "ok" and math.isfinite(floor) and floor > value:
                 value = floor
-                rows.append(replace(ref, op="read_cycle", point_key=str(self.point_key[pi, i, j, oi])))
-            total += ref.weight * value
-        if len(base.rows) == 1:
-            total = value
+                rows.append(replace(ref, op="read_cycle", point_key=str(self.point_key[pi, i, j, ri])))
+            values.append(value)
+        # an exact grid point is returned exactly, as lookup does
+        total = values[0] if len(values) == 1 else sum(r.weight * x for r, x in zip(base.rows, values))
         return Value(total, "cycle_time_s", tuple(rows))
 
     def query(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str) -> float:

@@ -89,15 +89,16 @@ def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
     result = characterize_point(req)
     record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
               "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries}  # fmt: skip
-    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, default=_json_default))
-    tmp.replace(cache_file)
-    return record
+    return _cache(record, cache_file)
 
 
 def _retry_worker(req: PointRequest, base_period_s: float, cache_file: Path, key: str) -> dict:
     """Runs in a worker process: the read retry of one corner (cosim.characterize.retry), cached atomically."""
-    record = {"key": key, "corner": asdict(req.corner), **retry_reads(req, base_period_s)}
+    return _cache({"key": key, "corner": asdict(req.corner), **retry_reads(req, base_period_s)}, cache_file)
+
+
+def _cache(record: dict, cache_file: Path) -> dict:
+    """Write a finished record to the cache (write, then rename: an interrupted write leaves no half file)."""
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(record, default=_json_default))
     tmp.replace(cache_file)

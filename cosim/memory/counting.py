@@ -31,12 +31,9 @@ class CompiledMemory:
     n_columns: int
     w_cols: np.ndarray  #: [S] column of each write
     w_addr: np.ndarray  #: [S] address of each write
-    w_mult: np.ndarray  #: [S] int32 multiplicity of each write (1, or R - 1 for a repeated block's second copy)
     first_idx: np.ndarray  #: writes that are the first to their address in an image
     first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
-    prev_gather: np.ndarray  #: [S] column of [data | shifted] holding each write's previous word
-    r_mult: np.ndarray  #: [C] int32 how many times each column is read (a column is read by its own layer only)
     r_runs: tuple  #: ((layer, start, stop, mult), ...) column ranges read `mult` > 0 times each
     #: ((layer, mult, new_col, prev_col, n), ...) maximal runs of writes whose new words are n consecutive columns of
     #: `data` and whose previous words are n consecutive columns of [data | shifted], one layer and multiplicity each
@@ -123,11 +120,11 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
                 k = np.arange(seg.words)
                 w_cols.append(columns[(seg.source, b.layer)] + seg.lo + k)
                 w_addr.append((seg.addr + k) % cap)
-                w_mult.append(np.full(seg.words, mult, np.float64))
+                w_mult.append(np.full(seg.words, mult, np.int64))
                 w_layer.append(np.full(seg.words, b.layer))
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
     w_cols, w_addr = cat(w_cols, np.int64), cat(w_addr, np.int64)
-    w_mult, w_layer = cat(w_mult, np.float64), cat(w_layer, np.int64)
+    w_mult, w_layer = cat(w_mult, np.int64), cat(w_layer, np.int64)
     S = w_cols.size
     if S > 1 and np.any(np.diff(w_layer) < 0):
         raise AssertionError("per-image program is not in layer order")
@@ -136,6 +133,7 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     sa = w_addr[order]
     same = np.zeros(S, bool)
     same[1:] = sa[1:] == sa[:-1]
+    # the column of [data | shifted] holding each write's previous word (shifted: the previous image's last words)
     prev_gather = np.full(S, -1, np.int64)
     prev_gather[order[same]] = w_cols[order[np.flatnonzero(same) - 1]]
     is_last = np.ones(S, bool)
@@ -148,11 +146,9 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     first_idx = order[first_sorted]
     first_prev_col = w_cols[last_idx[group[first_sorted]]]
     prev_gather[first_idx] = off + np.arange(first_idx.size)
-    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, w_mult.astype(np.int32),
-                          first_idx, first_prev_col, last_idx, prev_gather,
-                          r_mult.astype(np.int32),
-                          _read_runs(r_mult, col_layer),
-                          _write_runs(w_cols, prev_gather, w_mult.astype(np.int64), w_layer, off), reads, writes, ocr, ocw,
+    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, first_idx, first_prev_col, last_idx,
+                          _read_runs(r_mult, col_layer), _write_runs(w_cols, prev_gather, w_mult, w_layer, off),
+                          reads, writes, ocr, ocw,
                           hold_cycles(blocks, memory, cap, banks, words_per_row, L) if row_switch_hazard
                           else np.zeros(L, np.int64))
 
