@@ -91,6 +91,17 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
     """Run the integer program on float images [N, C, H, W] (normalised as the float model expects)."""
     values: dict[str, torch.Tensor] = {"input": quantize_input(qmodel, images)}
     records: list[LayerIO] = []
+    # recorded output codes by value name: a layer whose input is an earlier output, read without a hook, records
+    # the same codes (reshaped), not a second conversion of the same tensor
+    recorded: dict[str, torch.Tensor] = {}
+
+    def input_codes(layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
+        q, name = layer.input_qparams[0], layer.inputs[0]
+        known = recorded.get(name) if read_hook is None else None
+        if known is not None and known.dtype == code_dtype(q.bits, q.signed):
+            return known.reshape(inputs[0].shape)
+        return _codes(inputs[0], q)
+
     with torch.no_grad():
         for layer in qmodel.layers:
             inputs = [values[v] for v in layer.inputs]
@@ -104,14 +115,15 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
             values[layer.name] = out
             if record:
                 qs, oq = layer.input_qparams, layer.output_qparams
+                recorded[layer.name] = out_codes = _codes(out, oq)
                 records.append(LayerIO(
                     name=layer.name, op=layer.op,
                     weight=(weight_read if weight_read is not None else _weight_codes(layer))
                     if layer.weight is not None else None,
                     weight_bits=layer.weight_bits,
                     bias=layer.bias.to(torch.int32) if layer.bias is not None else None,
-                    input=_codes(inputs[0], qs[0]), input_bits=qs[0].bits,
-                    output=_codes(out, oq), output_bits=oq.bits, macs_per_image=layer.macs_per_image,
+                    input=input_codes(layer, inputs), input_bits=qs[0].bits,
+                    output=out_codes, output_bits=oq.bits, macs_per_image=layer.macs_per_image,
                     extra_inputs=tuple(_codes(x, q) for x, q in zip(inputs[1:], qs[1:])),
                 ))
     oq = qmodel.output_qparams

@@ -1,4 +1,4 @@
-"""Pack integer codes into SRAM words and count bits (vectorised; numpy's popcount ufunc).
+"""Pack integer codes into SRAM words (vectorised).
 
 Values are stored little-endian inside a word: value j of a word occupies bits [j*b, (j+1)*b). A b-bit code is
 stored as its two's-complement bit pattern (code & (2**b - 1)). Values wider than the word (int32 biases in a
@@ -62,6 +62,12 @@ def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:
     return pieces.reshape(*lead, n * parts).astype(word_dtype(word_bits))
 
 
-def popcount(words: np.ndarray) -> np.ndarray:
-    """Number of ones in each word (uint8)."""
-    return np.bitwise_count(words)
+def pack_into(codes: np.ndarray, bits: int, word_bits: int, out: np.ndarray) -> None:
+    """pack() written into ``out`` [..., words_for(n)], a view whose last axis is contiguous (a column block of a
+    larger zeroed array). 8-bit codes in words of the array's own width go in as bytes, with no intermediate copy."""
+    c = np.asarray(codes)
+    n = c.shape[-1]
+    if bits == 8 and out.dtype.itemsize * 8 == word_bits and out.dtype.byteorder in "=<|" and np.little_endian:
+        out.view(np.uint8)[..., :n] = c  # setitem casts unsafely: int8 codes keep their two's complement bytes
+        return
+    out[...] = pack(c, bits, word_bits)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cosim.memory.accelerator import Accelerator
-from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count, count_parallel
+from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count, count_parallel, padded_width
 from cosim.memory.ledger import Charged, charge, clock_period
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
-from cosim.memory.packing import pack, word_dtype
+from cosim.memory.packing import pack, pack_into, word_dtype, words_for
 from cosim.table import AccessCosts
 
 BIAS_BITS = 32
@@ -40,6 +40,8 @@ def layer_inputs(L) -> np.ndarray:
     parts = [_np(L.input)]
     parts += [_np(x) for x in getattr(L, "extra_inputs", ())]
     parts = [p.reshape(p.shape[0], -1) for p in parts if p.ndim]
+    if len(parts) == 1:
+        return parts[0]  # a view: no copy of the batch's codes
     return np.concatenate(parts, axis=1) if parts else np.zeros((0, 0), np.int64)
 
 
@@ -66,14 +68,20 @@ def weight_stream(layer, word_bits: int) -> np.ndarray:
     return np.concatenate([w, b]).astype(dt)
 
 
-def act_data(layers, plan: Plan, cm: CompiledMemory) -> np.ndarray:
-    """[N, columns] packed input and output words of every layer, in the column order of ``cm``."""
-    parts = []
+def act_data(layers, plan: Plan, cm: CompiledMemory, rows: slice = slice(None)) -> np.ndarray:
+    """[N, columns (+ zero padding to whole 64-bit rows, see counting.padded_width)] packed input and output words of
+    every layer for the images ``rows`` of the batch, in the column order of ``cm``, written in place into one array."""
+    dt = word_dtype(plan.act_word_bits)
+    n_images = _np(layers[0].output).shape[0] if layers else 0
+    N = len(range(*rows.indices(n_images)))
+    out = np.zeros((N, padded_width(cm.n_columns, dt)), dt)
     for i, L in enumerate(layers):
-        for src, t, bits in (("input", layer_inputs(L), L.input_bits), ("output", L.output, L.output_bits)):
-            a = _np(t)
-            parts.append(pack(a.reshape(a.shape[0], -1), int(bits), plan.act_word_bits))
-    return np.concatenate(parts, axis=1)
+        for src, t, bits in (("input", layer_inputs(L), L.input_bits), ("output", _np(L.output), L.output_bits)):
+            a = t[rows].reshape(N, -1)
+            off = cm.columns[(src, i)]
+            nw = words_for(a.shape[1], int(bits), plan.act_word_bits)
+            pack_into(a, int(bits), plan.act_word_bits, out[:, off:off + nw])
+    return out
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,12 @@ def initial_act_state(ms: MemorySystem) -> np.ndarray:
 def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool, pool=None,
                  parts: int = 1) -> tuple[Charged, MemoryCounts, MemoryCounts, np.ndarray]:
     """Charge one batch; with a thread ``pool``, the counting runs in ``parts`` row blocks at once."""
-    data = act_data(layers, ms.plan, ms.ca)
+    N = _np(layers[0].output).shape[0]
     if pool is None:
-        ca, new_state = count(ms.ca, data, act_state)
+        ca, new_state = count(ms.ca, act_data(layers, ms.plan, ms.ca), act_state)
     else:
-        ca, new_state = count_parallel(ms.ca, data, act_state, pool, parts)
-    N = data.shape[0]
+        ca, new_state = count_parallel(ms.ca, lambda rows: act_data(layers, ms.plan, ms.ca, rows), N, act_state,
+                                       pool, parts)
     rows = np.ones(N, np.int64)
     if first_image_of_run:
         rows[0] = 0

@@ -24,10 +24,20 @@ def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30),
     return build_system(layers, acc, costs, costs), layers
 
 
-@pytest.mark.parametrize("num_words,banks,word_size,hazard", [(16, 1, 16, True), (8, 2, 16, True), (4096, 1, 16, True),
-                                                               (24, 1, 32, True), (16, 1, 8, True), (16, 1, 16, False)])
-def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size, hazard):
-    ms, layers = _system(tmp_path, num_words, banks, word_size=word_size, row_switch_errors=hazard)
+WIDE = ((96, 64), (64, 40), (40, 10))  # runs long enough for the counting kernel's 64-bit block path
+
+
+@pytest.mark.parametrize("num_words,banks,word_size,hazard,sizes", [
+    (16, 1, 16, True, None), (8, 2, 16, True, None), (4096, 1, 16, True, None), (24, 1, 32, True, None),
+    (16, 1, 8, True, None), (16, 1, 16, False, None), (64, 1, 16, False, WIDE), (32, 1, 32, True, WIDE)])
+def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size, hazard, sizes):
+    ms, layers = _system(tmp_path, num_words, banks, word_size=word_size, row_switch_errors=hazard,
+                         **({"sizes": sizes} if sizes else {}))
+    if sizes:  # the kernel's block path runs: a write run over an earlier write of the same image, both covering
+        # whole 64-bit blocks, in each memory
+        per = 64 // word_size
+        for cm in (ms.ca, ms.cw):
+            assert any(n >= 2 * per and (c - p) % per == 0 and p < cm.n_columns for _, _, c, p, n in cm.w_runs.tolist())
     # split the images over two batches to exercise the carried memory state
     from dataclasses import replace
     half = [replace(L, input=L.input[:1], output=L.output[:1]) for L in layers]
@@ -101,6 +111,21 @@ def test_packing_layout():
     assert words_for(5, 8, 16) == 3 and words_for(3, 32, 16) == 6
 
 
+@pytest.mark.parametrize("bits,word_bits", [(8, 16), (8, 32), (8, 8), (4, 16), (32, 16)])
+def test_pack_into_matches_pack(bits, word_bits):
+    """act_data writes codes straight into a column block of one zeroed array: the same words pack() gives."""
+    from cosim.memory.packing import pack, pack_into, word_dtype, words_for
+
+    rng = np.random.default_rng(bits * 100 + word_bits)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1))
+    codes = rng.integers(lo, hi, size=(5, 13)).astype(np.int8 if bits == 8 else np.int64)
+    nw = words_for(13, bits, word_bits)
+    big = np.zeros((5, nw + 7), word_dtype(word_bits))
+    pack_into(codes, bits, word_bits, big[:, 3:3 + nw])
+    np.testing.assert_array_equal(big[:, 3:3 + nw], pack(codes, bits, word_bits))
+    assert not big[:, :3].any() and not big[:, 3 + nw:].any()
+
+
 def test_second_operand_of_add_is_read_and_charged(tmp_path):
     """An add layer reads both operands: the words of its second input are read (and loaded), and the ones it
     carries are charged; the vectorised counts still equal the trace."""
@@ -144,7 +169,7 @@ def test_counting_in_row_blocks_equals_one_block(tmp_path, num_words):
     state = np.arange(ms.plan.act_capacity_words, dtype=data.dtype) * 40503  # arbitrary prior content
     whole, end = count(ms.ca, data, state)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        split, end_split = count_parallel(ms.ca, data, state, pool, 3)
+        split, end_split = count_parallel(ms.ca, lambda rows: data[rows], len(data), state, pool, 3)
     for name in ("read_ones", "flips_0to1", "flips_1to0"):
         np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
     np.testing.assert_array_equal(end_split, end)
