@@ -2,7 +2,7 @@
 characterization table, bit errors injected at the corner's rate) against plain torch fp32 evaluation of the same
 trained model on the same images, in rounds of one run each; prints the wall times and their ratio (medians).
 
-    python bench/infer.py [--macro sram_16x128] [--process tt --vdd 1.8 --temp 25] [--limit N] [--repeat 5]
+    python bench/infer.py [--macro sram_16x128] [--process tt --vdd 1.8 --temp 25] [--limit N] [--batch-size 1000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("--vdd", type=float, default=1.8)
     ap.add_argument("--temp", type=float, default=25.0)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=1000, help="images per batch, both sides (cosim's default)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="rounds of (fp32, cosim, engine alone) timed back to back; the ratio is the median over the "
                          "rounds (a 2-core VM's speed swings by up to 2x from one second to the next, so one pair of "
@@ -41,9 +42,13 @@ def main() -> None:
     if args.limit:
         data = data.subset(args.limit)
     qmodel = quantize_trained(args.model, settings)  # calibration is set-up, not inference: outside both timings
+    from cosim.table import CharacterizationTable, table_path
+
+    # so is reading the characterization table (a CSV parse, ~30 ms): the run charges from the loaded table
+    tables = {args.macro: CharacterizationTable.load(table_path(settings.characterization_dir, args.macro))}
 
     spec = InferSpec(model=args.model, dataset=meta["dataset"], macro=args.macro,
-                     corner=Corner(args.process, args.vdd, args.temp), bit_errors=True)
+                     corner=Corner(args.process, args.vdd, args.temp), bit_errors=True, batch_size=args.batch_size)
 
     # warm-up (one batch each, untimed): the first call of a torch kernel pays one-time set-up (oneDNN primitives,
     # thread pool) that would otherwise land on whichever side runs first, and the first count loads the compiled
@@ -53,22 +58,22 @@ def main() -> None:
     with torch.inference_mode():
         model(data.images[:1000])
     run(qmodel, data.images[:1000])
-    run_inference(spec, settings, qmodel=qmodel, data=data.subset(min(1000, len(data))))
+    run_inference(spec, settings, qmodel=qmodel, data=data.subset(min(1000, len(data))), tables=tables)
 
     rounds = []  # (fp32 s, cosim s, engine s, memory model s, engine alone s) per round
     for _ in range(max(1, args.repeat)):
         t = time.perf_counter()
         with torch.inference_mode():
-            pred = torch.cat([model(x).argmax(1) for x in data.images.split(1000)])
+            pred = torch.cat([model(x).argmax(1) for x in data.images.split(args.batch_size)])
         t_fp32 = time.perf_counter() - t
 
         t = time.perf_counter()
-        res = run_inference(spec, settings, qmodel=qmodel, data=data)
+        res = run_inference(spec, settings, qmodel=qmodel, data=data, tables=tables)
         t_cosim = time.perf_counter() - t
 
         # the INT8 engine alone (no recording, no charging) on the same images: the floor of the co-simulation
         t = time.perf_counter()
-        for x in data.images.split(1000):
+        for x in data.images.split(args.batch_size):
             run(qmodel, x)
         rounds.append((t_fp32, t_cosim, res.engine_s, res.memory_s, time.perf_counter() - t))
     acc_fp32 = float((pred == data.labels).float().mean())
@@ -77,7 +82,7 @@ def main() -> None:
     med = np.median(r, axis=0)
     ratio = np.median(r[:, 1] / r[:, 0])
     print(f"bench-infer: {args.model} on {len(data)} {meta['dataset']} test images, {args.macro} at {spec.corner.name}; "
-          f"medians of {len(r)} rounds")
+          f"batches of {args.batch_size}, medians of {len(r)} rounds")
     print(f"  torch fp32 eval         {med[0]:8.2f} s   accuracy {acc_fp32 * 100:.2f} %")
     print(f"  cosim (int8 + charged)  {med[1]:8.2f} s   accuracy {acc_cosim * 100:.2f} %   "
           f"(engine {med[2]:.2f} s, memory model {med[3]:.2f} s, BER {res.extra['ber_applied']:.3g})")

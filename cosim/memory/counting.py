@@ -35,11 +35,19 @@ class CompiledMemory:
     first_idx: np.ndarray  #: writes that are the first to their address in an image
     first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
-    r_runs: np.ndarray  #: [R, 4] int64 rows (layer, start, stop, mult): column ranges read `mult` > 0 times each
-    #: [W, 5] int64 rows (layer, mult, new_col, prev_col, n): maximal runs of writes whose new words are n consecutive
-    #: columns of `data` and whose previous words are n consecutive columns of [data | shifted], one layer and
-    #: multiplicity each
+    #: [S + 1] first column of each source tensor (in ``columns`` order), then n_columns. At run time each source is
+    #: its own [N, words] array (see ``count``); the runs below address (source, column within it).
+    source_starts: np.ndarray
+    #: [R, 5] int64 rows (layer, source, start, stop, mult): column ranges read `mult` > 0 times each
+    r_runs: np.ndarray
+    #: [W, 7] int64 rows (layer, mult, source, col, prev_source, prev_col, n): maximal runs of writes whose new words
+    #: are n consecutive columns of one source and whose previous words are n consecutive columns of one source, or
+    #: (prev_source -1) of the previous image's last words at those addresses (indices into first_idx)
     w_runs: np.ndarray
+    first_src: np.ndarray  #: [F] source and column of first_prev_col
+    first_loc: np.ndarray
+    last_src: np.ndarray  #: [A] source and column of the last write to each written address
+    last_loc: np.ndarray
     reads: np.ndarray  #: [L] int64 reads per image
     writes: np.ndarray  #: [L] int64 writes per image
     offchip_read_words: np.ndarray  #: [L]
@@ -148,9 +156,15 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     first_idx = order[first_sorted]
     first_prev_col = w_cols[last_idx[group[first_sorted]]]
     prev_gather[first_idx] = off + np.arange(first_idx.size)
-    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, first_idx, first_prev_col, last_idx,
-                          _read_runs(r_mult, col_layer), _write_runs(w_cols, prev_gather, w_mult, w_layer, off),
-                          reads, writes, ocr, ocw,
+    starts = np.array(list(columns.values()) + [off], np.int64)  # insertion order is column order
+    col_src = np.searchsorted(starts, np.arange(off), side="right") - 1  # source of each column
+    local = lambda cols: (col_src[cols], cols - starts[col_src[cols]])  # noqa: E731
+    first_src, first_loc = local(first_prev_col)
+    last_src, last_loc = local(w_cols[last_idx])
+    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, first_idx, first_prev_col, last_idx, starts,
+                          _read_runs(r_mult, col_layer, col_src, starts),
+                          _write_runs(w_cols, prev_gather, w_mult, w_layer, off, col_src, starts),
+                          first_src, first_loc, last_src, last_loc, reads, writes, ocr, ocw,
                           hold_cycles(blocks, memory, cap, banks, words_per_row, L) if row_switch_hazard
                           else np.zeros(L, np.int64))
 
@@ -166,19 +180,23 @@ def _run_starts(n: int, *breaks: np.ndarray) -> np.ndarray:
     return np.append(np.flatnonzero(brk), n)
 
 
-def _read_runs(r_mult: np.ndarray, col_layer: np.ndarray) -> tuple:
-    starts = _run_starts(r_mult.size, np.diff(r_mult) != 0, np.diff(col_layer) != 0)
-    runs = [(col_layer[a], a, b, r_mult[a]) for a, b in zip(starts[:-1], starts[1:]) if r_mult[a]]
-    return np.array(runs, np.int64).reshape(-1, 4)
-
-
-def _write_runs(w_cols, prev_gather, w_mult, w_layer, n_columns: int) -> tuple:
-    # a run must not straddle the data | shifted boundary of the previous words
-    side = prev_gather >= n_columns
-    starts = _run_starts(w_cols.size, np.diff(w_cols) != 1, np.diff(prev_gather) != 1, np.diff(w_mult) != 0,
-                         np.diff(w_layer) != 0, np.diff(side) != 0)
-    runs = [(w_layer[a], w_mult[a], w_cols[a], prev_gather[a], b - a) for a, b in zip(starts[:-1], starts[1:])]
+def _read_runs(r_mult: np.ndarray, col_layer: np.ndarray, col_src: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    brk = _run_starts(r_mult.size, np.diff(r_mult) != 0, np.diff(col_layer) != 0, np.diff(col_src) != 0)
+    runs = [(col_layer[a], col_src[a], a - starts[col_src[a]], b - starts[col_src[a]], r_mult[a])
+            for a, b in zip(brk[:-1], brk[1:]) if r_mult[a]]
     return np.array(runs, np.int64).reshape(-1, 5)
+
+
+def _write_runs(w_cols, prev_gather, w_mult, w_layer, n_columns: int, col_src, starts) -> np.ndarray:
+    shifted = prev_gather >= n_columns  # previous word: the previous image's last at that address (or the state)
+    prev_src = np.where(shifted, -1, col_src[np.where(shifted, 0, prev_gather)])
+    prev_loc = np.where(shifted, prev_gather - n_columns, prev_gather - starts[np.maximum(prev_src, 0)])
+    new_src = col_src[w_cols]
+    brk = _run_starts(w_cols.size, np.diff(w_cols) != 1, np.diff(prev_gather) != 1, np.diff(w_mult) != 0,
+                      np.diff(w_layer) != 0, np.diff(new_src) != 0, np.diff(prev_src) != 0)
+    runs = [(w_layer[a], w_mult[a], new_src[a], w_cols[a] - starts[new_src[a]], prev_src[a], prev_loc[a], b - a)
+            for a, b in zip(brk[:-1], brk[1:])]
+    return np.array(runs, np.int64).reshape(-1, 7)
 
 
 @dataclass(frozen=True)
@@ -231,114 +249,151 @@ def _popcount64(x):
 
 
 @numba.njit(inline="always")
-def _range_ones(words, blocks, a, b, per):
-    """Ones in columns [a, b) of one image: the 64-bit blocks inside the range, then the words at either end."""
-    lo, hi = (a + per - 1) // per, b // per
+def _edge_ones(words, a, b):
     total = 0
-    if lo >= hi:
-        for j in range(a, b):
-            total += _popcount64(np.uint64(words[j]))
-        return total
-    for j in range(a, lo * per):
-        total += _popcount64(np.uint64(words[j]))
-    for j in range(lo, hi):
-        total += _popcount64(blocks[j])
-    for j in range(hi * per, b):
+    for j in range(a, b):
         total += _popcount64(np.uint64(words[j]))
     return total
 
 
 @numba.njit(inline="always")
-def _xor_ones(words, blocks, c, p, n, per):
-    """popcount of columns [c, c + n) XOR [p, p + n) of one image; block-wise where c and p sit at the same offset
-    inside a 64-bit block (the mapper's layout makes nearly every run so), else word by word."""
+def _range_ones(words, prefix, a, b, per):
+    """Ones in columns [a, b) of one image's row of a source, from ``prefix`` (prefix sums of the popcounts of
+    the row's 64-bit blocks) for the whole blocks inside the range, plus the words at either end."""
+    lo, hi = (a + per - 1) // per, b // per
+    if lo >= hi:
+        return _edge_ones(words, a, b)
+    return prefix[hi] - prefix[lo] + _edge_ones(words, a, lo * per) + _edge_ones(words, hi * per, b)
+
+
+@numba.njit(inline="always")
+def _xor_ones(new, new_blocks, c, old, old_blocks, p, n, per):
+    """popcount of columns [c, c + n) of `new` XOR [p, p + n) of `old` (one image's rows); block-wise where c and
+    p sit at the same offset inside a 64-bit block (the mapper's layout makes nearly every run so), else word by
+    word."""
     total = 0
     if (c - p) % per != 0:
         for j in range(n):
-            total += _popcount64(np.uint64(words[c + j] ^ words[p + j]))
+            total += _popcount64(np.uint64(new[c + j] ^ old[p + j]))
         return total
     head = min(n, (per - c % per) % per)
     n_blocks = (n - head) // per
     for j in range(head):
-        total += _popcount64(np.uint64(words[c + j] ^ words[p + j]))
+        total += _popcount64(np.uint64(new[c + j] ^ old[p + j]))
     cb, pb = (c + head) // per, (p + head) // per
     for j in range(n_blocks):
-        total += _popcount64(blocks[cb + j] ^ blocks[pb + j])
+        total += _popcount64(new_blocks[cb + j] ^ old_blocks[pb + j])
     for j in range(c + head + n_blocks * per, c + n):
-        total += _popcount64(np.uint64(words[j] ^ words[j - c + p]))
+        total += _popcount64(np.uint64(new[j] ^ old[j - c + p]))
     return total
 
 
 @numba.njit(nogil=True, cache=True)
-def _count_images(data, blocks, shifted, r_runs, w_runs, n_columns, n_layers, per):
-    """Per image: ones read and bits flipped 0->1 / 1->0 per layer. For a write of `new` over `prev` with a bits
-    going 0->1 and b going 1->0: popcount(new ^ prev) = a + b and popcount(new) - popcount(prev) = a - b."""
-    N = data.shape[0]
-    ones = np.zeros((N, n_layers), np.int64)
-    f01 = np.zeros((N, n_layers), np.int64)
-    f10 = np.zeros((N, n_layers), np.int64)
-    for i in range(N):
-        words, blk, prior = data[i], blocks[i], shifted[i]
+def _count_images(words, blocks, n_sources, initial, r_runs, w_runs, first_src, first_loc, n_images, n_layers, per):
+    """Per image: ones read and bits flipped 0->1 / 1->0 per layer. words / blocks: tuples, per source, of
+    [N, width] words and their 64-bit view (padded with empty arrays to a fixed length, so that one compiled
+    specialization serves networks of up to that many sources; indexing a tuple costs nothing, a typed list
+    costs a reference count per access). Image by image: the image's rows stay in cache; the popcount of each
+    64-bit block is taken once, into per-source prefix sums, and every range sum is a difference of two. For a
+    write of `new` over `prev` with a bits going 0->1 and b going 1->0: popcount(new ^ prev) = a + b and
+    popcount(new) - popcount(prev) = a - b."""
+    ones = np.zeros((n_images, n_layers), np.int64)
+    f01 = np.zeros((n_images, n_layers), np.int64)
+    f10 = np.zeros((n_images, n_layers), np.int64)
+    offsets = np.zeros(n_sources + 1, np.int64)  # where each source's prefix sums start in `prefix`
+    for k in range(n_sources):
+        offsets[k + 1] = offsets[k] + blocks[k].shape[1] + 1
+    prefix = np.zeros(offsets[n_sources], np.int64)
+    for i in range(n_images):
+        for k in range(n_sources):
+            row, o = blocks[k][i], offsets[k]
+            total = 0
+            for j in range(row.shape[0]):
+                total += _popcount64(row[j])
+                prefix[o + j + 1] = total
         for r in range(r_runs.shape[0]):
-            ones[i, r_runs[r, 0]] += _range_ones(words, blk, r_runs[r, 1], r_runs[r, 2], per) * r_runs[r, 3]
+            layer, src, a, b, mult = r_runs[r, 0], r_runs[r, 1], r_runs[r, 2], r_runs[r, 3], r_runs[r, 4]
+            pre = prefix[offsets[src]:offsets[src + 1]]
+            ones[i, layer] += _range_ones(words[src][i], pre, a, b, per) * mult
         for r in range(w_runs.shape[0]):
-            layer, mult, c, p, n = w_runs[r, 0], w_runs[r, 1], w_runs[r, 2], w_runs[r, 3], w_runs[r, 4]
-            if p < n_columns:
-                changed = _xor_ones(words, blk, c, p, n, per)
-                prev_ones = _range_ones(words, blk, p, p + n, per)
-            else:  # the previous words are the `shifted` ones (the previous image's last, or the initial state)
+            layer, mult, src, c, psrc, p, n = (w_runs[r, 0], w_runs[r, 1], w_runs[r, 2], w_runs[r, 3], w_runs[r, 4],
+                                               w_runs[r, 5], w_runs[r, 6])
+            new = words[src][i]
+            gained = _range_ones(new, prefix[offsets[src]:offsets[src + 1]], c, c + n, per)
+            if psrc >= 0:
+                old = words[psrc][i]
+                changed = _xor_ones(new, blocks[src][i], c, old, blocks[psrc][i], p, n, per)
+                gained -= _range_ones(old, prefix[offsets[psrc]:offsets[psrc + 1]], p, p + n, per)
+            else:  # the previous image's last words at these addresses (before the first image: `initial`)
                 changed = 0
-                prev_ones = 0
                 for j in range(n):
-                    old = prior[p - n_columns + j]
-                    changed += _popcount64(np.uint64(words[c + j] ^ old))
-                    prev_ones += _popcount64(np.uint64(old))
-            gained = _range_ones(words, blk, c, c + n, per) - prev_ones
+                    if i == 0:
+                        prev = np.uint64(initial[p + j])
+                    else:
+                        prev = np.uint64(words[first_src[p + j]][i - 1, first_loc[p + j]])
+                    changed += _popcount64(np.uint64(new[c + j]) ^ prev)
+                    gained -= _popcount64(prev)
             f01[i, layer] += (changed + gained) // 2 * mult
             f10[i, layer] += (changed - gained) // 2 * mult
     return ones, f01, f10
 
 
-def count(cm: CompiledMemory, data: np.ndarray, state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
-    """Counts for a batch. data: [N, n_columns] words (rows = images in run order; extra zero columns after
-    n_columns, as act_data pads rows to 64-bit blocks, are allowed); state: [capacity] content of the memory before
-    the first image. Returns the counts and the content after the last image."""
-    data = _pad_to_blocks(np.asarray(data))
-    state = state.astype(data.dtype, copy=False)
-    N = data.shape[0]
-    # previous words of the first write to each address in an image: the previous image's last, or `state`
-    shifted = np.empty((N, cm.first_idx.size), data.dtype)
-    if N:
-        shifted[0] = state[cm.w_addr[cm.first_idx]]
-        shifted[1:] = data[:-1, cm.first_prev_col]
-    ones, f01, f10 = _count_images(data, data.view(_BLOCK), shifted, cm.r_runs, cm.w_runs, cm.n_columns,
-                                   cm.n_layers, _BLOCK.itemsize // data.dtype.itemsize)
-    out = state.copy()
-    if cm.last_idx.size and N:
-        out[cm.w_addr[cm.last_idx]] = data[-1, cm.w_cols[cm.last_idx]]
+def _slots(n: int) -> int:
+    """Tuple length the kernel is compiled for: a power of two >= max(n, 8) (a handful of specializations, each
+    compiled once into numba's cache)."""
+    return max(8, 1 << (max(n, 1) - 1).bit_length())
+
+
+def split_sources(cm: CompiledMemory, data: np.ndarray) -> list[np.ndarray]:
+    """[N, n_columns] words (the concatenation, as act_data and the weight streams give it) -> the per-source arrays
+    ``count`` takes, each padded to whole 64-bit blocks."""
+    return [_pad_to_blocks(data[:, a:b]) for a, b in zip(cm.source_starts[:-1], cm.source_starts[1:])]
+
+
+def count(cm: CompiledMemory, sources: list[np.ndarray], state: np.ndarray) -> tuple[MemoryCounts, np.ndarray]:
+    """Counts for a batch. sources: per source tensor of ``cm`` (``columns`` order), [N, >= its width] words of one
+    dtype, rows = images in run order; rows whole 64-bit blocks (else they are copied padded). state: [capacity]
+    content of the memory before the first image. Returns the counts and the content after the last image."""
+    sources = [_pad_to_blocks(np.asarray(w)) for w in sources]
+    N = sources[0].shape[0] if sources else 0
+    dt = sources[0].dtype if sources else state.dtype
+    state = state.astype(dt, copy=False)
+    L = cm.n_layers
+    if N == 0 or not sources:
+        z = np.zeros((N, L), np.int64)
+        return MemoryCounts(cm.memory, cm.reads, cm.writes, z, z.copy(), z.copy(), cm.offchip_read_words,
+                            cm.offchip_write_words, cm.holds), state.copy()
+    pad = _slots(len(sources)) - len(sources)
+    words = tuple(sources) + (np.zeros((0, 0), dt),) * pad
+    blocks = tuple(w.view(_BLOCK) for w in sources) + (np.zeros((0, 0), _BLOCK),) * pad
+    initial = state[cm.w_addr[cm.first_idx]]
+    ones, f01, f10 = _count_images(words, blocks, len(sources), initial, cm.r_runs, cm.w_runs, cm.first_src,
+                                   cm.first_loc, N, L, _BLOCK.itemsize // dt.itemsize)
     return MemoryCounts(cm.memory, cm.reads, cm.writes, ones, f01, f10,
-                        cm.offchip_read_words, cm.offchip_write_words, cm.holds), out
+                        cm.offchip_read_words, cm.offchip_write_words, cm.holds), state_after(cm, state, sources)
 
 
-def state_after(cm: CompiledMemory, state: np.ndarray, image_words: np.ndarray) -> np.ndarray:
-    """Memory content after an image whose packed words are ``image_words`` [n_columns]: every image runs the same
-    program, so its last write to each written address decides that address; the others keep ``state``."""
-    out = state.astype(image_words.dtype, copy=True)
-    if cm.last_idx.size:
-        out[cm.w_addr[cm.last_idx]] = image_words[cm.w_cols[cm.last_idx]]
+def state_after(cm: CompiledMemory, state: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
+    """Memory content after the last image (row) of ``sources``: every image runs the same program, so its last
+    write to each written address decides that address; the others keep ``state``."""
+    out = state.astype(sources[0].dtype if sources else state.dtype, copy=True)
+    for k, w in enumerate(sources):
+        m = cm.last_src == k
+        if m.any():
+            out[cm.w_addr[cm.last_idx[m]]] = w[-1, cm.last_loc[m]]
     return out
 
 
-def count_parallel(cm: CompiledMemory, words_of: Callable[[slice], np.ndarray], n: int, state: np.ndarray, pool,
-                   parts: int) -> tuple[MemoryCounts, np.ndarray]:
+def count_parallel(cm: CompiledMemory, words_of: Callable[[slice], list[np.ndarray]], n: int, state: np.ndarray,
+                   pool, parts: int) -> tuple[MemoryCounts, np.ndarray]:
     """:func:`count` over ``parts`` row blocks of a batch of ``n`` images at once, identical results. ``words_of(rows)``
-    gives the packed words of those images, so the packing runs inside each block's job too (numpy and the numba
-    kernel release the GIL). Block k starts from the content the last image of block k - 1 leaves, which
+    gives the per-source words of those images (views where no packing is needed), so any packing runs inside each
+    block's job too (numpy and the numba kernel release the GIL). Block k starts from the content the last image of block k - 1 leaves, which
     :func:`state_after` gives without counting."""
     if parts <= 1 or n < 2 * parts:
         return count(cm, words_of(slice(0, n)), state)
     bounds = np.linspace(0, n, parts + 1).astype(int)
-    starts = [state] + [state_after(cm, state, words_of(slice(b - 1, b))[0]) for b in bounds[1:-1]]
+    starts = [state] + [state_after(cm, state, words_of(slice(b - 1, b))) for b in bounds[1:-1]]
     futures = [pool.submit(lambda a, b, s: count(cm, words_of(slice(a, b)), s), a, b, s)
                for a, b, s in zip(bounds[:-1], bounds[1:], starts)]
     results = [f.result() for f in futures]

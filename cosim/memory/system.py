@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from cosim.memory.accelerator import Accelerator
-from cosim.memory.counting import CompiledMemory, MemoryCounts, compile_memory, count, count_parallel, padded_width
+from cosim.memory.counting import (CompiledMemory, MemoryCounts, compile_memory, count, count_parallel, padded_width,
+                                   split_sources)
 from cosim.memory.ledger import Charged, charge, clock_period
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
 from cosim.memory.packing import pack, pack_into, word_dtype, words_for
@@ -84,6 +85,30 @@ def act_data(layers, plan: Plan, cm: CompiledMemory, rows: slice = slice(None)) 
     return out
 
 
+def act_sources(layers, plan: Plan, cm: CompiledMemory, rows: slice = slice(None)) -> list[np.ndarray]:
+    """The per-source words ``count`` takes for the images ``rows`` of the batch: each layer's input, then its output,
+    as [N, words] arrays in ``cm.columns`` order. 8-bit codes in words of their array's width whose rows fill whole
+    64-bit blocks are the engine's own code tensors reinterpreted (no copy: the counting kernel reads them while
+    they are still in cache); other sources are packed into padded arrays."""
+    dt = np.dtype(word_dtype(plan.act_word_bits))
+    out = []
+    for i, L in enumerate(layers):
+        for src, t, bits in (("input", layer_inputs(L), L.input_bits), ("output", _np(L.output), L.output_bits)):
+            a = t[rows]
+            a = a.reshape(a.shape[0], -1)
+            if (int(bits) == 8 and dt.itemsize * 8 == plan.act_word_bits and a.dtype.itemsize == 1
+                    and a.flags.c_contiguous and a.shape[1] % 8 == 0 and a.ctypes.data % 8 == 0 and np.little_endian):
+                out.append(a.view(dt))
+                continue
+            nw = words_for(a.shape[1], int(bits), plan.act_word_bits)
+            packed = np.zeros((a.shape[0], padded_width(nw, dt)), dt)
+            pack_into(a, int(bits), plan.act_word_bits, packed[:, :nw])
+            out.append(packed)
+    if len(out) != len(cm.columns):
+        raise AssertionError("act_sources: the layers do not match the compiled memory's sources")
+    return out
+
+
 @dataclass(frozen=True)
 class MemorySystem:
     plan: Plan
@@ -116,9 +141,9 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
     if plan.preload:
         cp = compile_memory(plan, WEIGHTS, plan.preload, banks=acc.weights.banks, words_per_row=kw.words_per_row,
                             row_switch_hazard=hz_w)
-        pre, state = count(cp, w[None, :], state)
+        pre, state = count(cp, split_sources(cp, w[None, :]), state)
     wdata = np.stack([w, w])
-    wc, _ = count(cw, wdata, state)
+    wc, _ = count(cw, split_sources(cw, wdata), state)
     return MemorySystem(plan, acc, kw, ka, clock_s, cw, ca, wdata, wc, pre, np.array([s.macs for s in shapes]))
 
 
@@ -132,9 +157,9 @@ def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of
     """Charge one batch; with a thread ``pool``, the counting runs in ``parts`` row blocks at once."""
     N = _np(layers[0].output).shape[0]
     if pool is None:
-        ca, new_state = count(ms.ca, act_data(layers, ms.plan, ms.ca), act_state)
+        ca, new_state = count(ms.ca, act_sources(layers, ms.plan, ms.ca), act_state)
     else:
-        ca, new_state = count_parallel(ms.ca, lambda rows: act_data(layers, ms.plan, ms.ca, rows), N, act_state,
+        ca, new_state = count_parallel(ms.ca, lambda rows: act_sources(layers, ms.plan, ms.ca, rows), N, act_state,
                                        pool, parts)
     rows = np.ones(N, np.int64)
     if first_image_of_run:

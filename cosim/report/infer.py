@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -80,8 +80,13 @@ def _model_hash(qmodel) -> str:
     return h.hexdigest()
 
 
-def load_costs(settings: Settings, macro: str, corner: Corner) -> tuple[CharacterizationTable, AccessCosts]:
-    table = CharacterizationTable.load(table_path(settings.characterization_dir, macro))
+def load_costs(settings: Settings, macro: str, corner: Corner,
+               tables: Mapping[str, CharacterizationTable] | None = None) -> tuple[CharacterizationTable, AccessCosts]:
+    """The macro's table (from ``tables`` when the caller loaded it already, else from the characterization dir)
+    and its access costs at ``corner``."""
+    table = tables.get(macro) if tables else None
+    if table is None:
+        table = CharacterizationTable.load(table_path(settings.characterization_dir, macro))
     return table, table.access_costs(corner)
 
 
@@ -96,8 +101,9 @@ def bit_widths(layers) -> dict:
 
 def run_inference(spec: InferSpec, settings: Settings | None = None, *,
                   progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
-                  qmodel=None, data=None) -> InferResult:
-    """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images."""
+                  qmodel=None, data=None, tables: Mapping[str, CharacterizationTable] | None = None) -> InferResult:
+    """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images.
+    ``qmodel``, ``data`` and ``tables`` (macro -> table) skip loading what the caller already holds."""
     from cosim.engine import quantize_trained, run
     from cosim.data import load_dataset
 
@@ -106,8 +112,9 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     acc = load_accelerator(spec.accelerator)
     if spec.macro:
         acc = acc.with_macro(spec.macro)
-    tw, kw = load_costs(settings, acc.weights.macro, spec.corner)
-    ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(settings, acc.activations.macro, spec.corner)
+    tw, kw = load_costs(settings, acc.weights.macro, spec.corner, tables)
+    ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(
+        settings, acc.activations.macro, spec.corner, tables)
     extra = {}
     dataset = spec.dataset
     if qmodel is None:

@@ -12,7 +12,7 @@ from tests.tablegen import write_table
 
 
 def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30), (30, 5)), word_size=16,
-            row_switch_errors=True):
+            row_switch_errors=True, code_dtype=np.int64):
     table = CharacterizationTable.load(write_table(tmp_path, num_words=num_words, word_size=word_size,
                                                    row_switch_errors=row_switch_errors))
     costs = table.access_costs(Corner("tt", 1.7, 50.0))
@@ -20,7 +20,7 @@ def _system(tmp_path, num_words, banks=1, n_images=3, sizes=((40, 12), (12, 30),
     from dataclasses import replace
     from cosim.memory.accelerator import MemorySpec
     acc = replace(acc, weights=MemorySpec("sram_test", banks), activations=MemorySpec("sram_test", banks))
-    layers = fake_network(n_images, sizes)
+    layers = fake_network(n_images, sizes, code_dtype=code_dtype)
     return build_system(layers, acc, costs, costs), layers
 
 
@@ -31,13 +31,14 @@ WIDE = ((96, 64), (64, 40), (40, 10))  # runs long enough for the counting kerne
     (16, 1, 16, True, None), (8, 2, 16, True, None), (4096, 1, 16, True, None), (24, 1, 32, True, None),
     (16, 1, 8, True, None), (16, 1, 16, False, None), (64, 1, 16, False, WIDE), (32, 1, 32, True, WIDE)])
 def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size, hazard, sizes):
+    # WIDE networks hold uint8 codes as the engine does: the counting reads most of them in place (act_sources)
     ms, layers = _system(tmp_path, num_words, banks, word_size=word_size, row_switch_errors=hazard,
-                         **({"sizes": sizes} if sizes else {}))
+                         **({"sizes": sizes, "code_dtype": np.uint8} if sizes else {}))
     if sizes:  # the kernel's block path runs: a write run over an earlier write of the same image, both covering
         # whole 64-bit blocks, in each memory
         per = 64 // word_size
         for cm in (ms.ca, ms.cw):
-            assert any(n >= 2 * per and (c - p) % per == 0 and p < cm.n_columns for _, _, c, p, n in cm.w_runs.tolist())
+            assert any(n >= 2 * per and (c - p) % per == 0 and psrc >= 0 for _, _, _, c, psrc, p, n in cm.w_runs.tolist())
     # split the images over two batches to exercise the carried memory state
     from dataclasses import replace
     half = [replace(L, input=L.input[:1], output=L.output[:1]) for L in layers]
@@ -161,16 +162,34 @@ def test_counting_in_row_blocks_equals_one_block(tmp_path, num_words):
     leaves) gives the same integers per image as counting the whole batch at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from cosim.memory.counting import count, count_parallel
-    from cosim.memory.system import act_data
+    from cosim.memory.counting import count, count_parallel, split_sources
+    from cosim.memory.system import act_data, act_sources
 
-    ms, layers = _system(tmp_path, num_words, n_images=7)
+    ms, layers = _system(tmp_path, num_words, n_images=7, sizes=WIDE, code_dtype=np.uint8)
     data = act_data(layers, ms.plan, ms.ca)
     state = np.arange(ms.plan.act_capacity_words, dtype=data.dtype) * 40503  # arbitrary prior content
-    whole, end = count(ms.ca, data, state)
+    whole, end = count(ms.ca, split_sources(ms.ca, data), state)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        split, end_split = count_parallel(ms.ca, lambda rows: data[rows], len(data), state, pool, 3)
+        split, end_split = count_parallel(ms.ca, lambda rows: act_sources(layers, ms.plan, ms.ca, rows), len(data),
+                                          state, pool, 3)
     for name in ("read_ones", "flips_0to1", "flips_1to0"):
         np.testing.assert_array_equal(getattr(split, name), getattr(whole, name))
     np.testing.assert_array_equal(end_split, end)
     assert whole.flips_0to1.sum() > 0 and whole.flips_1to0.sum() > 0  # the data exercises both directions
+
+
+def test_act_sources_are_the_packed_columns(tmp_path):
+    """The per-source words the counting reads (engine code arrays seen as words where they fill whole 64-bit
+    blocks, packed copies elsewhere) hold the same words as act_data's packed concatenation."""
+    from cosim.memory.counting import split_sources
+    from cosim.memory.system import act_data, act_sources
+
+    ms, layers = _system(tmp_path, 64, n_images=5, sizes=WIDE, code_dtype=np.uint8)
+    sources = act_sources(layers, ms.plan, ms.ca, slice(1, 4))
+    packed = split_sources(ms.ca, act_data(layers, ms.plan, ms.ca)[1:4])
+    in_place = [np.shares_memory(w, L.output) or np.shares_memory(w, L.input) for w, L in
+                zip(sources, [L for L in layers for _ in (0, 1)])]
+    assert any(in_place) and not all(in_place)  # both paths ran
+    for k, (w, p) in enumerate(zip(sources, packed)):
+        width = int(ms.ca.source_starts[k + 1] - ms.ca.source_starts[k])
+        np.testing.assert_array_equal(w[:, :width], p[:, :width])
