@@ -30,10 +30,8 @@ class CompiledMemory:
     n_layers: int
     columns: dict  #: (source, layer) -> column offset
     n_columns: int
-    w_cols: np.ndarray  #: [S] column of each write
     w_addr: np.ndarray  #: [S] address of each write
     first_idx: np.ndarray  #: writes that are the first to their address in an image
-    first_prev_col: np.ndarray  #: for those: column of the last write to that address in an image
     last_idx: np.ndarray  #: the last write to each written address
     #: [S + 1] first column of each source tensor (in ``columns`` order), then n_columns. At run time each source is
     #: its own [N, words] array (see ``count``); the runs below address (source, column within it).
@@ -44,7 +42,7 @@ class CompiledMemory:
     #: are n consecutive columns of one source and whose previous words are n consecutive columns of one source, or
     #: (prev_source -1) of the previous image's last words at those addresses (indices into first_idx)
     w_runs: np.ndarray
-    first_src: np.ndarray  #: [F] source and column of first_prev_col
+    first_src: np.ndarray  #: [F] source and column of the last write, in an image, to each first_idx address
     first_loc: np.ndarray
     last_src: np.ndarray  #: [A] source and column of the last write to each written address
     last_loc: np.ndarray
@@ -161,7 +159,7 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     local = lambda cols: (col_src[cols], cols - starts[col_src[cols]])  # noqa: E731
     first_src, first_loc = local(first_prev_col)
     last_src, last_loc = local(w_cols[last_idx])
-    return CompiledMemory(memory, cap, L, columns, off, w_cols, w_addr, first_idx, first_prev_col, last_idx, starts,
+    return CompiledMemory(memory, cap, L, columns, off, w_addr, first_idx, last_idx, starts,
                           _read_runs(r_mult, col_layer, col_src, starts),
                           _write_runs(w_cols, prev_gather, w_mult, w_layer, off, col_src, starts),
                           first_src, first_loc, last_src, last_loc, reads, writes, ocr, ocw,
@@ -236,9 +234,9 @@ def _pad_to_blocks(words: np.ndarray) -> np.ndarray:
 
 
 # The per-image work below is compiled with numba. The numpy formulation of the same sums (one call per column run
-# over all images) was bound by per-call overhead on the many short runs and by passes over the batch: ~10 ms per
-# 1000 LeNet-5 images, and no faster on two threads. Compiled, one image's words stay in cache while every run is
-# summed, the popcounts go 64 bits at a time, and nogil lets count_parallel's threads run it side by side.
+# over all images) cost ~35 ms per 1000 LeNet-5 images, and still ~10 ms with 64-bit popcounts: bound by per-call
+# overhead on the many short runs and by passes over the batch, and no faster on two threads. Compiled, one image's
+# words stay in cache while every run is summed, and nogil lets count_parallel's threads run it side by side.
 
 @numba.njit(inline="always")
 def _popcount64(x):
@@ -388,8 +386,8 @@ def count_parallel(cm: CompiledMemory, words_of: Callable[[slice], list[np.ndarr
                    pool, parts: int) -> tuple[MemoryCounts, np.ndarray]:
     """:func:`count` over ``parts`` row blocks of a batch of ``n`` images at once, identical results. ``words_of(rows)``
     gives the per-source words of those images (views where no packing is needed), so any packing runs inside each
-    block's job too (numpy and the numba kernel release the GIL). Block k starts from the content the last image of block k - 1 leaves, which
-    :func:`state_after` gives without counting."""
+    block's job too (numpy and the numba kernel release the GIL). Block k starts from the content the last image of
+    block k - 1 leaves, which :func:`state_after` gives without counting."""
     if parts <= 1 or n < 2 * parts:
         return count(cm, words_of(slice(0, n)), state)
     bounds = np.linspace(0, n, parts + 1).astype(int)
