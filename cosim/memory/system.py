@@ -69,16 +69,15 @@ def weight_stream(layer, word_bits: int) -> np.ndarray:
     return np.concatenate([w, b]).astype(dt)
 
 
-def act_data(layers, plan: Plan, cm: CompiledMemory, rows: slice = slice(None)) -> np.ndarray:
-    """[N, columns (+ zero padding to whole 64-bit rows, see counting.padded_width)] packed input and output words of
-    every layer for the images ``rows`` of the batch, in the column order of ``cm``, written in place into one array."""
+def act_data(layers, plan: Plan, cm: CompiledMemory) -> np.ndarray:
+    """[N, n_columns] packed input and output words of every layer, in the column order of ``cm``: the concatenated
+    layout trace.py and the tests read (the counting itself reads the same words per source, act_sources)."""
     dt = word_dtype(plan.act_word_bits)
-    n_images = _np(layers[0].output).shape[0] if layers else 0
-    N = len(range(*rows.indices(n_images)))
-    out = np.zeros((N, padded_width(cm.n_columns, dt)), dt)
+    N = _np(layers[0].output).shape[0] if layers else 0
+    out = np.zeros((N, cm.n_columns), dt)
     for i, L in enumerate(layers):
         for src, t, bits in (("input", layer_inputs(L), L.input_bits), ("output", _np(L.output), L.output_bits)):
-            a = t[rows].reshape(N, -1)
+            a = t.reshape(N, -1)
             off = cm.columns[(src, i)]
             nw = words_for(a.shape[1], int(bits), plan.act_word_bits)
             pack_into(a, int(bits), plan.act_word_bits, out[:, off:off + nw])
