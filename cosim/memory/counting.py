@@ -357,7 +357,7 @@ def count(cm: CompiledMemory, sources: list[np.ndarray], state: np.ndarray) -> t
     dt = sources[0].dtype if sources else state.dtype
     state = state.astype(dt, copy=False)
     L = cm.n_layers
-    if N == 0 or not sources:
+    if N == 0:
         z = np.zeros((N, L), np.int64)
         return MemoryCounts(cm.memory, cm.reads, cm.writes, z, z.copy(), z.copy(), cm.offchip_read_words,
                             cm.offchip_write_words, cm.holds), state.copy()

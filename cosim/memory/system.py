@@ -117,7 +117,6 @@ class MemorySystem:
     clock_s: float
     cw: CompiledMemory
     ca: CompiledMemory
-    wdata: np.ndarray  #: [2, columns] the weight streams (same for every image; row 0 = first image, row 1 = the rest)
     weight_counts: MemoryCounts  #: rows: first image of the run, every later image
     preload_counts: MemoryCounts | None  #: once per run when the weights fit (N = 1 row)
     macs: np.ndarray
@@ -141,9 +140,9 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
         cp = compile_memory(plan, WEIGHTS, plan.preload, banks=acc.weights.banks, words_per_row=kw.words_per_row,
                             row_switch_hazard=hz_w)
         pre, state = count(cp, split_sources(cp, w[None, :]), state)
-    wdata = np.stack([w, w])
-    wc, _ = count(cw, split_sources(cw, wdata), state)
-    return MemorySystem(plan, acc, kw, ka, clock_s, cw, ca, wdata, wc, pre, np.array([s.macs for s in shapes]))
+    # the weight streams are the same for every image: row 0 counts the run's first image, row 1 every later one
+    wc, _ = count(cw, split_sources(cw, np.stack([w, w])), state)
+    return MemorySystem(plan, acc, kw, ka, clock_s, cw, ca, wc, pre, np.array([s.macs for s in shapes]))
 
 
 def initial_act_state(ms: MemorySystem) -> np.ndarray:
