@@ -58,26 +58,29 @@ def _check_hooked(layer: Layer, what: str, codes: torch.Tensor, shape: torch.Siz
     return codes
 
 
-def _execute(layer: Layer, inputs: list[torch.Tensor], weight: torch.Tensor | None) -> torch.Tensor:
+def _execute(layer: Layer, inputs: list[torch.Tensor], weight: torch.Tensor | None, with_codes: bool
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The layer's output (float32 codes) and, where the kernel makes them in the same pass and ``with_codes``, the
+    same codes in their integer dtype (else None)."""
     op = layer.op
     if op in ("conv2d", "depthwise_conv2d"):
-        return kernels.conv2d(layer, inputs[0], weight)
+        return kernels.conv2d(layer, inputs[0], weight, with_codes)
     if op == "linear":
-        return kernels.linear(layer, inputs[0], weight)
+        return kernels.linear(layer, inputs[0], weight, with_codes)
     if op == "maxpool":
-        return kernels.maxpool(layer, inputs[0])
+        return kernels.maxpool(layer, inputs[0]), None
     if op == "avgpool":
-        return kernels.avgpool(layer, inputs[0])
+        return kernels.avgpool(layer, inputs[0]), None
     if op == "gap":
-        return kernels.gap(layer, inputs[0])
+        return kernels.gap(layer, inputs[0]), None
     if op == "relu":
-        return kernels.relu(layer, inputs[0])
+        return kernels.relu(layer, inputs[0]), None
     if op == "add":
-        return kernels.add(layer, inputs[0], inputs[1])
+        return kernels.add(layer, inputs[0], inputs[1]), None
     if op == "mul":
-        return kernels.mul(layer, inputs[0], inputs[1])
+        return kernels.mul(layer, inputs[0], inputs[1]), None
     if op in ("silu", "sigmoid"):
-        return kernels.lookup(layer, inputs[0])
+        return kernels.lookup(layer, inputs[0]), None
     raise ValueError(f"{layer.name}: unknown op {op}")  # pragma: no cover
 
 
@@ -109,22 +112,24 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
                 inputs[0] = inputs[0].flatten(1)
             weight = layer.compute.get("weight")
             weight_read = None  # the weight codes the hook returned (recorded instead of the stored ones)
+            read_codes = None  # likewise the input codes it returned
             if read_hook is not None:
-                inputs, weight, weight_read = _hooked_reads(layer, inputs, read_hook)
-            out = _execute(layer, inputs, weight)
+                inputs, weight, weight_read, read_codes = _hooked_reads(layer, inputs, read_hook)
+            out, out_codes = _execute(layer, inputs, weight, record)
             values[layer.name] = out
             if record:
                 qs, oq = layer.input_qparams, layer.output_qparams
-                recorded[layer.name] = out_codes = _codes(out, oq)
+                recorded[layer.name] = out_codes = _codes(out, oq) if out_codes is None else out_codes
                 records.append(LayerIO(
                     name=layer.name, op=layer.op,
                     weight=(weight_read if weight_read is not None else _weight_codes(layer))
                     if layer.weight is not None else None,
                     weight_bits=layer.weight_bits,
                     bias=layer.bias.to(torch.int32) if layer.bias is not None else None,
-                    input=input_codes(layer, inputs), input_bits=qs[0].bits,
+                    input=read_codes[0] if read_codes else input_codes(layer, inputs), input_bits=qs[0].bits,
                     output=out_codes, output_bits=oq.bits, macs_per_image=layer.macs_per_image,
-                    extra_inputs=tuple(_codes(x, q) for x, q in zip(inputs[1:], qs[1:])),
+                    extra_inputs=tuple(read_codes[1:]) if read_codes else
+                    tuple(_codes(x, q) for x, q in zip(inputs[1:], qs[1:])),
                 ))
     oq = qmodel.output_qparams
     output = values[qmodel.output]
@@ -133,11 +138,14 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
 
 
 def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
-                  ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None]:
-    hooked_inputs = []
+                  ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
+    """The layer's reads through ``hook``: inputs as float32 codes, weight in its accumulation type, and the integer
+    codes the hook returned for the weight and for each input (what the layer read, recorded as such)."""
+    hooked_inputs, input_codes = [], []
     for x, q in zip(inputs, layer.input_qparams):
-        codes = hook(layer.name, "input", _codes(x, q))
-        hooked_inputs.append(_check_hooked(layer, "input", codes, x.shape, q.qmin, q.qmax).to(torch.float32))
+        codes = _check_hooked(layer, "input", hook(layer.name, "input", _codes(x, q)), x.shape, q.qmin, q.qmax)
+        input_codes.append(codes if codes.dtype == code_dtype(q.bits, q.signed) else _codes(codes, q))
+        hooked_inputs.append(codes.to(torch.float32))
     weight, codes = layer.compute.get("weight"), None
     if layer.weight is not None:
         lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
@@ -147,4 +155,4 @@ def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
         dtype = kernels.accumulation_dtype(codes.to(torch.int64), layer.input_qparams[0])
         weight = codes.to(dtype)
         codes = codes.to(code_dtype(layer.weight_bits, True))
-    return hooked_inputs, weight, codes
+    return hooked_inputs, weight, codes, input_codes
