@@ -14,7 +14,7 @@ import numpy as np
 
 from cosim.memory.accelerator import Accelerator
 from cosim.memory.counting import (CompiledMemory, MemoryCounts, compile_memory, count, count_parallel, padded_width,
-                                   split_sources)
+                                   split_sources, state_after)
 from cosim.memory.ledger import Charged, charge, clock_period
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, LayerShape, Plan, build_plan
 from cosim.memory.packing import pack, pack_into, word_dtype, words_for
@@ -148,6 +148,13 @@ def build_system(layers, acc: Accelerator, costs_w: AccessCosts, costs_a: Access
 def initial_act_state(ms: MemorySystem) -> np.ndarray:
     """Activation memory content before the first image (all zeros: the power-up content is not characterized)."""
     return np.zeros(ms.plan.act_capacity_words, word_dtype(ms.plan.act_word_bits))
+
+
+def next_act_state(ms: MemorySystem, layers, act_state: np.ndarray) -> np.ndarray:
+    """Activation memory content after a batch that started from ``act_state``: the next batch's start. It needs
+    only the batch's last image, so it is known before the batch is counted."""
+    n = _np(layers[0].output).shape[0]
+    return state_after(ms.ca, act_state, act_sources(layers, ms.plan, ms.ca, slice(n - 1, n)))
 
 
 def charge_batch(ms: MemorySystem, layers, act_state: np.ndarray, first_image_of_run: bool, pool=None,

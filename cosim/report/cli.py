@@ -48,7 +48,8 @@ def _one(spec, out_dir: Path, plots: bool) -> dict:
 @click.option("--accelerator", default=None, type=click.Path(path_type=Path),
               help="accelerator TOML (default cosim/memory/default_accelerator.toml)")
 @click.option("--limit", default=None, type=int, help="a seeded subset of N test images")
-@click.option("--batch-size", default=1000, show_default=True, type=int)
+@click.option("--batch-size", default=500, show_default=True, type=int,
+              help="images per engine call; batches run side by side, one per core")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--no-bit-errors", is_flag=True, help="do not inject the table's bit-error rate")
 @click.option("--sweep", default=None, help='corners to run in parallel: "grid" or "tt/1.6/25,ss/1.8/125,..."')

@@ -87,6 +87,33 @@ def test_bit_errors_injected_at_table_rate(settings):
     assert np.array_equal(again.predictions, res.predictions) and again.bits_flipped == res.bits_flipped
 
 
+def test_batches_side_by_side_charge_as_one_batch(settings, report):
+    # the fixture's 3 batches of 50 run side by side (one per core), each charged from the activation memory content
+    # the batch before it left: the same per-image counts and energies as the 120 images in one batch
+    _, _, res = report
+    one = run_inference(InferSpec(model="digits", limit=120, batch_size=120), settings)
+    assert np.array_equal(res.predictions, one.predictions)
+    np.testing.assert_array_equal(res.energy_per_image_j, one.energy_per_image_j)
+    for k in ("sram_reads", "sram_writes", "offchip_bytes"):
+        np.testing.assert_array_equal(res.counts[k], one.counts[k])
+
+
+def test_bit_errors_do_not_depend_on_how_many_batches_run_at_once(settings):
+    import torch
+
+    spec = InferSpec(model="digits", limit=120, batch_size=50, corner=Corner("ss", 1.6, 125.0), seed=5)
+    side_by_side = run_inference(spec, settings)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core: the batches run one after the other
+    try:
+        in_turn = run_inference(spec, settings)
+    finally:
+        torch.set_num_threads(threads)
+    assert side_by_side.bits_flipped == in_turn.bits_flipped > 0
+    assert np.array_equal(side_by_side.predictions, in_turn.predictions)
+    np.testing.assert_array_equal(side_by_side.energy_per_image_j, in_turn.energy_per_image_j)
+
+
 def test_no_flips_where_table_has_no_errors(report):
     _, _, res = report
     assert res.extra["ber_applied"] == 0.0 and res.bits_flipped == 0
