@@ -103,6 +103,7 @@ def requantize(layer: Layer, acc: torch.Tensor, with_codes: bool = False) -> tup
     if c["mode"] == "fbgemm" and acc.dtype == _F32 and acc.is_contiguous() and acc.numel():
         # one compiled pass instead of five torch passes and a conversion: ~3x faster on a LeNet-5 conv output,
         # identical values (tests/engine compare against fbgemm bit for bit)
+        # without codes wanted, the kernel's second store goes to acc itself (the same value again)
         codes = torch.empty(acc.shape, dtype=code_dtype(q.bits, q.signed)) if with_codes else acc
         n = acc.shape[0]
         _requantize_fbgemm(acc.numpy().reshape(n, acc.shape[1], -1), c["bias_vec"], c["multiplier_vec"],
