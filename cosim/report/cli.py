@@ -47,8 +47,8 @@ def _one(spec, out_dir: Path, plots: bool) -> dict:
 @click.option("--out", "out_dir", default="out/infer", show_default=True, type=click.Path(path_type=Path))
 @click.option("--accelerator", default=None, type=click.Path(path_type=Path),
               help="accelerator TOML (default cosim/memory/default_accelerator.toml)")
-@click.option("--limit", default=None, type=int, help="a seeded subset of N test images")
-@click.option("--batch-size", default=500, show_default=True, type=int,
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="a seeded subset of N test images")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
               help="images per engine call; batches run side by side, one per core")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--no-bit-errors", is_flag=True, help="do not inject the table's bit-error rate")

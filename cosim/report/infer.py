@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from cosim.config import Settings, load_settings
+from cosim.errors import ConfigError
 from cosim.memory.accelerator import Accelerator, load_accelerator
 from cosim.memory.biterrors import BitErrorHook
 from cosim.memory.ledger import COMPONENTS
@@ -109,6 +110,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     from cosim.data import load_dataset
 
     t0 = time.perf_counter()
+    if spec.batch_size < 1 or (spec.limit is not None and spec.limit < 1):
+        raise ConfigError(f"batch_size ({spec.batch_size}) and limit ({spec.limit}) must be at least 1 image")
     settings = load_settings() if settings is None else settings
     acc = load_accelerator(spec.accelerator)
     if spec.macro:

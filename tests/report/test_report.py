@@ -170,3 +170,16 @@ def test_parse_sweep_errors():
     assert parse_sweep("tt/1.8/25, ff/1.95/-40", 25.0)[1] == Corner("ff", 1.95, -40.0)
     with pytest.raises(ConfigError, match="process/vdd/temp"):
         parse_sweep("tt-1.8-25", 25.0)
+
+
+def test_batch_size_and_limit_below_one_refused(settings):
+    from click.testing import CliRunner
+
+    from cosim.cli import cli
+    from cosim.errors import ConfigError
+
+    for spec in (InferSpec(batch_size=0), InferSpec(limit=0)):
+        with pytest.raises(ConfigError, match="at least 1 image"):
+            run_inference(spec, settings)
+    r = CliRunner().invoke(cli, ["infer", "--batch-size", "0"])
+    assert r.exit_code != 0 and "--batch-size" in r.output
