@@ -26,8 +26,14 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--trim", type=click.Choice(["no", "yes", "auto"]), default="auto", show_default=True,
               help="fold the storage array (accessed rows kept, every other row of a column simulated as one "
                    "mult=N cell; auto: where that removes >= 25 % of the cell instances); no: the full netlist")
-def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim) -> None:
-    """Simulate every macro at every corner with ngspice and write the lookup tables."""
+@click.option("--reuse-table/--no-reuse-table", default=True, show_default=True,
+              help="take a corner from the table on disk when it was made by the same simulation (same point key: "
+                   "netlist, models, testbench, ngspice, options); --no-reuse-table simulates every corner anew")
+def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim, reuse_table) -> None:
+    """Simulate every macro at every corner with ngspice and write the lookup tables.
+
+    The table of a macro keeps growing: the grid asked for is added to the corners it already holds, corners are
+    written in as they finish, and an interrupted sweep resumes from the point cache and from the table."""
     from cosim.characterize.sweep import Grid, sweep_macro
 
     settings = load_settings()
@@ -38,11 +44,12 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
         if not sp.is_file():
             raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
         outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
-                               trim={'no': False, 'yes': True, 'auto': None}[trim])
+                               trim={'no': False, 'yes': True, 'auto': None}[trim], reuse_table=reuse_table)
         click.echo(
-            f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest cached), "
-            f"{outcome.read_retries} with read retries ({outcome.read_retries_simulated} simulated now), "
-            f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> {outcome.csv_path}"
+            f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest from the cache or the "
+            f"table), {outcome.read_retries} with read retries ({outcome.read_retries_simulated} simulated now), "
+            f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> "
+            + (str(outcome.csv_path) if outcome.written else f"{outcome.csv_path} (unchanged)")
         )
 
 

@@ -1,9 +1,11 @@
 """The PVT sweep: every corner of a grid for one macro, one ngspice per worker process, cached per point.
 
 Parallelism is joblib's: the loky backend on a workstation, or Dask (joblib's `dask` backend with a
-`dask.distributed.Client`) on a cluster. Each finished point is written to the point cache at once (write, then
-rename), so an interrupted sweep resumes where it stopped; the table is written (write, then rename) only when the
-whole grid is done, so a half-written table never replaces a good one.
+`dask.distributed.Client`) on a cluster. A worker takes one corner to the end (its point, then its read retry when
+it needs one) and writes each to the point cache at once (write, then rename), so an interrupted sweep resumes where
+it stopped. The table is rewritten (write, then rename) as corners finish, as long as it keeps every corner it held
+(cosim.characterize.committed): what a sweep finished survives the machine, and a half-done sweep never replaces a
+fuller table. Corners already in the table with the key computed now are taken from it, not simulated again.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from cosim import __version__
+from cosim.characterize.committed import COLUMNS, corner_order, missing_corners, read_committed, table_csv_text, write_table
 from cosim.characterize.plan import make_plan, nominal_period_s
-from cosim.characterize.point import PointRequest, PointResult, characterize_point
+from cosim.characterize.point import PointRequest, characterize_point
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, write_trimmed
 from cosim.config import Settings
@@ -38,10 +41,6 @@ DEFAULT_PROCESSES = PROCESSES
 DEFAULT_VDDS_V = (1.6, 1.8, 1.95)
 DEFAULT_TEMPS_C = (-40.0, 25.0, 125.0)
 
-COLUMNS = (
-    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
-    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
-)  # fmt: skip
 #: trim by default when trimming removes at least this fraction of the storage cells
 AUTO_TRIM_FRACTION = 0.25
 _TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "testbench"
@@ -84,17 +83,23 @@ def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corn
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def _worker(req: PointRequest, cache_file: Path, key: str) -> dict:
-    """Runs in a worker process: one corner, cached atomically as soon as it is done."""
-    result = characterize_point(req)
-    record = {"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
-              "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries}  # fmt: skip
-    return _cache(record, cache_file)
-
-
-def _retry_worker(req: PointRequest, base_period_s: float, cache_file: Path, key: str) -> dict:
-    """Runs in a worker process: the read retry of one corner (cosim.characterize.retry), cached atomically."""
-    return _cache({"key": key, "corner": asdict(req.corner), **retry_reads(req, base_period_s)}, cache_file)
+def _corner_worker(req: PointRequest, cache: Path, key: str, record: dict | None) -> dict:
+    """Runs in a worker process: one corner to the end, each stage cached atomically as soon as it is done: the
+    point (unless ``record`` is already finished), then the read retry when its main deck read wrong data
+    (cosim.characterize.retry). A corner leaves the worker finished, so the sweep can write it into the table."""
+    simulated_point = record is None
+    if record is None:
+        result = characterize_point(req)
+        record = _cache({"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
+                         "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries},
+                        cache / f"{key}.json")  # fmt: skip
+    retry = None
+    if needs_retry(record["rows"]):
+        rkey = retry_key(key)
+        retry = _cache({"key": rkey, "corner": asdict(req.corner), **retry_reads(req, main_period_s(record["rows"]))},
+                       cache / f"{rkey}.retry.json")  # fmt: skip
+    return {"key": key, "point": record, "retry": retry, "simulated_point": simulated_point,
+            "simulated_retry": retry is not None}  # fmt: skip
 
 
 def _cache(record: dict, cache_file: Path) -> dict:
@@ -105,6 +110,10 @@ def _cache(record: dict, cache_file: Path) -> dict:
     return record
 
 
+def _load(cache_file: Path) -> dict | None:
+    return json.loads(cache_file.read_text()) if cache_file.exists() else None
+
+
 def _json_default(x):
     if isinstance(x, float) and math.isnan(x):
         return None
@@ -112,11 +121,11 @@ def _json_default(x):
 
 
 def _parallel(worker, tasks: list, desc: str, total: int, initial: int, *, backend: str, scheduler: str | None,
-              jobs: int, progress: bool) -> dict:
-    """Run ``worker(*args)`` for every (corner, args) of ``tasks`` through joblib (loky, or Dask with a client on
-    ``scheduler`` or a local cluster), with a progress bar; -> {corner: record} (records carry their "key")."""
+              jobs: int, progress: bool):
+    """Run ``worker(*args)`` for every args of ``tasks`` through joblib (loky, or Dask with a client on
+    ``scheduler`` or a local cluster), with a progress bar; yields each result as it finishes."""
     if not tasks:
-        return {}
+        return
     from tqdm import tqdm
 
     ctx = contextlib.nullcontext()
@@ -126,33 +135,30 @@ def _parallel(worker, tasks: list, desc: str, total: int, initial: int, *, backe
         ctx = Client(scheduler) if scheduler else Client(processes=True, n_workers=jobs, threads_per_worker=1)
     elif backend != "loky":
         raise ValueError(f"unknown backend {backend!r}: use loky or dask")
-    out = {}
     with ctx:  # joblib's dask backend uses the active client
         from joblib import parallel_backend
 
         with parallel_backend(backend, **({} if backend == "dask" else {"n_jobs": jobs})):
-            bar = tqdm(total=total, initial=initial, desc=desc, unit="corner", disable=not progress)
-            results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
-                delayed(worker)(*args) for _, args in tasks
-            )
-            by_key = {args[-1]: corner for corner, args in tasks}
-            for record in results:
-                out[by_key[record["key"]]] = record
-                bar.update(1)
-            bar.close()
-    return out
+            with tqdm(total=total, initial=initial, desc=desc, unit="corner", disable=not progress) as bar:
+                results = Parallel(n_jobs=jobs if backend == "loky" else -1, return_as="generator_unordered")(
+                    delayed(worker)(*args) for args in tasks
+                )
+                for result in results:
+                    bar.update(1)
+                    yield result
 
 
 @dataclass(frozen=True)
 class SweepOutcome:
     csv_path: Path
     json_path: Path
-    points: int
-    simulated: int  #: points simulated in this call (the rest came from the cache)
+    points: int  #: corners in the table (the grid asked for and every corner the table already held)
+    simulated: int  #: points simulated in this call (the rest came from the cache or the committed table)
     failed_rows: int
     wall_s: float
     read_retries: int = 0  #: corners whose failed reads were re-run at longer periods (cosim.characterize.retry)
     read_retries_simulated: int = 0  #: of those, simulated in this call
+    written: bool = True  #: False when the table on disk already said all of this (left untouched)
 
 
 def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None, Netlist]:
@@ -185,12 +191,21 @@ def sweep_macro(
     progress: bool = True,
     search_min_cycle: bool = True,
     trim: bool | None = None,
+    reuse_table: bool = True,
 ) -> SweepOutcome:
-    """Characterize one macro over ``grid``. ``trim``: simulate the netlist with its storage array folded
-    (:mod:`cosim.characterize.trim`: the accessed rows cell by cell, every other row of a column as one mult=N cell;
-    bench/characterize.py and tests/characterize/test_trim.py compare it with the full netlist); False simulates the
-    committed netlist as is; None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the
-    cell instances (every committed macro)."""
+    """Characterize one macro over ``grid`` plus every corner its table (``out_dir``/<macro>.csv) already holds.
+
+    ``trim``: simulate the netlist with its storage array folded (:mod:`cosim.characterize.trim`: the accessed rows
+    cell by cell, every other row of a column as one mult=N cell; bench/characterize.py and
+    tests/characterize/test_trim.py compare it with the full netlist); False simulates the committed netlist as is;
+    None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cell instances (every
+    committed macro). ``reuse_table``: take a corner from the table on disk when its point key is the one computed
+    now (cosim.characterize.committed), as from the point cache.
+
+    The table is written whenever a corner finishes and the table then holds every corner the one on disk held
+    (write, then rename): an interrupted sweep keeps what it finished, and a table never shrinks before the sweep
+    ends (after a code change every corner is simulated anew, and the new table replaces the old one when whole).
+    """
     import time
 
     start = time.perf_counter()
@@ -203,105 +218,119 @@ def sweep_macro(
 
     ngspice = ngspice_version()
     code = code_sha256()
-    netlist_sha = _sha_file(sp_path)
     sim_path, sim_sha, trim_info, sim_netlist = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
-    trim = trim_info is not None
     cells = storage_nodes(sim_netlist, plan)
-    key_netlist = sim_sha  # the folded text itself, so any change of the folding changes the key
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
+    csv_path = (out_dir or settings.characterization_dir) / f"{macro.name}.csv"
+    on_disk = read_committed(csv_path)
+    corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
 
     decks = {}
-    for process in grid.processes:
+    for process in dict.fromkeys(c.process for c in corners):
         reduced = build_reduced_deck(models, process, set(macro.devices))
         decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
-    todo, records, requests = [], {}, {}
-    for corner in grid.corners():
+    finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
+    todo = []
+    for corner in corners:
         deck_path, reduced = decks[corner.process]
-        key = point_key(key_netlist, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
-        requests[corner] = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path,
-                                        period_s=period, run_dir=settings.cache_dir / "runs" / macro.name / corner.name,
-                                        options=options, search_min_cycle=search_min_cycle, storage_cells=cells,
-                                        threads=threads)  # fmt: skip
-        cache_file = cache / f"{key}.json"
-        if cache_file.exists():
-            records[corner] = json.loads(cache_file.read_text())
+        # the folded text itself is keyed, so any change of the folding changes the key
+        key = point_key(sim_sha, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
+        rkey = retry_key(key)
+        record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
+        retry = _load(cache / f"{rkey}.retry.json") or (on_disk.retries.get(rkey) if reuse_table else None)
+        if record is not None and (retry is not None or not needs_retry(record["rows"])):
+            finished[corner] = (record, retry)
             continue
-        todo.append((corner, (requests[corner], cache_file, key)))
+        req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path, period_s=period,
+                           run_dir=settings.cache_dir / "runs" / macro.name / corner.name, options=options,
+                           search_min_cycle=search_min_cycle, storage_cells=cells, threads=threads)  # fmt: skip
+        todo.append((req, cache, key, record))
+
+    info = dict(macro=macro, sp_path=sp_path, models=models, decks=decks, trim_info=trim_info, sim_sha=sim_sha,
+                code=code, ngspice=ngspice, options=options, period=period)  # fmt: skip
+    counts = {"points": 0, "retries": 0}
+    written = False
+
+    def write_if_grown() -> None:
+        nonlocal written
+        if not set(on_disk.corners) <= set(finished):
+            return  # the table on disk has corners this sweep has not finished yet: keep it until it does
+        frame, provenance = _table(finished, info, counts, time.perf_counter() - start)
+        if csv_path.exists() and table_csv_text(frame) == on_disk.csv_text:
+            return  # nothing new: the committed table stays byte for byte
+        write_table(frame, provenance, csv_path)
+        written = True
+
     run = dict(backend=backend, scheduler=scheduler, jobs=jobs, progress=progress)
-    records.update(_parallel(_worker, todo, f"{macro.name}", len(grid.corners()), len(records), **run))
+    by_key = {args[2]: args[0].corner for args in todo}
+    for result in _parallel(_corner_worker, todo, macro.name, len(corners), len(finished), **run):
+        finished[by_key[result["key"]]] = (result["point"], result["retry"])
+        counts["points"] += result["simulated_point"]
+        counts["retries"] += result["simulated_retry"]
+        write_if_grown()
+    write_if_grown()
+    frame, _ = _table(finished, info, counts, 0.0)
+    return SweepOutcome(csv_path, csv_path.with_suffix(".json"), len(finished), counts["points"],
+                        int((frame["status"] != "ok").sum()), time.perf_counter() - start,
+                        sum(r is not None for _, r in finished.values()), counts["retries"], written)  # fmt: skip
 
-    # second stage: corners whose main deck read wrong data are re-run at longer periods (cosim.characterize.retry)
-    retries, retry_todo = {}, []
-    for corner in grid.corners():
-        if not needs_retry(records[corner]["rows"]):
-            continue
-        key = retry_key(records[corner]["key"])
-        cache_file = cache / f"{key}.retry.json"
-        if cache_file.exists():
-            retries[corner] = json.loads(cache_file.read_text())
-        else:
-            retry_todo.append((corner, (requests[corner], main_period_s(records[corner]["rows"]), cache_file, key)))
-    total = len(retries) + len(retry_todo)
-    retries.update(_parallel(_retry_worker, retry_todo, f"{macro.name} read retries", total, len(retries), **run))
 
+def _table(finished: dict, info: dict, counts: dict, wall_s: float) -> tuple[pd.DataFrame, dict]:
+    """The tidy table and its provenance for the finished corners (pure)."""
+    macro = info["macro"]
+    corners = sorted(finished, key=corner_order)
     rows = []
-    for corner in grid.corners():
-        rec = records[corner]
-        for row in merge(rec["rows"], retries.get(corner)):
+    for corner in corners:
+        rec, retry = finished[corner]
+        for row in merge(rec["rows"], retry):
             rows.append({"macro": macro.name, "process": corner.process, "vdd_v": corner.vdd_v,
                          "temp_c": corner.temp_c, **row, "point_key": rec["key"]})  # fmt: skip
     frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
-    out_dir = out_dir or settings.characterization_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / f"{macro.name}.csv"
-    json_path = out_dir / f"{macro.name}.json"
+    decks, trim_info = info["decks"], info["trim_info"]
+    processes = [p for p in PROCESSES if any(c.process == p for c in corners)]
     provenance = {
         "macro": macro.name,
         "word_size": macro.word_size,
         "num_words": macro.words,
         "words_per_row": macro.words_per_row,
         "cosim_version": __version__,
-        "ngspice_version": ngspice,
+        "ngspice_version": info["ngspice"],
         "simulator": "ngspice batch process (ngspice -b), one per deck: cosim.sim.ngspice",
         "models": {
-            "source": models.source,
-            "library": models.lib_file.name,
-            "decks_sha256": {p: decks[p][1].sha256 for p in grid.processes},
-            "files": {p: list(decks[p][1].files) for p in grid.processes},
+            "source": info["models"].source,
+            "library": info["models"].lib_file.name,
+            "decks_sha256": {p: decks[p][1].sha256 for p in processes},
+            "files": {p: list(decks[p][1].files) for p in processes},
         },
-        "netlist": str(sp_path.name),
-        "netlist_sha256": netlist_sha,
-        "trimmed": bool(trim),
-        "trimmed_netlist_sha256": sim_sha if trim else None,
+        "netlist": str(info["sp_path"].name),
+        "netlist_sha256": _sha_file(info["sp_path"]),
+        "trimmed": trim_info is not None,
+        "trimmed_netlist_sha256": info["sim_sha"] if trim_info is not None else None,
         "trim": trim_info,
-        "wall_s": None,  # filled below
-        "testbench_sha256": code,
-        "options": list(options),
-        "nominal_period_s": period,
+        "wall_s": round(wall_s, 2),  # the writing call's wall time (corners taken from a cache cost nothing here)
+        "testbench_sha256": info["code"],
+        "options": list(info["options"]),
+        "nominal_period_s": info["period"],
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "grid": {"process": list(grid.processes), "vdd_v": list(grid.vdds_v), "temp_c": list(grid.temps_c)},
+        "grid": {"process": processes, "vdd_v": sorted({c.vdd_v for c in corners}),
+                 "temp_c": sorted({c.temp_c for c in corners})},  # fmt: skip
+        #: corners of that grid's product not in the table yet (a sweep still under way)
+        "missing_corners": missing_corners(corners),
         "points": {
             rec["key"]: {"corner": Corner(**rec["corner"]).name, "wall_s": round(rec["wall_s"], 2), "runs": rec["runs"],
                          "retries": rec["retries"], "decks_sha256": rec["decks"]}
-            for rec in (records[c] for c in grid.corners())
+            for rec, _ in (finished[c] for c in corners)
         },  # fmt: skip
         "read_retries": {
-            rec["key"]: {"corner": Corner(**rec["corner"]).name, "wall_s": round(rec["wall_s"], 2), "runs": rec["runs"],
-                         "retries": rec["retries"], "decks_sha256": rec["decks"], "read_cycle": rec["read_cycle"]}
-            for rec in (retries[c] for c in grid.corners() if c in retries)
+            retry["key"]: {"corner": Corner(**retry["corner"]).name, "wall_s": round(retry["wall_s"], 2),
+                           "runs": retry["runs"], "retries": retry["retries"], "decks_sha256": retry["decks"],
+                           "read_cycle": retry["read_cycle"]}
+            for _, retry in (finished[c] for c in corners) if retry is not None
         },  # fmt: skip
+        "simulated_points": counts["points"],
+        "simulated_read_retries": counts["retries"],
     }
-    wall = time.perf_counter() - start
-    provenance["wall_s"] = round(wall, 2)  # this call's wall time (cached points cost nothing here)
-    provenance["simulated_points"] = len(todo)
-    provenance["simulated_read_retries"] = len(retry_todo)
-    tmp_csv, tmp_json = csv_path.with_suffix(".csv.tmp"), json_path.with_suffix(".json.tmp")
-    frame.to_csv(tmp_csv, index=False, float_format="%.6g")
-    tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")
-    tmp_json.replace(json_path)
-    tmp_csv.replace(csv_path)
-    return SweepOutcome(csv_path, json_path, len(grid.corners()), len(todo),
-                        int((frame["status"] != "ok").sum()), wall, len(retries), len(retry_todo))  # fmt: skip
+    return frame, provenance

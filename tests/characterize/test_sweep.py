@@ -35,8 +35,13 @@ def test_dask_sweep_then_resume_from_cache(settings, tmp_path):
     assert len(prov["points"]) == 1 and prov["models"]["decks_sha256"]["tt"]
     # a second run (as after an interruption) takes every finished point from the cache
     again = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
-    assert again.simulated == 0
+    assert again.simulated == 0 and not again.written
     assert pd.read_csv(again.csv_path).equals(table)
+    # and on another machine (no cache) from the table itself, which stays byte for byte
+    text = first.csv_path.read_text()
+    fresh = replace(local, cache_dir=tmp_path / "fresh-cache")
+    elsewhere = sweep_macro(sp, fresh, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
+    assert (elsewhere.simulated, elsewhere.written) == (0, False) and first.csv_path.read_text() == text
     assert table.loc[table["op"] == "read_cycle", "status"].tolist() == ["ok"]  # reads passed: no floor
     assert table.loc[table["op"] == "read_cycle", "cycle_time_s"].isna().all()
 
@@ -55,9 +60,14 @@ def test_dask_sweep_then_resume_from_cache(settings, tmp_path):
     assert rows.loc["read_cycle", "status"] == "ok" and rows.loc["read_cycle", "cycle_time_s"] == pytest.approx(6e-9)
     assert rows.loc["read_0", "status"] == "ok" and rows.loc["read_0", "period_s"] == pytest.approx(6e-9)
     assert rows.loc["leakage", "leakage_w"] == table.set_index("op").loc["leakage", "leakage_w"]  # kept from the point
-    # and the retry is cached like a point
+    # and the retry is cached like a point, and kept in the table: a sweep with no cache rebuilds the same table
     once_more = sweep_macro(sp, local, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
-    assert json.loads(once_more.json_path.read_text())["simulated_read_retries"] == 0
+    assert (once_more.read_retries, once_more.read_retries_simulated, once_more.written) == (1, 0, False)
+    text = retried.csv_path.read_text()
+    fresh = replace(local, cache_dir=tmp_path / "fresh-cache-2")
+    rebuilt = sweep_macro(sp, fresh, grid, out_dir=tmp_path / "out", jobs=1, progress=False, search_min_cycle=False)
+    assert (rebuilt.simulated, rebuilt.read_retries, rebuilt.read_retries_simulated) == (0, 1, 0)
+    assert retried.csv_path.read_text() == text
 
 
 def test_unknown_corner_in_grid_is_refused():

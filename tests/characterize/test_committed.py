@@ -1,0 +1,129 @@
+"""The committed table as the sweep's lasting record (cosim.characterize.committed): every committed table is
+rebuilt row for row from itself; a sweep adds the grid asked for to the corners its table holds, takes finished
+corners from the table when the point key matches, and never shrinks the table before it ends.
+
+The sweep-level tests here replace the ngspice point (``characterize_point``) with a quick stand-in: what they check
+is the bookkeeping around it. The real point runs in tests/characterize/test_sweep.py (through the same sweep) and
+test_point_spice.py."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+import cosim.characterize.sweep as sweep
+from cosim.characterize.committed import COLUMNS, read_committed, table_csv_text
+from cosim.characterize.point import PointResult
+from cosim.characterize.retry import merge
+from cosim.characterize.sweep import Grid, sweep_macro
+from cosim.types import Corner
+
+
+@pytest.mark.parametrize("macro", ["sram_8x16", "sram_16x128", "sram_32x256", "sram_32x512"])
+def test_every_committed_table_is_rebuilt_from_itself(settings, macro):
+    path = settings.characterization_dir / f"{macro}.csv"
+    table = read_committed(path)
+    frame = pd.read_csv(path)
+    assert len(table.corners) == len(frame.groupby(["process", "vdd_v", "temp_c"]))
+    assert len(table.points) == len(table.corners)
+    retry_of = {Corner(**r["corner"]): r for r in table.retries.values()}
+    rows = []
+    for rec in table.points.values():
+        corner = Corner(**rec["corner"])
+        for row in merge(rec["rows"], retry_of.get(corner)):
+            rows.append({"macro": macro, "process": corner.process, "vdd_v": corner.vdd_v, "temp_c": corner.temp_c,
+                         **row, "point_key": rec["key"]})  # fmt: skip
+    assert table_csv_text(pd.DataFrame(rows).reindex(columns=list(COLUMNS))) == path.read_text()
+
+
+def test_missing_or_unreadable_table_gives_no_corners(tmp_path):
+    assert read_committed(tmp_path / "none.csv").corners == ()
+    (tmp_path / "bad.csv").write_text("not,a\ntable")
+    (tmp_path / "bad.json").write_text("{")
+    assert read_committed(tmp_path / "bad.csv").corners == ()
+
+
+class _FakePoint:
+    """Stands in for the ngspice point: rows shaped as a real point's, numbers from the corner; counts its calls
+    and can be told to fail at one corner (an interrupted sweep)."""
+
+    def __init__(self, fail_at: Corner | None = None):
+        self.calls: list[Corner] = []
+        self.fail_at = fail_at
+
+    def __call__(self, req) -> PointResult:
+        if req.corner == self.fail_at:
+            raise KeyboardInterrupt("interrupted")
+        self.calls.append(req.corner)
+        e = req.corner.vdd_v**2 * 1e-12
+        reads = [{"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "access_time_s": 1e-9,
+                  "bits_checked": 8, "bit_errors": 0} for op in ("read_1", "read_0")]  # fmt: skip
+        rows = (
+            {"op": "min_cycle", "status": "ok", "cycle_time_s": 2e-9, "message": "fake"},
+            *({"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "bits_checked": 8, "bit_errors": 0}
+              for op in ("write_1to0", "write_0to1", "write_same")),
+            *reads,
+            {"op": "idle", "status": "ok", "period_s": req.period_s, "energy_j": e / 10},
+            {"op": "leakage", "status": "ok", "leakage_w": 1e-6},
+        )  # fmt: skip
+        return PointResult(rows=rows, decks={"main": "0" * 64}, wall_s=0.5, runs=1)
+
+
+def _corners(csv) -> list[str]:
+    frame = pd.read_csv(csv)
+    return sorted({Corner(p, v, t).name for p, v, t in zip(frame["process"], frame["vdd_v"], frame["temp_c"])})
+
+
+def test_table_grows_resumes_from_itself_and_never_shrinks_midway(settings, tmp_path, monkeypatch):
+    sp = settings.netlists_dir / "sram_8x16.sp"
+    local = replace(settings, cache_dir=tmp_path / "cache")
+    out = tmp_path / "out"
+    run = dict(out_dir=out, jobs=1, progress=False)
+    tt, ff = Corner("tt", 1.8, 25.0), Corner("ff", 1.8, 25.0)
+    fake = _FakePoint()
+    monkeypatch.setattr(sweep, "characterize_point", fake)
+
+    first = sweep_macro(sp, local, Grid(("tt",), (1.8,), (25.0,)), **run)
+    assert (first.points, first.simulated, first.written) == (1, 1, True)
+    # another grid is added to the corners the table holds (tt comes from the point cache)
+    second = sweep_macro(sp, local, Grid(("ff",), (1.8,), (25.0,)), **run)
+    assert (second.points, second.simulated) == (2, 1) and fake.calls == [tt, ff]
+    assert _corners(second.csv_path) == [ff.name, tt.name]
+    prov = json.loads(second.json_path.read_text())
+    assert prov["grid"] == {"process": ["tt", "ff"], "vdd_v": [1.8], "temp_c": [25.0]} and prov["missing_corners"] == []
+    text = second.csv_path.read_text()
+
+    # without the cache (another machine) both corners come from the table, which is left as it was
+    fresh = replace(local, cache_dir=tmp_path / "fresh")
+    again = sweep_macro(sp, fresh, Grid(("tt",), (1.8,), (25.0,)), **run)
+    assert (again.points, again.simulated, again.written) == (2, 0, False) and second.csv_path.read_text() == text
+    # unless told to simulate them anew
+    anew = sweep_macro(sp, replace(local, cache_dir=tmp_path / "anew"), Grid(("tt",), (1.8,), (25.0,)),
+                       reuse_table=False, **run)  # fmt: skip
+    assert anew.simulated == 2 and fake.calls[-2:] == [tt, ff]
+
+    # a grid partly done: the table lists what is missing
+    monkeypatch.setattr(sweep, "characterize_point", _FakePoint(fail_at=Corner("tt", 1.95, 25.0)))
+    with pytest.raises(KeyboardInterrupt):
+        sweep_macro(sp, local, Grid(("tt",), (1.6, 1.8, 1.95), (25.0,)), **run)
+    prov = json.loads(second.json_path.read_text())
+    assert _corners(second.csv_path) == ["ff_1.80V_25C", "tt_1.60V_25C", "tt_1.80V_25C"]
+    assert prov["missing_corners"] == ["ff_1.60V_25C"]  # of the product of the axes held (tt at 1.95 V never ran)
+
+    # a code change makes every corner stale: an interrupted re-sweep leaves the fuller old table in place
+    monkeypatch.setattr(sweep, "code_sha256", lambda: "changed")
+    before = second.csv_path.read_text()
+    monkeypatch.setattr(sweep, "characterize_point", _FakePoint(fail_at=tt))
+    with pytest.raises(KeyboardInterrupt):
+        sweep_macro(sp, local, Grid(("tt",), (1.8,), (25.0,)), **run)
+    assert second.csv_path.read_text() == before
+    # and the resumed re-sweep replaces it whole, the corners finished before the interruption taken from the cache
+    resumed_fake = _FakePoint()
+    monkeypatch.setattr(sweep, "characterize_point", resumed_fake)
+    resumed = sweep_macro(sp, local, Grid(("tt",), (1.8,), (25.0,)), **run)
+    assert resumed.written and resumed.points == 3 and resumed.simulated == len(resumed_fake.calls) < 3
+    assert tt in resumed_fake.calls
+    assert json.loads(resumed.json_path.read_text())["testbench_sha256"] == "changed"
