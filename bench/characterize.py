@@ -25,11 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.pdk.circuits (the model-deck circuit)
 
 
-def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_switch: bool, run_root: str) -> dict:
+#: the netlists a run can compare: (trim, fold_bits) of cosim.characterize.sweep.simulated_netlist
+NETLISTS = {"full": (False, False), "folded": (True, False), "bits": (True, True)}
+
+
+def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switch: bool, run_root: str) -> dict:
     """One point in this (worker) process, with the wall time of every ngspice run."""
     import cosim.characterize.point as point
     from cosim.characterize.plan import make_plan, nominal_period_s
-    from cosim.characterize.trim import storage_nodes, trim_netlist, write_trimmed
+    from cosim.characterize.sweep import simulated_netlist
     from cosim.config import load_settings
     from cosim.netlist import load_macro
     from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
@@ -41,7 +45,7 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
     plan = make_plan(mn.macro)
     c = Corner(*corner)
     deck = write_reduced_deck(build_reduced_deck(locate_models(settings), c.process, set(mn.macro.devices)), settings.cache_dir)
-    path = write_trimmed(mn.netlist, plan, settings.cache_dir) if trimmed else mn.sp_path.resolve()
+    sim = simulated_netlist(mn, plan, settings.cache_dir, *NETLISTS[netlist])
     decks: list[tuple[str, float]] = []
     original = point.run
 
@@ -52,16 +56,14 @@ def _point(sp_path: str, trimmed: bool, corner: tuple, min_cycle: bool, row_swit
 
     point.run = timed
     try:
-        req = point.PointRequest(plan=plan, corner=c, netlist_path=path, model_deck_path=deck,
-                                 period_s=nominal_period_s(mn.macro),
-                                 run_dir=Path(run_root) / ("trimmed" if trimmed else "untrimmed"),
+        req = point.PointRequest(plan=plan, corner=c, netlist_path=sim.path, model_deck_path=deck,
+                                 period_s=nominal_period_s(mn.macro), run_dir=Path(run_root) / netlist,
                                  search_min_cycle=min_cycle, check_row_switch=row_switch,
-                                 storage_cells=storage_nodes(trim_netlist(mn.netlist, plan) if trimmed else mn.netlist, plan),
-                                 threads=1)  # fmt: skip
+                                 storage_cells=sim.storage_cells, threads=1)  # fmt: skip
         res = point.characterize_point(req)
     finally:
         point.run = original
-    return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(path)}
+    return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(sim.path), "info": sim.info}
 
 
 def _model_deck_run(full: bool) -> float:
@@ -97,6 +99,9 @@ def main() -> None:
     parser.add_argument("--no-model-deck", action="store_true", help="skip the full-library vs reduced-deck line")
     parser.add_argument("--table", type=Path, default=ROOT / "characterization", help="folder with <macro>.json")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/cosim-bench-characterize"))
+    parser.add_argument("--compare", default="full,folded", choices=["full,folded", "folded,bits", "full,bits"],
+                        help="reference,candidate netlists: full (committed), folded (storage array folded, the "
+                             "sweep's default), bits (storage and alike bit slices folded, --fold-bits)")
     args = parser.parse_args()
 
     from cosim.characterize.trim import compare_rows
@@ -104,28 +109,33 @@ def main() -> None:
     p, v, t = args.corner.split(",")
     corner = (p.strip(), float(v), float(t))
     sp = ROOT / "netlists" / f"{args.macro}.sp"
+    ref_name, new_name = args.compare.split(",")
     # n_jobs=1: joblib runs both points here, one after the other (no contention between them)
     untrimmed, trimmed = Parallel(n_jobs=1, backend="loky")(
-        delayed(_point)(str(sp), tr, corner, args.min_cycle, not args.no_row_switch, str(args.runs / args.macro))
-        for tr in (False, True)
+        delayed(_point)(str(sp), name, corner, args.min_cycle, not args.no_row_switch, str(args.runs / args.macro))
+        for name in (ref_name, new_name)
     )
     import os
 
     print(f"{args.macro} at {p}/{v} V/{t} C (ngspice, the decks run one after the other; 1-min load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work on the machine skews the ratios)")  # fmt: skip
-    print(f"  {'deck':<24}{'full s':>12}{'folded s':>12}{'ratio':>8}")
+    info = trimmed["info"] or {}
+    if "devices_after" in info:
+        print(f"  {new_name}: {info['devices_before']} -> {info['devices_after']} devices, bits folded (bit: its "
+              f"representative) {info['bits_folded']}")  # fmt: skip
+    print(f"  {'deck':<24}{ref_name + ' s':>12}{new_name + ' s':>12}{'ratio':>8}")
     tri = dict(trimmed["decks"])
     for name, secs in untrimmed["decks"]:
         other = tri.get(name, math.nan)
         print(f"  {name:<24}{secs:>12.2f}{other:>12.2f}{secs / other:>8.2f}")
     u, w = untrimmed["wall_s"], trimmed["wall_s"]
-    print(f"  {'point (all decks)':<24}{u:>12.2f}{w:>12.2f}{u / w:>8.2f}   (speed-up full/folded)")
-    print(f"  default sweep (45 points, 2 in parallel on 2 cores, one thread each): full ~{45 * u / 2 / 60:.0f} min, "
-          f"folded ~{45 * w / 2 / 60:.0f} min (target for the 1 KB macro: 15 min)"
+    print(f"  {'point (all decks)':<24}{u:>12.2f}{w:>12.2f}{u / w:>8.2f}   (speed-up {ref_name}/{new_name})")
+    print(f"  default sweep (45 points, 2 in parallel on 2 cores, one thread each): {ref_name} ~{45 * u / 2 / 60:.0f} min, "
+          f"{new_name} ~{45 * w / 2 / 60:.0f} min (target for the 1 KB macro: 15 min)"
           + ("" if args.min_cycle else "; without the min-cycle search: add --min-cycle for the real point"))
 
     diffs = compare_rows(tuple(untrimmed["rows"]), tuple(trimmed["rows"]))
-    print("  measurement                          full       folded   rel.diff  status (full/folded)")
+    print(f"  {'measurement':<30}{ref_name:>11}{new_name:>13}   rel.diff  status ({ref_name}/{new_name})")
     worst = 0.0
     for d in diffs:
         rel = d["rel_diff"]

@@ -28,10 +28,12 @@ from cosim.characterize.committed import COLUMNS, corner_order, missing_corners,
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, characterize_point
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
-from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, write_trimmed
+from cosim.characterize.bitfold import fold_bits as fold_bits_of
+from cosim.characterize.bitfold import write_bitfolded
+from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, trimmed_text, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
-from cosim.netlist import Netlist, load_macro
+from cosim.netlist import load_macro
 from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
 from cosim.pdk.sky130 import locate_models
 from cosim.types import PROCESSES, Corner
@@ -161,21 +163,44 @@ class SweepOutcome:
     written: bool = True  #: False when the table on disk already said all of this (left untouched)
 
 
-def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None) -> tuple[Path, str, dict | None, Netlist]:
-    """The netlist file a sweep simulates, its sha256, what was folded (None: the committed netlist as is) and the
-    parsed netlist. ``trim=None`` folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cells."""
+@dataclass(frozen=True)
+class SimulatedNetlist:
+    """The netlist file a sweep simulates and what it is."""
+
+    path: Path
+    sha256: str
+    info: dict | None  #: what was folded (None: the committed netlist as is), recorded in the provenance
+    storage_cells: tuple[str, ...]  #: ngspice paths of its storage cells (each gets a definite initial value)
+
+
+def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, fold_bits: bool = False) -> SimulatedNetlist:
+    """The netlist a sweep simulates. ``trim=None`` folds the storage array when that removes at least
+    :data:`AUTO_TRIM_FRACTION` of the cells; ``fold_bits`` also folds the alike bit slices
+    (cosim.characterize.bitfold, experimental), on top of the storage fold."""
     sp_path = macro_netlist.sp_path
     folded = trim_netlist(macro_netlist.netlist, plan)
     summary = trim_summary(macro_netlist.netlist, folded)
     if trim is None:
         trim = summary.cells_after <= (1 - AUTO_TRIM_FRACTION) * summary.cells_before
+    netlist = folded if trim else macro_netlist.netlist
+    cells = storage_nodes(netlist, plan)
+    info = None
+    if trim:
+        info = {"rows_kept": sorted(plan.kept_rows()), "cells_before": summary.cells_before,
+                "cell_instances_after": summary.cells_after, "cells_folded": summary.cells_folded}  # fmt: skip
+    if fold_bits:
+        fold = fold_bits_of(netlist, plan, cells)
+        head = trimmed_text(macro_netlist.netlist, plan, folded).splitlines()[0] + "\n" if trim else ""
+        head += (f"* BIT SLICES FOLDED by cosim.characterize.bitfold (characterization only): {fold.devices_before} "
+                 f"-> {fold.devices_after} devices\n")  # fmt: skip
+        path = write_bitfolded(fold, head, cache_dir)
+        info = (info or {}) | {"bits_folded": {str(b): r for b, r in fold.representative.items() if b != r},
+                               "devices_before": fold.devices_before, "devices_after": fold.devices_after}  # fmt: skip
+        return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, fold.storage_cells)
     if not trim:
-        return sp_path.resolve(), _sha_file(sp_path), None, macro_netlist.netlist
+        return SimulatedNetlist(sp_path.resolve(), _sha_file(sp_path), None, cells)
     path = write_trimmed(macro_netlist.netlist, plan, cache_dir, folded)
-    info = {"rows_kept": sorted(plan.kept_rows()), "cells_before": summary.cells_before,
-            "cell_instances_after": summary.cells_after, "cells_folded": summary.cells_folded,
-            "file": path.name}  # fmt: skip
-    return path, _sha_file(path), info, folded
+    return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, cells)
 
 
 def sweep_macro(
@@ -192,6 +217,7 @@ def sweep_macro(
     search_min_cycle: bool = True,
     trim: bool | None = None,
     reuse_table: bool = True,
+    fold_bits: bool = False,
 ) -> SweepOutcome:
     """Characterize one macro over ``grid`` plus every corner its table (``out_dir``/<macro>.csv) already holds.
 
@@ -199,7 +225,8 @@ def sweep_macro(
     cell by cell, every other row of a column as one mult=N cell; bench/characterize.py and
     tests/characterize/test_trim.py compare it with the full netlist); False simulates the committed netlist as is;
     None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cell instances (every
-    committed macro). ``reuse_table``: take a corner from the table on disk when its point key is the one computed
+    committed macro). ``fold_bits``: simulate one bit slice per data class (cosim.characterize.bitfold;
+    experimental, off by default). ``reuse_table``: take a corner from the table on disk when its point key is the one computed
     now (cosim.characterize.committed), as from the point cache.
 
     The table is written whenever a corner finishes and the table then holds every corner the one on disk held
@@ -218,8 +245,8 @@ def sweep_macro(
 
     ngspice = ngspice_version()
     code = code_sha256()
-    sim_path, sim_sha, trim_info, sim_netlist = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim)
-    cells = storage_nodes(sim_netlist, plan)
+    simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits)
+    sim_path, sim_sha, trim_info, cells = simulated.path, simulated.sha256, simulated.info, simulated.storage_cells
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
     csv_path = (out_dir or settings.characterization_dir) / f"{macro.name}.csv"

@@ -21,15 +21,14 @@ pytestmark = pytest.mark.spice
 def _request(settings, models, corner: Corner, **kw) -> PointRequest:
     """What a sweep simulates (its own netlist step): the folded netlist, every storage cell at a definite value."""
     from cosim.characterize.sweep import simulated_netlist
-    from cosim.characterize.trim import storage_nodes
 
     macro = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(macro.macro)
-    path, _, _, folded = simulated_netlist(macro, plan, settings.cache_dir, True)
+    sim = simulated_netlist(macro, plan, settings.cache_dir, True)
     deck = write_reduced_deck(build_reduced_deck(models, corner.process, set(macro.macro.devices)), settings.cache_dir)
     kw.setdefault("period_s", nominal_period_s(macro.macro))
-    return PointRequest(plan=plan, corner=corner, netlist_path=path, model_deck_path=deck,
-                        storage_cells=storage_nodes(folded, plan), **kw)  # fmt: skip
+    return PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
+                        storage_cells=sim.storage_cells, **kw)  # fmt: skip
 
 
 def _rows(result) -> dict[str, dict]:

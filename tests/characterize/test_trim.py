@@ -151,10 +151,13 @@ def test_sweep_folds_by_default(settings, tmp_path, trim, folded):
 
     mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(mn.macro)
-    path, sha, info, netlist = simulated_netlist(mn, plan, tmp_path, trim)
+    sim = simulated_netlist(mn, plan, tmp_path, trim)
+    path, sha, info = sim.path, sim.sha256, sim.info
     assert (info is not None) == folded
     if folded:
         assert path.parent == tmp_path / "trimmed" and info["cell_instances_after"] < info["cells_before"]
-        assert sha != mn.macro.netlist_sha256 and netlist == read_netlist(path, top=mn.macro.name)
+        assert sha != mn.macro.netlist_sha256 and sim.storage_cells == storage_nodes(read_netlist(path, top=mn.macro.name), plan)
+        assert len(sim.storage_cells) == info["cell_instances_after"]
     else:
-        assert path == mn.sp_path.resolve() and sha == mn.macro.netlist_sha256 and netlist is mn.netlist
+        assert path == mn.sp_path.resolve() and sha == mn.macro.netlist_sha256
+        assert sim.storage_cells == storage_nodes(mn.netlist, plan)
