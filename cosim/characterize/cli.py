@@ -29,9 +29,9 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--reuse-table/--no-reuse-table", default=True, show_default=True,
               help="take a corner from the table on disk when it was made by the same simulation (same point key: "
                    "netlist, models, testbench, ngspice, options); --no-reuse-table simulates every corner anew")
-@click.option("--fold-bits", is_flag=True, default=False,
-              help="also fold the alike bit slices (one slice per data class simulated with m x N; "
-                   "cosim/characterize/bitfold.py): same numbers as the storage-folded netlist, 2-3x faster")
+@click.option("--fold-bits/--no-fold-bits", default=True, show_default=True,
+              help="with a folded array, also fold the alike bit slices (one slice per data class, its devices times "
+                   "N; cosim/characterize/bitfold.py): the storage-folded netlist's numbers, 2-3x faster")
 def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim, reuse_table, fold_bits) -> None:
     """Simulate every macro at every corner with ngspice and write the lookup tables.
 

@@ -19,12 +19,13 @@ pytestmark = pytest.mark.spice
 
 
 def _request(settings, models, corner: Corner, **kw) -> PointRequest:
-    """What a sweep simulates (its own netlist step): the folded netlist, every storage cell at a definite value."""
+    """What a sweep simulates (its own netlist step): the folded netlist (array and bit slices), every storage cell
+    at a definite value."""
     from cosim.characterize.sweep import simulated_netlist
 
     macro = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(macro.macro)
-    sim = simulated_netlist(macro, plan, settings.cache_dir, True)
+    sim = simulated_netlist(macro, plan, settings.cache_dir, True, fold_bits=True)
     deck = write_reduced_deck(build_reduced_deck(models, corner.process, set(macro.macro.devices)), settings.cache_dir)
     kw.setdefault("period_s", nominal_period_s(macro.macro))
     return PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
