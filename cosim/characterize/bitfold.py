@@ -34,7 +34,7 @@ from pathlib import Path
 from cosim.characterize.plan import MacroPlan, main_sequence, min_cycle_sequence, row_switch_sequence
 from cosim.errors import NetlistError
 from cosim.netlist import Netlist
-from cosim.netlist.spice import Element
+from cosim.netlist.spice import Element, Subckt
 
 _SHARED = -1
 
@@ -230,7 +230,7 @@ def fold_bits(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
     left = {n for e in kept for n in e.nodes}
     cells = tuple(c for c in storage_cells if c[len(prefix):] + ".q" in left)
     top = netlist.top_subckt
-    sub = type(top)(name=top.name, ports=top.ports, elements=tuple(kept))
+    sub = Subckt(name=top.name, ports=top.ports, elements=tuple(kept))
     folded = Netlist(path=netlist.path, subckts={top.name.lower(): sub}, top=top.name)
     return BitFold(folded, cells, representative, len(devices), len(devices) - len(removed))
 

@@ -33,9 +33,9 @@ from cosim.characterize.bitfold import write_bitfolded
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, trimmed_text, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
-from cosim.netlist import load_macro
+from cosim.netlist import Macro, load_macro
 from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
-from cosim.pdk.sky130 import locate_models
+from cosim.pdk.sky130 import ModelLibrary, locate_models
 from cosim.types import PROCESSES, Corner
 
 #: the default grid of `make characterize`
@@ -195,7 +195,7 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
                  f"-> {fold.devices_after} devices\n")  # fmt: skip
         path = write_bitfolded(fold, head, cache_dir)
         info = info | {"bits_folded": {str(b): r for b, r in fold.representative.items() if b != r},
-                               "devices_before": fold.devices_before, "devices_after": fold.devices_after}  # fmt: skip
+                       "devices_before": fold.devices_before, "devices_after": fold.devices_after}  # fmt: skip
         return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, fold.storage_cells)
     if not trim:
         return SimulatedNetlist(sp_path.resolve(), _sha_file(sp_path), None, cells)
@@ -226,8 +226,8 @@ def sweep_macro(
     tests/characterize/test_trim.py compare it with the full netlist); False simulates the committed netlist as is;
     None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cell instances (every
     committed macro). ``fold_bits`` (default): on a folded array, simulate one bit slice per data class
-    (cosim.characterize.bitfold: the same numbers, 2-3x faster). ``reuse_table``: take a corner from the table on disk when its point key is the one computed
-    now (cosim.characterize.committed), as from the point cache.
+    (cosim.characterize.bitfold: the same numbers, 2-3x faster). ``reuse_table``: take a corner from the table on
+    disk when its point key is the one computed now (cosim.characterize.committed), as from the point cache.
 
     The table is written whenever a corner finishes and the table then holds every corner the one on disk held
     (write, then rename): an interrupted sweep keeps what it finished, and a table never shrinks before the sweep
@@ -276,8 +276,7 @@ def sweep_macro(
                            search_min_cycle=search_min_cycle, storage_cells=cells, threads=threads)  # fmt: skip
         todo.append((req, cache, key, record))
 
-    info = dict(macro=macro, sp_path=sp_path, models=models, decks=decks, trim_info=trim_info, sim_sha=sim_sha,
-                code=code, ngspice=ngspice, options=options, period=period)  # fmt: skip
+    info = TableContext(macro, sp_path, models, decks, trim_info, sim_sha, code, ngspice, options, period)
     counts = {"points": 0, "retries": 0}
     written = False
 
@@ -308,9 +307,25 @@ def sweep_macro(
                         sum(r is not None for _, r in finished.values()), counts["retries"], written)  # fmt: skip
 
 
-def _table(finished: dict, info: dict, counts: dict, wall_s: float) -> tuple[pd.DataFrame, dict]:
+@dataclass(frozen=True)
+class TableContext:
+    """What a sweep's table says besides its corners' records: the macro and how it was simulated."""
+
+    macro: Macro
+    sp_path: Path
+    models: ModelLibrary
+    decks: dict  #: process -> (reduced model deck path, ReducedDeck)
+    trim_info: dict | None
+    sim_sha: str
+    code: str
+    ngspice: str
+    options: tuple[str, ...]
+    period: float
+
+
+def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> tuple[pd.DataFrame, dict]:
     """The tidy table and its provenance for the finished corners (pure)."""
-    macro = info["macro"]
+    macro = info.macro
     corners = sorted(finished, key=corner_order)
     rows = []
     for corner in corners:
@@ -319,7 +334,7 @@ def _table(finished: dict, info: dict, counts: dict, wall_s: float) -> tuple[pd.
             rows.append({"macro": macro.name, "process": corner.process, "vdd_v": corner.vdd_v,
                          "temp_c": corner.temp_c, **row, "point_key": rec["key"]})  # fmt: skip
     frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
-    decks, trim_info = info["decks"], info["trim_info"]
+    decks, trim_info = info.decks, info.trim_info
     processes = [p for p in PROCESSES if any(c.process == p for c in corners)]
     provenance = {
         "macro": macro.name,
@@ -327,23 +342,23 @@ def _table(finished: dict, info: dict, counts: dict, wall_s: float) -> tuple[pd.
         "num_words": macro.words,
         "words_per_row": macro.words_per_row,
         "cosim_version": __version__,
-        "ngspice_version": info["ngspice"],
+        "ngspice_version": info.ngspice,
         "simulator": "ngspice batch process (ngspice -b), one per deck: cosim.sim.ngspice",
         "models": {
-            "source": info["models"].source,
-            "library": info["models"].lib_file.name,
+            "source": info.models.source,
+            "library": info.models.lib_file.name,
             "decks_sha256": {p: decks[p][1].sha256 for p in processes},
             "files": {p: list(decks[p][1].files) for p in processes},
         },
-        "netlist": str(info["sp_path"].name),
-        "netlist_sha256": _sha_file(info["sp_path"]),
+        "netlist": str(info.sp_path.name),
+        "netlist_sha256": _sha_file(info.sp_path),
         "trimmed": trim_info is not None,
-        "trimmed_netlist_sha256": info["sim_sha"] if trim_info is not None else None,
+        "trimmed_netlist_sha256": info.sim_sha if trim_info is not None else None,
         "trim": trim_info,
         "wall_s": round(wall_s, 2),  # the writing call's wall time (corners taken from a cache cost nothing here)
-        "testbench_sha256": info["code"],
-        "options": list(info["options"]),
-        "nominal_period_s": info["period"],
+        "testbench_sha256": info.code,
+        "options": list(info.options),
+        "nominal_period_s": info.period,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "grid": {"process": processes, "vdd_v": sorted({c.vdd_v for c in corners}),
                  "temp_c": sorted({c.temp_c for c in corners})},  # fmt: skip
