@@ -77,6 +77,7 @@ bench-engine: setup ## images/s: INT8 engine vs torch fp32 vs torch.ao fbgemm in
 	$(PY) bench/engine.py
 
 MACRO ?= sram_8x16
+BENCH_ARGS ?=
 
 liberty: setup ## Liberty .lib per corner of MACRO (default sram_8x16) from characterization/MACRO.csv -> out/liberty/
 	$(COSIM) liberty --macro $(MACRO) --out out/liberty
@@ -84,5 +85,5 @@ liberty: setup ## Liberty .lib per corner of MACRO (default sram_8x16) from char
 report-characterization: setup ## PNG plots of characterization/MACRO.csv (access time, energy vs VDD; corner heatmaps) -> out/report/characterization/
 	$(COSIM) report characterization --macro $(MACRO) --out out/report/characterization
 
-bench-characterize: setup ## seconds per deck/point full vs folded netlist (MACRO, tt/1.8 V/25 C), their 3 % agreement, sweep time, full library vs reduced deck
-	$(PY) bench/characterize.py --macro $(MACRO)
+bench-characterize: setup ## seconds per deck/point full vs folded netlist (MACRO, tt/1.8 V/25 C; BENCH_ARGS="--compare folded,bits"), their 3 % agreement, sweep time, full library vs reduced deck
+	$(PY) bench/characterize.py --macro $(MACRO) $(BENCH_ARGS)
