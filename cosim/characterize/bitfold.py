@@ -71,7 +71,7 @@ def flatten(netlist: Netlist) -> list[FlatDevice]:
                 out.append(FlatDevice(f"{prefix}{e.name.lower()}", nodes, e.ref, e.params))
             else:
                 raise NetlistError(f"{netlist.path or '<netlist>'}: cannot fold bits: element {e.name} in {sub.name} "
-                                   "is not a PDK device call; characterize without --fold-bits")  # fmt: skip
+                                   "is not a PDK device call; characterize with --no-fold-bits")  # fmt: skip
 
     walk(top, {p.lower(): p for p in top.ports}, "")
     return out
@@ -193,7 +193,7 @@ def fold_bits(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
     for b in range(width):
         if not members.get(b):
             raise NetlistError(f"{netlist.path or '<netlist>'}: found no devices for bit {b} from its data ports; "
-                               "characterize without --fold-bits")  # fmt: skip
+                               "characterize with --no-fold-bits")  # fmt: skip
         for r in reps_of_class[classes[b]]:
             fwd = match_slices([devices[i] for i in members[r]], [devices[i] for i in members[b]], own[r], own[b])
             if fwd is not None:
