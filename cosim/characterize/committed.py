@@ -107,19 +107,19 @@ def missing_corners(corners) -> list[str]:
     return [Corner(p, v, t).name for p in procs for v in vdds for t in temps if Corner(p, v, t) not in have]
 
 
-def write_table(frame: pd.DataFrame, provenance: dict, csv_path: Path) -> None:
-    """Write the table and its provenance, each to a temporary file renamed into place: an interrupted write
-    never leaves a half-written table."""
+def write_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
+    """Write the table's CSV text (:func:`table_csv_text`) and its provenance, each to a temporary file renamed into
+    place: an interrupted write never leaves a half-written table."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     json_path = csv_path.with_suffix(".json")
     tmp_csv = csv_path.with_suffix(f".csv.tmp{os.getpid()}")
     tmp_json = json_path.with_suffix(f".json.tmp{os.getpid()}")
-    frame.to_csv(tmp_csv, index=False, float_format="%.6g")
+    tmp_csv.write_text(csv_text)
     tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")
     tmp_json.replace(json_path)
     tmp_csv.replace(csv_path)
 
 
 def table_csv_text(frame: pd.DataFrame) -> str:
-    """The CSV text :func:`write_table` writes for ``frame`` (to tell whether a table changed)."""
+    """The table as CSV text, 6 significant digits (also what tells whether a table changed)."""
     return frame.to_csv(index=False, float_format="%.6g")

@@ -285,9 +285,10 @@ def sweep_macro(
         if not set(on_disk.corners) <= set(finished):
             return  # the table on disk has corners this sweep has not finished yet: keep it until it does
         frame, provenance = _table(finished, info, counts, time.perf_counter() - start)
-        if csv_path.exists() and table_csv_text(frame) == on_disk.csv_text:
+        text = table_csv_text(frame)
+        if csv_path.exists() and text == on_disk.csv_text:
             return  # nothing new: the committed table stays byte for byte
-        write_table(frame, provenance, csv_path)
+        write_table(text, provenance, csv_path)
         written = True
 
     # the table's own corners first: the table is rewritten only once it holds all of them again
