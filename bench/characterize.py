@@ -33,10 +33,10 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
     """One point in this (worker) process, with the wall time of every ngspice run."""
     import cosim.characterize.point as point
     from cosim.characterize.plan import make_plan, nominal_period_s
-    from cosim.characterize.sweep import simulated_netlist
+    from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
     from cosim.config import load_settings
     from cosim.netlist import load_macro
-    from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+    from cosim.pdk.reduce import device_sizes
     from cosim.pdk.sky130 import locate_models
     from cosim.types import Corner
 
@@ -44,8 +44,9 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
     mn = load_macro(sp_path)
     plan = make_plan(mn.macro)
     c = Corner(*corner)
-    deck = write_reduced_deck(build_reduced_deck(locate_models(settings), c.process, set(mn.macro.devices)), settings.cache_dir)
     sim = simulated_netlist(mn, plan, settings.cache_dir, *NETLISTS[netlist])
+    deck, _ = simulated_model_deck(locate_models(settings), c.process, mn.macro.devices, device_sizes(sim.path.read_text()),
+                                   settings.cache_dir)  # fmt: skip
     decks: list[tuple[str, float]] = []
     original = point.run
 

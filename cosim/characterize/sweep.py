@@ -34,7 +34,7 @@ from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, t
 from cosim.config import Settings
 from cosim.errors import CornerError
 from cosim.netlist import Macro, load_macro
-from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+from cosim.pdk.reduce import ReducedDeck, Sizes, build_reduced_deck, device_sizes, prune_bins, write_reduced_deck
 from cosim.pdk.sky130 import ModelLibrary, locate_models
 from cosim.types import PROCESSES, Corner
 
@@ -77,6 +77,13 @@ def code_sha256() -> str:
 
 def _sha_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def simulated_model_deck(models: ModelLibrary, process: str, devices, sizes: Sizes, cache_dir: Path) -> tuple[Path, ReducedDeck]:
+    """The model deck a point simulates: the reduced deck of `devices` at `process`, less the size bins no instance
+    of the simulated netlist (`sizes`: cosim.pdk.reduce.device_sizes) falls in; written under the cache."""
+    reduced = prune_bins(build_reduced_deck(models, process, set(devices)), sizes)
+    return write_reduced_deck(reduced, cache_dir), reduced
 
 
 def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corner: Corner, period_s: float,
@@ -254,9 +261,9 @@ def sweep_macro(
     corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
 
     decks = {}
+    sizes = device_sizes(sim_path.read_text())
     for process in dict.fromkeys(c.process for c in corners):
-        reduced = build_reduced_deck(models, process, set(macro.devices))
-        decks[process] = (write_reduced_deck(reduced, settings.cache_dir), reduced)
+        decks[process] = simulated_model_deck(models, process, macro.devices, sizes, settings.cache_dir)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
     finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
@@ -264,7 +271,7 @@ def sweep_macro(
     for corner in corners:
         deck_path, reduced = decks[corner.process]
         # the folded text itself is keyed, so any change of the folding changes the key
-        key = point_key(sim_sha, reduced.sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
+        key = point_key(sim_sha, reduced.models_sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
         rkey = retry_key(key)
         record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
         retry = _load(cache / f"{rkey}.retry.json") or (on_disk.retries.get(rkey) if reuse_table else None)
@@ -348,8 +355,11 @@ def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> t
         "models": {
             "source": info.models.source,
             "library": info.models.lib_file.name,
-            "decks_sha256": {p: decks[p][1].sha256 for p in processes},
+            "decks_sha256": {p: decks[p][1].models_sha256 for p in processes},
             "files": {p: list(decks[p][1].files) for p in processes},
+            # what ngspice read: the deck less the size bins no instance falls in (cosim.pdk.reduce.prune_bins)
+            "simulated_decks_sha256": {p: decks[p][1].sha256 for p in processes},
+            "size_bins_kept": {p: decks[p][1].bins_kept for p in processes if decks[p][1].pruned_from},
         },
         "netlist": str(info.sp_path.name),
         "netlist_sha256": _sha_file(info.sp_path),
