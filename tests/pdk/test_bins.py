@@ -114,3 +114,22 @@ def test_a_deck_pruned_of_a_needed_bin_fails_loudly(models, settings):
     deck = write_reduced_deck(prune_bins(build_reduced_deck(models, "tt", DEVICES), wrong), settings.cache_dir)
     with pytest.raises(SimError):
         run_deck(chain_and_latch(f'.include "{deck}"'), expect_stop_s=STOP_S)
+
+
+def test_pdk_deck_command_prunes_to_the_netlists_sizes(settings, models):
+    from click.testing import CliRunner
+
+    from cosim.pdk.cli import deck
+
+    netlist = settings.netlists_dir / "sram_8x16.sp"
+    runner = CliRunner()
+    pruned = runner.invoke(deck, ["--process", "tt", "--netlist", str(netlist)])
+    assert pruned.exit_code == 0, pruned.output
+    whole = runner.invoke(deck, ["--process", "tt", "--device", NFET, "--device", PFET])
+    assert whole.exit_code == 0, whole.output
+
+    def bins(result) -> int:
+        path = next(line for line in result.output.splitlines() if line.endswith(".spice"))
+        return sum(line.startswith(".model sky130_fd_pr__") for line in open(path))
+
+    assert 0 < bins(pruned) < bins(whole) / 4
