@@ -73,6 +73,13 @@ class TestbenchSpec:
     probes: tuple[str, ...] = ()  #: internal nodes to save besides the ports
     options: tuple[str, ...] = ()  #: `.options` words (solver settings)
     step_s: float = field(default=0.0)  #: max time step; 0 lets ngspice choose
+    #: how much of the last cycle is simulated (without leak_s): a trailing cycle that nothing measures is there only
+    #: for its rising edge (a read's data are sampled just after it), so a tenth of it does
+    last_cycle_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.last_cycle_fraction <= 1.0:
+            raise ValueError(f"last_cycle_fraction must be in (0, 1], got {self.last_cycle_fraction}")
 
     @property
     def t_start_s(self) -> float:
@@ -83,7 +90,7 @@ class TestbenchSpec:
 
 
 def stop_time_s(spec: TestbenchSpec) -> float:
-    return spec.t_start_s + len(spec.cycles) * spec.period_s + spec.leak_s
+    return spec.t_start_s + (len(spec.cycles) - 1 + spec.last_cycle_fraction) * spec.period_s + spec.leak_s
 
 
 def _pwl(points: list[tuple[float, float]]) -> str:

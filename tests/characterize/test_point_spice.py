@@ -12,7 +12,7 @@ from joblib import Parallel, delayed
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, characterize_point
 from cosim.netlist import load_macro
-from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+from cosim.pdk.reduce import device_sizes
 from cosim.types import Corner
 
 pytestmark = pytest.mark.spice
@@ -21,12 +21,13 @@ pytestmark = pytest.mark.spice
 def _request(settings, models, corner: Corner, **kw) -> PointRequest:
     """What a sweep simulates (its own netlist step): the folded netlist (array and bit slices), every storage cell
     at a definite value."""
-    from cosim.characterize.sweep import simulated_netlist
+    from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
 
     macro = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(macro.macro)
     sim = simulated_netlist(macro, plan, settings.cache_dir, True, fold_bits=True)
-    deck = write_reduced_deck(build_reduced_deck(models, corner.process, set(macro.macro.devices)), settings.cache_dir)
+    deck, _ = simulated_model_deck(models, corner.process, macro.macro.devices, device_sizes(sim.path.read_text()),
+                                   settings.cache_dir)  # fmt: skip
     kw.setdefault("period_s", nominal_period_s(macro.macro))
     return PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
                         storage_cells=sim.storage_cells, **kw)  # fmt: skip
@@ -79,3 +80,26 @@ def test_min_cycle_search_brackets_pass_and_fail(settings, models):
     assert _passes(req, req.period_s, counters, decks)
     assert not _passes(req, req.period_s / 4, counters, decks)  # 1 ns: the word line never opens long enough
     assert counters["runs"] == 2 and "min_cycle" in decks
+
+
+def test_trailing_cycle_is_cut_without_changing_a_measurement(settings, models):
+    """A min-cycle deck stops a tenth into its unmeasured trailing cycle (the read is sampled just after that
+    cycle's edge): every measured number is the one the whole-cycle deck gives, bit for bit."""
+    from dataclasses import replace
+
+    from cosim.characterize.plan import min_cycle_sequence
+    from cosim.characterize.point import _check_cycle, _run, _spec
+    from cosim.testbench import stop_time_s
+
+    req = _request(settings, models, Corner("ss", 1.8, 25.0), period_s=6e-9)
+    seq = min_cycle_sequence(req.plan)
+    cut = _spec(req, seq, req.period_s, 0.0, ())
+    whole = replace(cut, last_cycle_fraction=1.0)
+    assert stop_time_s(whole) - stop_time_s(cut) == pytest.approx(0.9 * req.period_s)
+    rows = []
+    for spec in (cut, whole):
+        r, _ = _run(req, spec, "min_cycle", {"runs": 0, "retries": 0})
+        assert r.time_s[-1] == pytest.approx(stop_time_s(spec))
+        rows.append([_check_cycle(req, spec, r, m) for m in seq[1]])
+    assert rows[0] == rows[1]
+    assert [row["status"] for row in rows[0]] == ["ok", "ok"] and all(row["bits_checked"] == 8 for row in rows[0])
