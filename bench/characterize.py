@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.pdk.circuits (the model-deck circuit)
 
 
-#: the netlists a run can compare: (trim, fold_bits) of cosim.characterize.sweep.simulated_netlist
-NETLISTS = {"full": (False, False), "folded": (True, False), "bits": (True, True)}
+#: the netlists a run can compare: (trim, fold_bits, fold_rows) of cosim.characterize.sweep.simulated_netlist
+NETLISTS = {"full": (False, False, False), "folded": (True, False, False), "bits": (True, True, False),
+            "rows": (True, True, True)}  # fmt: skip
 
 
 def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switch: bool, run_root: str) -> dict:
@@ -100,9 +101,11 @@ def main() -> None:
     parser.add_argument("--no-model-deck", action="store_true", help="skip the full-library vs reduced-deck line")
     parser.add_argument("--table", type=Path, default=ROOT / "characterization", help="folder with <macro>.json")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/cosim-bench-characterize"))
-    parser.add_argument("--compare", default="full,folded", choices=["full,folded", "folded,bits", "full,bits"],
-                        help="reference,candidate netlists: full (committed), folded (storage array folded, the "
-                             "sweep's default), bits (storage and alike bit slices folded, --fold-bits)")
+    parser.add_argument("--compare", default="full,folded",
+                        choices=["full,folded", "folded,bits", "full,bits", "bits,rows", "full,rows"],
+                        help="reference,candidate netlists: full (committed), folded (storage array folded: --no-fold-"
+                             "bits), bits (and the alike bit slices: --no-fold-rows), rows (and the alike rows: the "
+                             "sweep's default)")
     args = parser.parse_args()
 
     from cosim.characterize.trim import compare_rows

@@ -32,7 +32,11 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--fold-bits/--no-fold-bits", default=True, show_default=True,
               help="with a folded array, also fold the alike bit slices (one slice per data class, its devices times "
                    "N; cosim/characterize/bitfold.py): the storage-folded netlist's numbers, 2-3x faster")
-def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim, reuse_table, fold_bits) -> None:
+@click.option("--fold-rows/--no-fold-rows", default=True, show_default=True,
+              help="with the bit slices folded, also fold the alike word-line rows (decoder gate, driver, replica "
+                   "cell; one row per class, its devices times N; cosim/characterize/rowfold.py)")
+def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim, reuse_table, fold_bits,
+                 fold_rows) -> None:  # fmt: skip
     """Simulate every macro at every corner with ngspice and write the lookup tables.
 
     The table of a macro keeps growing: the grid asked for is added to the corners it already holds, corners are
@@ -47,7 +51,8 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
         if not sp.is_file():
             raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
         outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
-                               trim={'no': False, 'yes': True, 'auto': None}[trim], reuse_table=reuse_table, fold_bits=fold_bits)
+                               trim={'no': False, 'yes': True, 'auto': None}[trim], reuse_table=reuse_table, fold_bits=fold_bits,
+                               fold_rows=fold_rows)  # fmt: skip
         click.echo(
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest from the cache or the "
             f"table), {outcome.read_retries} with read retries ({outcome.read_retries_simulated} simulated now), "

@@ -30,6 +30,8 @@ from cosim.characterize.point import PointRequest, characterize_point
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.bitfold import fold_bits as fold_bits_of
 from cosim.characterize.bitfold import write_bitfolded
+from cosim.characterize.rowfold import fold_rows as fold_rows_of
+from cosim.characterize.rowfold import write_rowfolded
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, trimmed_text, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
@@ -180,10 +182,12 @@ class SimulatedNetlist:
     storage_cells: tuple[str, ...]  #: ngspice paths of its storage cells (each gets a definite initial value)
 
 
-def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, fold_bits: bool = False) -> SimulatedNetlist:
+def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, fold_bits: bool = False,
+                      fold_rows: bool = False) -> SimulatedNetlist:  # fmt: skip
     """The netlist a sweep simulates. ``trim=None`` folds the storage array when that removes at least
     :data:`AUTO_TRIM_FRACTION` of the cells; ``fold_bits`` also folds the alike bit slices of a folded array
-    (cosim.characterize.bitfold). An unfolded netlist (``trim=False``) is simulated as committed, whole."""
+    (cosim.characterize.bitfold), and ``fold_rows`` then the alike rows (cosim.characterize.rowfold). An unfolded
+    netlist (``trim=False``) is simulated as committed, whole."""
     sp_path = macro_netlist.sp_path
     folded = trim_netlist(macro_netlist.netlist, plan)
     summary = trim_summary(macro_netlist.netlist, folded)
@@ -200,10 +204,18 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
         head = trimmed_text(macro_netlist.netlist, plan, folded).splitlines()[0] + "\n"
         head += (f"* BIT SLICES FOLDED by cosim.characterize.bitfold (characterization only): {fold.devices_before} "
                  f"-> {fold.devices_after} devices\n")  # fmt: skip
-        path = write_bitfolded(fold, head, cache_dir)
         info = info | {"bits_folded": {str(b): r for b, r in fold.representative.items() if b != r},
                        "devices_before": fold.devices_before, "devices_after": fold.devices_after}  # fmt: skip
-        return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, fold.storage_cells)
+        if not fold_rows:
+            path = write_bitfolded(fold, head, cache_dir)
+            return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, fold.storage_cells)
+        rows = fold_rows_of(fold.netlist, plan, fold.storage_cells)
+        head += (f"* ROWS FOLDED by cosim.characterize.rowfold (characterization only): {rows.devices_before} -> "
+                 f"{rows.devices_after} devices\n")  # fmt: skip
+        path = write_rowfolded(rows, head, cache_dir)
+        info = info | {"rows_folded": rows.representative, "unused_lines": list(rows.unused_lines),
+                       "devices_after": rows.devices_after}  # fmt: skip
+        return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, rows.storage_cells)
     if not trim:
         return SimulatedNetlist(sp_path.resolve(), _sha_file(sp_path), None, cells)
     path = write_trimmed(macro_netlist.netlist, plan, cache_dir, folded)
@@ -225,6 +237,7 @@ def sweep_macro(
     trim: bool | None = None,
     reuse_table: bool = True,
     fold_bits: bool = True,
+    fold_rows: bool = True,
 ) -> SweepOutcome:
     """Characterize one macro over ``grid`` plus every corner its table (``out_dir``/<macro>.csv) already holds.
 
@@ -233,7 +246,8 @@ def sweep_macro(
     tests/characterize/test_trim.py compare it with the full netlist); False simulates the committed netlist as is;
     None (default) folds when that removes at least :data:`AUTO_TRIM_FRACTION` of the cell instances (every
     committed macro). ``fold_bits`` (default): on a folded array, simulate one bit slice per data class
-    (cosim.characterize.bitfold: the same numbers, 2-3x faster). ``reuse_table``: take a corner from the table on
+    (cosim.characterize.bitfold: the same numbers, 2-3x faster); ``fold_rows`` (default, with ``fold_bits``): and
+    one row per class of alike rows (cosim.characterize.rowfold). ``reuse_table``: take a corner from the table on
     disk when its point key is the one computed now (cosim.characterize.committed), as from the point cache.
 
     The table is written whenever a corner finishes and the table then holds every corner the one on disk held
@@ -252,7 +266,7 @@ def sweep_macro(
 
     ngspice = ngspice_version()
     code = code_sha256()
-    simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits)
+    simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits, fold_bits and fold_rows)
     sim_path, sim_sha, trim_info, cells = simulated.path, simulated.sha256, simulated.info, simulated.storage_cells
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)

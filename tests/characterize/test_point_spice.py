@@ -19,13 +19,13 @@ pytestmark = pytest.mark.spice
 
 
 def _request(settings, models, corner: Corner, **kw) -> PointRequest:
-    """What a sweep simulates (its own netlist step): the folded netlist (array and bit slices), every storage cell
+    """What a sweep simulates (its own netlist step): the folded netlist (array, bit slices, rows), every storage cell
     at a definite value."""
     from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
 
     macro = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(macro.macro)
-    sim = simulated_netlist(macro, plan, settings.cache_dir, True, fold_bits=True)
+    sim = simulated_netlist(macro, plan, settings.cache_dir, True, fold_bits=True, fold_rows=True)
     deck, _ = simulated_model_deck(models, corner.process, macro.macro.devices, device_sizes(sim.path.read_text()),
                                    settings.cache_dir)  # fmt: skip
     kw.setdefault("period_s", nominal_period_s(macro.macro))
