@@ -98,7 +98,7 @@ def fold_rows(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
     prefix = plan.instance.lower() + "."
     probed = {q[len(prefix):] for a in (plan.address_a, plan.address_b) for q in plan.word_nodes(a)}
     accessed = {r for r in rows if nets[r] & probed}
-    if len(accessed) != len({plan.cell(a, 0)[0] for a in (plan.address_a, plan.address_b)}):
+    if len(accessed) != len(plan.kept_rows()):
         raise NetlistError(f"{where}: found {len(accessed)} rows holding the accessed words' cells, expected one per "
                            "accessed row: characterize with --no-fold-rows")  # fmt: skip
     touched = {n for e in others for n in e.nodes}
