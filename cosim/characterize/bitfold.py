@@ -235,15 +235,21 @@ def fold_bits(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
     return BitFold(folded, cells, representative, len(devices), len(devices) - len(removed))
 
 
-def write_bitfolded(fold: BitFold, head: str, cache_dir: Path) -> Path:
-    """Write the bit-folded netlist to ``cache_dir/trimmed/<top>_bits_<sha256[:16]>.sp`` (write, then rename)."""
-    text = head + fold.netlist.to_spice()
+def write_folded(netlist: Netlist, head: str, cache_dir: Path, kind: str) -> Path:
+    """Write a folded netlist to ``cache_dir/trimmed/<top>_<kind>_<sha256[:16]>.sp`` (write, then rename; a file
+    already there with that content is left alone)."""
+    text = head + netlist.to_spice()
     sha = hashlib.sha256(text.encode()).hexdigest()
     folder = Path(cache_dir) / "trimmed"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{fold.netlist.top}_bits_{sha[:16]}.sp"
+    path = folder / f"{netlist.top}_{kind}_{sha[:16]}.sp"
     if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
         tmp = path.with_suffix(f".sp.tmp{os.getpid()}")
         tmp.write_text(text)
         tmp.replace(path)
     return path
+
+
+def write_bitfolded(fold: BitFold, head: str, cache_dir: Path) -> Path:
+    """The bit-folded netlist, written by :func:`write_folded` as ``<top>_bits_<sha>.sp``."""
+    return write_folded(fold.netlist, head, cache_dir, "bits")

@@ -24,13 +24,11 @@ accessed rows do not touch it and it is a gate input of two or more other rows (
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosim.characterize.bitfold import _SHARED, FlatDevice, _mult, grow_slices
+from cosim.characterize.bitfold import _SHARED, FlatDevice, _mult, grow_slices, write_folded
 from cosim.characterize.plan import MacroPlan
 from cosim.errors import NetlistError
 from cosim.netlist import Netlist
@@ -140,14 +138,5 @@ def fold_rows(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
 
 
 def write_rowfolded(fold: RowFold, head: str, cache_dir: Path) -> Path:
-    """Write the row-folded netlist to ``cache_dir/trimmed/<top>_rows_<sha256[:16]>.sp`` (write, then rename)."""
-    text = head + fold.netlist.to_spice()
-    sha = hashlib.sha256(text.encode()).hexdigest()
-    folder = Path(cache_dir) / "trimmed"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{fold.netlist.top}_rows_{sha[:16]}.sp"
-    if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
-        tmp = path.with_suffix(f".sp.tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return path
+    """The row-folded netlist, written by bitfold.write_folded as ``<top>_rows_<sha>.sp``."""
+    return write_folded(fold.netlist, head, cache_dir, "rows")

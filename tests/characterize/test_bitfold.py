@@ -91,27 +91,10 @@ def test_bit_folded_point_measures_what_the_storage_folded_one_does(settings, mo
     """Real ngspice, sram_8x16 at ss/1.8 V/-40 C (main deck and leakage): every number of the bit-folded netlist
     equals the storage-folded one's to 1e-4, leakage to 1e-3 (4 nW here: the solver's tolerance shows; a wrong
     multiplier moved energies by 17-26 %)."""
-    from cosim.characterize.plan import nominal_period_s
-    from cosim.characterize.point import PointRequest, characterize_point
-    from cosim.characterize.sweep import simulated_netlist
-    from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
     from cosim.types import Corner
+    from tests.characterize.folding import assert_same_numbers, main_and_leakage
 
-    mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
-    plan = make_plan(mn.macro)
     corner = Corner("ss", 1.8, -40.0)
-    deck = write_reduced_deck(build_reduced_deck(models, corner.process, set(mn.macro.devices)), tmp_path)
-    rows = {}
-    for bits in (False, True):
-        sim = simulated_netlist(mn, plan, tmp_path, True, fold_bits=bits)
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
-                           period_s=nominal_period_s(mn.macro) * 1.5, search_min_cycle=False, check_row_switch=False,
-                           storage_cells=sim.storage_cells)  # fmt: skip
-        rows[bits] = {r["op"]: r for r in characterize_point(req).rows}
-    assert rows[True].keys() == rows[False].keys() and "leakage" in rows[True]
-    for op, ref in rows[False].items():
-        got = rows[True][op]
-        assert got["status"] == ref["status"] == "ok", (op, got, ref)
-        for q, rel in (("access_time_s", 1e-4), ("energy_j", 1e-4), ("leakage_w", 1e-3)):
-            if q in ref and ref[q] == ref[q]:
-                assert got[q] == pytest.approx(ref[q], rel=rel), (op, q)
+    storage = main_and_leakage(settings, models, corner, tmp_path, fold_bits=False, fold_rows=False)
+    bits = main_and_leakage(settings, models, corner, tmp_path, fold_bits=True, fold_rows=False)
+    assert_same_numbers(storage, bits, rel=1e-4, rel_leakage=1e-3)

@@ -78,28 +78,10 @@ def test_a_row_that_differs_is_not_folded(bits):
 def test_row_folded_point_measures_what_the_bit_folded_one_does(settings, models, tmp_path):
     """Real ngspice, sram_8x16 at ss/1.6 V/125 C (main deck and leakage): every number of the row-folded netlist
     within 1e-3 of the bit-folded one's, leakage within 1e-2 (the unused lines lose the removed rows' gate load)."""
-    from cosim.characterize.plan import nominal_period_s
-    from cosim.characterize.point import PointRequest, characterize_point
-    from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
-    from cosim.pdk.reduce import device_sizes
     from cosim.types import Corner
+    from tests.characterize.folding import assert_same_numbers, main_and_leakage
 
-    mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
-    plan = make_plan(mn.macro)
     corner = Corner("ss", 1.6, 125.0)
-    rows = {}
-    for fold_rows in (False, True):
-        sim = simulated_netlist(mn, plan, tmp_path, True, fold_bits=True, fold_rows=fold_rows)
-        deck, _ = simulated_model_deck(models, corner.process, mn.macro.devices, device_sizes(sim.path.read_text()),
-                                       tmp_path)  # fmt: skip
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
-                           period_s=nominal_period_s(mn.macro) * 1.5, search_min_cycle=False, check_row_switch=False,
-                           storage_cells=sim.storage_cells)  # fmt: skip
-        rows[fold_rows] = {r["op"]: r for r in characterize_point(req).rows}
-    assert rows[True].keys() == rows[False].keys() and "leakage" in rows[True]
-    for op, ref in rows[False].items():
-        got = rows[True][op]
-        assert got["status"] == ref["status"] == "ok", (op, got, ref)
-        for q, rel in (("access_time_s", 1e-3), ("energy_j", 1e-3), ("leakage_w", 1e-2)):
-            if q in ref and ref[q] == ref[q]:
-                assert got[q] == pytest.approx(ref[q], rel=rel), (op, q)
+    bits = main_and_leakage(settings, models, corner, tmp_path, fold_bits=True, fold_rows=False)
+    rows = main_and_leakage(settings, models, corner, tmp_path, fold_bits=True, fold_rows=True)
+    assert_same_numbers(bits, rows, rel=1e-3, rel_leakage=1e-2)
