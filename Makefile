@@ -85,5 +85,5 @@ liberty: setup ## Liberty .lib per corner of MACRO (default sram_8x16) from char
 report-characterization: setup ## PNG plots of characterization/MACRO.csv (access time, energy vs VDD; corner heatmaps) -> out/report/characterization/
 	$(COSIM) report characterization --macro $(MACRO) --out out/report/characterization
 
-bench-characterize: setup ## seconds per deck/point full vs folded netlist (MACRO, tt/1.8 V/25 C; BENCH_ARGS="--compare bits,rows --min-cycle"), their 3 % agreement, sweep time, full library vs reduced deck
+bench-characterize: setup ## seconds per deck/point, full netlist vs the sweep's folded one (MACRO, tt/1.8 V/25 C; BENCH_ARGS="--compare bits,rows --min-cycle"), their 3 % agreement, sweep time, full library vs reduced deck
 	$(PY) bench/characterize.py --macro $(MACRO) $(BENCH_ARGS)

@@ -1,10 +1,11 @@
-"""Characterization speed, from one run: seconds per ngspice deck and per point for a macro at one corner, full vs
-folded netlist (cosim.characterize.trim; and the 3 % agreement of every measurement), the whole default sweep's
-time that follows (45 points, 2 at a time on 2 cores), the sweep's own timings from a table's json provenance when
-there is one, and one small circuit with the whole sky130 library vs cosim's reduced model deck.
+"""Characterization speed, from one run: seconds per ngspice deck and per point for a macro at one corner, the full
+(untrimmed) netlist vs what a sweep simulates (array, bit slices and rows folded; and the 3 % agreement of every
+measurement), the whole default sweep's time that follows (45 points, 2 at a time on 2 cores), the sweep's own
+timings from a table's json provenance when there is one, and one small circuit with the whole sky130 library vs
+cosim's reduced model deck. --compare picks other pairs (e.g. bits,rows: what row folding changes).
 
     python bench/characterize.py [--macro sram_8x16] [--corner tt,1.8,25] [--min-cycle] [--no-row-switch]
-                                 [--table characterization/]
+                                 [--compare full,rows] [--table characterization/]
 
 Every number printed is measured in this run (or read from the table's provenance, said so); nothing is asserted.
 """
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--no-model-deck", action="store_true", help="skip the full-library vs reduced-deck line")
     parser.add_argument("--table", type=Path, default=ROOT / "characterization", help="folder with <macro>.json")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/cosim-bench-characterize"))
-    parser.add_argument("--compare", default="full,folded",
+    parser.add_argument("--compare", default="full,rows",
                         choices=["full,folded", "folded,bits", "full,bits", "bits,rows", "full,rows"],
                         help="reference,candidate netlists: full (committed), folded (storage array folded: --no-fold-"
                              "bits), bits (and the alike bit slices: --no-fold-rows), rows (and the alike rows: the "
