@@ -117,24 +117,25 @@ def test_written_trim_parses_with_all_ports(macro_netlist, tmp_path):
 @pytest.mark.slow  # ~1 min of CPU: four ngspice runs of the tiny macro
 def test_folded_matches_full_netlist_in_ngspice(settings, models, tmp_path):
     """sram_8x16 at tt/1.8 V/25 C, main and leakage decks (bench/characterize.py also compares min cycle and the
-    row-switch deck, and the 256 B macro): folded and full netlists agree within 3 % on every energy, access/write
-    time and leakage (folding is exact up to the solver: 0.01 % expected), and the same reads/writes succeed."""
+    row-switch deck, and the 256 B macro): the netlist a sweep simulates (array, bit slices and rows folded) and the
+    full netlist agree within 3 % on every energy, access/write time and leakage (folding is exact up to the solver:
+    ~0.02 % expected), and the same reads/writes succeed."""
     from cosim.characterize.plan import nominal_period_s
     from cosim.characterize.point import PointRequest, characterize_point
-    from cosim.pdk.reduce import build_reduced_deck, write_reduced_deck
+    from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
+    from cosim.pdk.reduce import device_sizes
     from cosim.types import Corner
 
     mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(mn.macro)
     corner = Corner("tt", 1.8, 25.0)
-    deck = write_reduced_deck(build_reduced_deck(models, "tt", set(mn.macro.devices)), tmp_path)
-    folded_path = write_trimmed(mn.netlist, plan, tmp_path)
     results = {}
-    for label, sp, nl in (("untrimmed", mn.sp_path.resolve(), mn.netlist),
-                          ("trimmed", folded_path, trim_netlist(mn.netlist, plan))):  # fmt: skip
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sp, model_deck_path=deck,
+    for label, trim in (("untrimmed", False), ("trimmed", True)):
+        sim = simulated_netlist(mn, plan, tmp_path, trim, fold_bits=trim, fold_rows=trim)
+        deck, _ = simulated_model_deck(models, "tt", mn.macro.devices, device_sizes(sim.path.read_text()), tmp_path)
+        req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
                            period_s=nominal_period_s(mn.macro), run_dir=tmp_path / label, search_min_cycle=False,
-                           check_row_switch=False, storage_cells=storage_nodes(nl, plan))  # fmt: skip
+                           check_row_switch=False, storage_cells=sim.storage_cells)  # fmt: skip
         results[label] = characterize_point(req).rows
     diffs = compare_rows(results["untrimmed"], results["trimmed"])
     assert {d["op"] for d in diffs} >= {"write_1to0", "write_0to1", "read_1", "read_0", "write_same", "idle", "leakage"}
