@@ -90,7 +90,8 @@ def fold_rows(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
     for r in rows:
         for n in nets[r]:
             reach[n].add(r)
-    common = set(shared) | {n for n, rs in reach.items() if len(rs) > 1}
+    # ports count as shared: a row holding a port net (it would lose the port if folded) matches no other row
+    common = set(shared) | set(top.ports) | {n for n, rs in reach.items() if len(rs) > 1}
     common |= {n for i in members.get(_SHARED, ()) for n in devices[i].nodes}
     # rows that stay as they are: the accessed ones (their cells are probed), and any a tie or source touches
     prefix = plan.instance.lower() + "."
