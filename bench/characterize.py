@@ -38,7 +38,6 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
     from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
     from cosim.config import load_settings
     from cosim.netlist import load_macro
-    from cosim.pdk.reduce import device_sizes
     from cosim.pdk.sky130 import locate_models
     from cosim.types import Corner
 
@@ -47,7 +46,7 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
     plan = make_plan(mn.macro)
     c = Corner(*corner)
     sim = simulated_netlist(mn, plan, settings.cache_dir, *NETLISTS[netlist])
-    deck, _ = simulated_model_deck(locate_models(settings), c.process, mn.macro.devices, device_sizes(sim.path.read_text()),
+    deck, _ = simulated_model_deck(locate_models(settings), c.process, mn.macro.devices, sim.path.read_text(),
                                    settings.cache_dir)  # fmt: skip
     decks: list[tuple[str, float]] = []
     original = point.run

@@ -36,7 +36,7 @@ from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, t
 from cosim.config import Settings
 from cosim.errors import CornerError
 from cosim.netlist import Macro, load_macro
-from cosim.pdk.reduce import ReducedDeck, Sizes, build_reduced_deck, device_sizes, prune_bins, write_reduced_deck
+from cosim.pdk.reduce import ReducedDeck, build_reduced_deck, device_sizes, prune_bins, prune_params, write_reduced_deck
 from cosim.pdk.sky130 import ModelLibrary, locate_models
 from cosim.types import PROCESSES, Corner
 
@@ -81,10 +81,12 @@ def _sha_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def simulated_model_deck(models: ModelLibrary, process: str, devices, sizes: Sizes, cache_dir: Path) -> tuple[Path, ReducedDeck]:
+def simulated_model_deck(models: ModelLibrary, process: str, devices, netlist_text: str, cache_dir: Path) -> tuple[Path, ReducedDeck]:  # fmt: skip
     """The model deck a point simulates: the reduced deck of `devices` at `process`, less the size bins no instance
-    of the simulated netlist (`sizes`: cosim.pdk.reduce.device_sizes) falls in; written under the cache."""
-    reduced = prune_bins(build_reduced_deck(models, process, set(devices)), sizes)
+    of the simulated netlist (`netlist_text`) falls in (cosim.pdk.reduce.prune_bins) and the parameters neither the
+    deck nor the netlist refers to (prune_params); written under the cache."""
+    reduced = prune_bins(build_reduced_deck(models, process, set(devices)), device_sizes(netlist_text))
+    reduced = prune_params(reduced, netlist_text)
     return write_reduced_deck(reduced, cache_dir), reduced
 
 
@@ -275,9 +277,9 @@ def sweep_macro(
     corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
 
     decks = {}
-    sizes = device_sizes(sim_path.read_text())
+    sim_text = sim_path.read_text()
     for process in dict.fromkeys(c.process for c in corners):
-        decks[process] = simulated_model_deck(models, process, macro.devices, sizes, settings.cache_dir)
+        decks[process] = simulated_model_deck(models, process, macro.devices, sim_text, settings.cache_dir)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
     finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
@@ -371,9 +373,11 @@ def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> t
             "library": info.models.lib_file.name,
             "decks_sha256": {p: decks[p][1].models_sha256 for p in processes},
             "files": {p: list(decks[p][1].files) for p in processes},
-            # what ngspice read: the deck less the size bins no instance falls in (cosim.pdk.reduce.prune_bins)
+            # what ngspice read: the deck less the size bins no instance falls in and the parameters nothing refers
+            # to (cosim.pdk.reduce.prune_bins, prune_params)
             "simulated_decks_sha256": {p: decks[p][1].sha256 for p in processes},
-            "size_bins_kept": {p: decks[p][1].bins_kept for p in processes if decks[p][1].pruned_from},
+            "size_bins_kept": {p: decks[p][1].bins_kept for p in processes if decks[p][1].bins_dropped},
+            "param_lines_kept": {p: decks[p][1].params_kept for p in processes if decks[p][1].params_dropped},
         },
         "netlist": str(info.sp_path.name),
         "netlist_sha256": _sha_file(info.sp_path),

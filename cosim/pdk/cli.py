@@ -32,8 +32,9 @@ def show() -> None:
 @click.option("--device", multiple=True, help="sky130_fd_pr__* device name (repeatable)")
 def deck(process: str, netlist: Path | None, device: tuple[str, ...]) -> None:
     """Write a reduced model deck (only the models the devices need) into the cache; print its path. With
-    --netlist, only the size bins its transistors fall in are kept (cosim.pdk.reduce.prune_bins)."""
-    from cosim.pdk.reduce import build_reduced_deck, device_sizes, prune_bins, write_reduced_deck
+    --netlist, only the size bins its transistors fall in are kept (cosim.pdk.reduce.prune_bins), and only the
+    parameters something refers to (prune_params)."""
+    from cosim.pdk.reduce import build_reduced_deck, device_sizes, prune_bins, prune_params, write_reduced_deck
     from cosim.pdk.sky130 import locate_models
 
     settings = load_settings()
@@ -46,8 +47,12 @@ def deck(process: str, netlist: Path | None, device: tuple[str, ...]) -> None:
         raise click.UsageError("give --netlist or at least one --device")
     reduced = build_reduced_deck(locate_models(settings), process, devices)
     if netlist is not None:
-        reduced = prune_bins(reduced, device_sizes(netlist.read_text()))
-        if reduced.pruned_from:
+        text = netlist.read_text()
+        reduced = prune_params(prune_bins(reduced, device_sizes(text)), text)
+        if reduced.bins_dropped:
             click.echo(f"size bins: {reduced.bins_kept} kept, {reduced.bins_dropped} no transistor of {netlist.name} "
                        "falls in dropped", err=True)  # fmt: skip
+        if reduced.params_dropped:
+            click.echo(f".param lines: {reduced.params_kept} kept, {reduced.params_dropped} that nothing refers to "
+                       "dropped", err=True)  # fmt: skip
     click.echo(write_reduced_deck(reduced, settings.cache_dir))

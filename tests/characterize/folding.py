@@ -16,12 +16,11 @@ def main_and_leakage(settings, models, corner: Corner, cache: Path, fold_bits: b
     from cosim.characterize.point import PointRequest, characterize_point
     from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
     from cosim.netlist import load_macro
-    from cosim.pdk.reduce import device_sizes
 
     mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(mn.macro)
     sim = simulated_netlist(mn, plan, cache, True, fold_bits=fold_bits, fold_rows=fold_rows)
-    deck, _ = simulated_model_deck(models, corner.process, mn.macro.devices, device_sizes(sim.path.read_text()), cache)
+    deck, _ = simulated_model_deck(models, corner.process, mn.macro.devices, sim.path.read_text(), cache)
     req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
                        period_s=nominal_period_s(mn.macro) * 1.5, search_min_cycle=False, check_row_switch=False,
                        storage_cells=sim.storage_cells)  # fmt: skip

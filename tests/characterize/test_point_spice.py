@@ -12,7 +12,6 @@ from joblib import Parallel, delayed
 from cosim.characterize.plan import make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, characterize_point
 from cosim.netlist import load_macro
-from cosim.pdk.reduce import device_sizes
 from cosim.types import Corner
 
 pytestmark = pytest.mark.spice
@@ -26,7 +25,7 @@ def _request(settings, models, corner: Corner, **kw) -> PointRequest:
     macro = load_macro(settings.netlists_dir / "sram_8x16.sp")
     plan = make_plan(macro.macro)
     sim = simulated_netlist(macro, plan, settings.cache_dir, True, fold_bits=True, fold_rows=True)
-    deck, _ = simulated_model_deck(models, corner.process, macro.macro.devices, device_sizes(sim.path.read_text()),
+    deck, _ = simulated_model_deck(models, corner.process, macro.macro.devices, sim.path.read_text(),
                                    settings.cache_dir)  # fmt: skip
     kw.setdefault("period_s", nominal_period_s(macro.macro))
     return PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,

@@ -123,7 +123,6 @@ def test_folded_matches_full_netlist_in_ngspice(settings, models, tmp_path):
     from cosim.characterize.plan import nominal_period_s
     from cosim.characterize.point import PointRequest, characterize_point
     from cosim.characterize.sweep import simulated_model_deck, simulated_netlist
-    from cosim.pdk.reduce import device_sizes
     from cosim.types import Corner
 
     mn = load_macro(settings.netlists_dir / "sram_8x16.sp")
@@ -132,7 +131,7 @@ def test_folded_matches_full_netlist_in_ngspice(settings, models, tmp_path):
     results = {}
     for label, trim in (("untrimmed", False), ("trimmed", True)):
         sim = simulated_netlist(mn, plan, tmp_path, trim, fold_bits=trim, fold_rows=trim)
-        deck, _ = simulated_model_deck(models, "tt", mn.macro.devices, device_sizes(sim.path.read_text()), tmp_path)
+        deck, _ = simulated_model_deck(models, "tt", mn.macro.devices, sim.path.read_text(), tmp_path)
         req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
                            period_s=nominal_period_s(mn.macro), run_dir=tmp_path / label, search_min_cycle=False,
                            check_row_switch=False, storage_cells=sim.storage_cells)  # fmt: skip
