@@ -207,17 +207,11 @@ def fold_bits(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
         count[r] += 1
 
     removed = {i for b, r in representative.items() if r != b for i in members[b]}
-    kept: list[Element] = []
-    for i, d in enumerate(devices):
-        if i in removed:
-            continue
-        n = count[labels[i]] if 0 <= labels[i] < width else 1
-        kept.append(Element(d.name, d.nodes, d.ref, _mult(d.ref, d.params, n) if n > 1 else d.params))
     # ties: a removed slice's data output (its own load stays on it) and the storage nodes the sequences probe
     prefix = plan.instance.lower() + "."
     probed = {node[len(prefix):] for a in (plan.address_a, plan.address_b) for q in plan.word_nodes(a)
               for node in (q, q + "_bar")}  # fmt: skip
-    ties = 0
+    ties: list[Element] = []
     for b in range(width):
         r = representative[b]
         if r == b:
@@ -225,14 +219,30 @@ def fold_bits(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
         for net, rep_net in [(ports.dout[b], ports.dout[r])] + [
             (n, correspondence[b][n]) for n in sorted(probed & set(correspondence[b]))
         ]:
-            ties += 1
-            kept.append(Element(f"Vfold_tie_{ties}", (net, rep_net), "0"))
+            ties.append(Element(f"Vfold_tie_{len(ties) + 1}", (net, rep_net), "0"))
+    folded, cells = folded_netlist(netlist, plan, devices, removed, lambda i: count[labels[i]] if 0 <= labels[i] < width else 1,
+                                   ties, storage_cells)  # fmt: skip
+    return BitFold(folded, cells, representative, len(devices), len(devices) - len(removed))
+
+
+def folded_netlist(netlist: Netlist, plan: MacroPlan, devices: list[FlatDevice], removed: set[int],
+                   times, extra: list[Element], storage_cells: tuple[str, ...]) -> tuple[Netlist, tuple[str, ...]]:  # fmt: skip
+    """What every fold ends with: ``netlist``'s top subckt (same name and ports) made of ``devices`` less those
+    ``removed``, device ``i`` times ``times(i)`` (:func:`_mult`), then the ``extra`` elements (ties, sources); and
+    the ``storage_cells`` still in it."""
+    kept: list[Element] = []
+    for i, d in enumerate(devices):
+        if i in removed:
+            continue
+        n = times(i)
+        kept.append(Element(d.name, d.nodes, d.ref, _mult(d.ref, d.params, n) if n > 1 else d.params))
+    kept.extend(extra)
+    prefix = plan.instance.lower() + "."
     left = {n for e in kept for n in e.nodes}
     cells = tuple(c for c in storage_cells if c[len(prefix):] + ".q" in left)
     top = netlist.top_subckt
     sub = Subckt(name=top.name, ports=top.ports, elements=tuple(kept))
-    folded = Netlist(path=netlist.path, subckts={top.name.lower(): sub}, top=top.name)
-    return BitFold(folded, cells, representative, len(devices), len(devices) - len(removed))
+    return Netlist(path=netlist.path, subckts={top.name.lower(): sub}, top=top.name), cells
 
 
 def write_folded(netlist: Netlist, head: str, cache_dir: Path, kind: str) -> Path:

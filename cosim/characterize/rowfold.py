@@ -28,11 +28,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosim.characterize.bitfold import _SHARED, FlatDevice, _mult, grow_slices, write_folded
+from cosim.characterize.bitfold import _SHARED, FlatDevice, folded_netlist, grow_slices, write_folded
 from cosim.characterize.plan import MacroPlan
 from cosim.errors import NetlistError
 from cosim.netlist import Netlist
-from cosim.netlist.spice import Element, Subckt
 
 ACCESS_DEVICE = "sky130_fd_pr__special_nfet_pass"  #: the cells' access transistors: their gates are word lines
 _GATE = 1  #: terminal order of the sky130 fets: d g s b
@@ -124,17 +123,8 @@ def fold_rows(netlist: Netlist, plan: MacroPlan, storage_cells: tuple[str, ...])
         for r in group[1:]:
             representative[word_lines[r]] = word_lines[rep]
             removed.update(members[r])
-    kept: list[Element] = []
-    for i, d in enumerate(devices):
-        if i in removed:
-            continue
-        n = count.get(labels[i], 1)
-        kept.append(Element(d.name, d.nodes, d.ref, _mult(d.ref, d.params, n) if n > 1 else d.params))
-    kept.extend(others)
-    left = {n for e in kept for n in e.nodes}
-    cells = tuple(c for c in storage_cells if c[len(prefix):] + ".q" in left)
-    sub = Subckt(name=top.name, ports=top.ports, elements=tuple(kept))
-    folded = Netlist(path=netlist.path, subckts={top.name.lower(): sub}, top=top.name)
+    folded, cells = folded_netlist(netlist, plan, devices, removed, lambda i: count.get(labels[i], 1), others,
+                                   storage_cells)  # fmt: skip
     return RowFold(folded, cells, representative, tuple(sorted(unused)), len(devices), len(devices) - len(removed))
 
 
