@@ -28,9 +28,7 @@ sys.path.insert(0, str(ROOT))  # tests.pdk.circuits (the model-deck circuit)
 
 #: the netlists a run can compare: (trim, fold_bits, fold_rows) of cosim.characterize.sweep.simulated_netlist
 NETLISTS = {"full": (False, False, False), "folded": (True, False, False), "bits": (True, True, False),
-            "rows": (True, True, True), "defaults": (True, True, True)}  # fmt: skip
-#: "defaults": the sweep's netlist (rows) simulated as before point.SWITCHING_OPTIONS and the one-cycle settle of
-#: the min-cycle decks: SPICE's default solver options on every deck, two settle cycles everywhere
+            "rows": (True, True, True)}  # fmt: skip
 
 
 def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switch: bool, run_root: str) -> dict:
@@ -51,10 +49,7 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
     deck, _ = simulated_model_deck(locate_models(settings), c.process, mn.macro.devices, sim.path.read_text(),
                                    settings.cache_dir)  # fmt: skip
     decks: list[tuple[str, float]] = []
-    original, options, settle = point.run, point.SWITCHING_OPTIONS, point.settle_cycles
-    if netlist == "defaults":  # undone below: with n_jobs=1 both points run in this process
-        point.SWITCHING_OPTIONS = ()
-        point.settle_cycles = lambda period_s, first_access_energy=True: max(2, math.ceil(3e-9 / period_s))
+    original = point.run
 
     def timed(deck_text, run_dir=None, *args, **kwargs):
         r = original(deck_text, run_dir, *args, **kwargs)
@@ -69,7 +64,7 @@ def _point(sp_path: str, netlist: str, corner: tuple, min_cycle: bool, row_switc
                                  storage_cells=sim.storage_cells, threads=1)  # fmt: skip
         res = point.characterize_point(req)
     finally:
-        point.run, point.SWITCHING_OPTIONS, point.settle_cycles = original, options, settle
+        point.run = original
     return {"rows": list(res.rows), "wall_s": res.wall_s, "decks": decks, "netlist": str(sim.path), "info": sim.info}
 
 
@@ -107,11 +102,10 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=ROOT / "characterization", help="folder with <macro>.json")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/cosim-bench-characterize"))
     parser.add_argument("--compare", default="full,rows",
-                        choices=["full,folded", "folded,bits", "full,bits", "bits,rows", "full,rows", "defaults,rows"],
+                        choices=["full,folded", "folded,bits", "full,bits", "bits,rows", "full,rows"],
                         help="reference,candidate netlists: full (committed), folded (storage array folded: --no-fold-"
                              "bits), bits (and the alike bit slices: --no-fold-rows), rows (and the alike rows: the "
-                             "sweep's default), defaults (rows with SPICE's default solver options and two settle "
-                             "cycles in every deck: what point.SWITCHING_OPTIONS and the short min-cycle settle change)")
+                             "sweep's default)")
     args = parser.parse_args()
 
     from cosim.characterize.trim import compare_rows

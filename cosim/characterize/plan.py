@@ -150,12 +150,7 @@ def row_switch_sequence(plan: MacroPlan) -> tuple[tuple[Cycle, ...], tuple[Measu
     return cycles, measured, plan.stored(a, 0) + plan.stored(b, 0)
 
 
-def settle_cycles(period_s: float, first_access_energy: bool = True) -> int:
+def settle_cycles(period_s: float) -> int:
     """Deselected cycles before the first access: the transient starts from initial conditions (uic) and the
-    periphery needs ~2 ns to reach its operating point, so at least 3 ns. A deck that measures the energy of its
-    first access gets at least two: with one, the periphery's own settling current lands in that access (sram_32x256
-    write_1to0 at tt/1.8 V/25 C: +8 %, measured). A deck that does not (the min-cycle search: pass/fail; the row
-    switch: its measured read follows a write) needs only the 3 ns: on sram_32x256 the minimum cycle came out the
-    same at six corners (ss/1.6 V/-40 C to ff/1.95 V/125 C) and the row switch's status, bits and access time the
-    same at six, its energy within 0.22 % (measured)."""
-    return max(2 if first_access_energy else 1, ceil(3e-9 / period_s))
+    periphery needs ~2 ns to reach its operating point."""
+    return max(2, ceil(3e-9 / period_s))

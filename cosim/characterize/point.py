@@ -26,15 +26,6 @@ from cosim.sim import SimError, SimResult, run
 from cosim.testbench import Cycle, TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
 
-#: solver settings of every deck that switches (all but the leakage deck). bypass=1 lets ngspice skip re-evaluating
-#: a transistor whose terminal voltages have not moved since its last evaluation; abstol/vntol are the current and
-#: voltage floors of the Newton convergence test (SPICE's defaults 1 pA / 1 uV; an access moves mA and volts).
-#: Measured on sram_32x256 (row-folded) at ss/1.6 V/-40 C, ff/1.95 V/-40 C, sf/1.6 V/125 C and tt/1.8 V/25 C, with
-#: the one-cycle settle of the decks that measure no first access (plan.settle_cycles): 1.26-1.39x less time per
-#: point, the same statuses, bits and minimum cycles, every access time and energy within 0.61 % (bench/
-#: characterize.py --compare defaults,rows prints it). Not on the leakage deck: with the clock stopped nothing
-#: moves, and bypass left stale currents there (leakage -50 % at tt/1.8 V/25 C).
-SWITCHING_OPTIONS = ("bypass=1", "abstol=1e-10", "vntol=1e-5")
 #: solver settings of the retry after a failed run (ngspice's gear integration damps the ringing that makes the
 #: default trapezoidal method shrink its time step; OpenRAM's own characterizer always uses it)
 CONSERVATIVE_OPTIONS = ("method=gear", "reltol=1e-3", "gmin=1e-12", "itl4=100")
@@ -91,13 +82,8 @@ class PointResult:
 
 
 def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: tuple[str, ...],
-          step_s: float = 0.0, first_access_energy: bool = True) -> TestbenchSpec:  # fmt: skip
-    """The testbench of one deck; ``first_access_energy=False``: a deck that does not measure its first access's
-    energy (min-cycle: pass/fail; row switch: the write before the measured read) settles one cycle, not two
-    (plan.settle_cycles)."""
+          step_s: float = 0.0) -> TestbenchSpec:  # fmt: skip
     cycles, measured, init = sequence
-    if leak_s == 0:
-        options = tuple(dict.fromkeys(SWITCHING_OPTIONS + options))
     last_measured = max((m.cycle for m in measured), default=-1)
     trailing = leak_s == 0 and last_measured < len(cycles) - 1
     probes = tuple(dict.fromkeys(n for m in measured if m.op.startswith("write") for n in req.plan.word_nodes(m.address)))
@@ -113,7 +99,7 @@ def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: 
         corner=req.corner,
         cycles=cycles,
         period_s=period_s,
-        settle_cycles=settle_cycles(period_s, first_access_energy),
+        settle_cycles=settle_cycles(period_s),
         leak_s=leak_s,
         initial_conditions=tuple((node, value * vdd) for node, value in init),
         probes=probes,
@@ -178,7 +164,7 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
 
 
 def _passes(req: PointRequest, period_s: float, counters: dict, decks: dict) -> bool:
-    spec = _spec(req, min_cycle_sequence(req.plan), period_s, 0.0, req.options, first_access_energy=False)
+    spec = _spec(req, min_cycle_sequence(req.plan), period_s, 0.0, req.options)
     try:
         r, deck = _run(req, spec, f"min_cycle_{period_s * 1e12:.0f}ps", counters)
     except SimError:
@@ -238,7 +224,7 @@ def characterize_point(req: PointRequest) -> PointResult:
     rows.append(measure_leakage(req, period, counters, decks))
     if req.check_row_switch:
         seq = row_switch_sequence(req.plan)
-        spec = _spec(req, seq, period, 0.0, req.options, first_access_energy=False)
+        spec = _spec(req, seq, period, 0.0, req.options)
         try:
             r, deck = _run(req, spec, "row_switch", counters)
             decks["row_switch"] = _sha(deck)

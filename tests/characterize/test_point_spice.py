@@ -103,37 +103,3 @@ def test_trailing_cycle_is_cut_without_changing_a_measurement(settings, models):
     assert rows[0] == rows[1]
     assert [row["status"] for row in rows[0]] == ["ok", "ok"] and all(row["bits_checked"] == 8 for row in rows[0])
 
-
-def test_switching_decks_solver_options_and_short_settle_move_nothing_beyond_1_percent(settings, models):
-    """The switching decks run with point.SWITCHING_OPTIONS (bypass, looser Newton floors) and the decks that
-    measure no first access (here the min-cycle deck) with one settle cycle: against SPICE's default options and two settle cycles, the same statuses
-    and bits, every time and energy within 1 %; the leakage deck keeps the defaults (bypass leaves stale currents
-    when nothing switches)."""
-    from dataclasses import replace
-
-    from cosim.characterize.plan import main_sequence, min_cycle_sequence
-    from cosim.characterize.point import SWITCHING_OPTIONS, _check_cycle, _run, _spec, leakage_sequence
-    from cosim.testbench import render_deck
-
-    req = _request(settings, models, Corner("ss", 1.8, 25.0), period_s=6e-9)
-    main, mc = main_sequence(req.plan), min_cycle_sequence(req.plan)
-    fast_main = _spec(req, main, req.period_s, 0.0, ())
-    fast_mc = _spec(req, mc, req.period_s, 0.0, (), first_access_energy=False)
-    assert set(SWITCHING_OPTIONS) <= set(fast_main.options) and fast_mc.settle_cycles == 1 < fast_main.settle_cycles
-    leak = _spec(req, leakage_sequence(req.plan), req.period_s, 1e-6, ("method=gear",), step_s=8e-9)
-    assert "bypass" not in render_deck(leak)
-    pairs = [(main, fast_main, replace(fast_main, options=())),
-             (mc, fast_mc, replace(fast_mc, options=(), settle_cycles=2))]  # fmt: skip
-
-    def measure(seq, spec):
-        r, _ = _run(req, spec, "deck", {"runs": 0, "retries": 0})
-        return [_check_cycle(req, spec, r, m) for m in seq[1]]
-
-    jobs = [(seq, spec) for seq, fast, default in pairs for spec in (fast, default)]
-    results = Parallel(n_jobs=2, backend="loky")(delayed(measure)(*job) for job in jobs)
-    for fast_rows, default_rows in zip(results[::2], results[1::2]):
-        for fast, default in zip(fast_rows, default_rows):
-            assert (fast["op"], fast["status"], fast.get("bit_errors")) == (default["op"], "ok", default.get("bit_errors"))
-            for column in ("energy_j", "access_time_s"):
-                if column in default:  # nan where not every output switched: then nan both ways
-                    assert fast[column] == pytest.approx(default[column], rel=0.01, nan_ok=True), (fast["op"], column)
