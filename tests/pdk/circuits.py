@@ -53,3 +53,22 @@ def delay_s(time_s, vin, vout, vdd: float) -> float:
     after = time_s > t_in
     idx = np.argmax((vout < half) & after)
     return float(time_s[idx] - t_in)
+
+
+def assert_pairs_simulate_alike(decks: list[str]) -> None:
+    """Run the chain-and-latch ``decks`` (two at a time on the cores) and check each pair (0, 1), (2, 3), ... gives
+    bit for bit the same time points, word line, stored node and supply current."""
+    import numpy as np
+    from joblib import Parallel, delayed
+
+    results = Parallel(n_jobs=2, backend="loky")(delayed(_waveforms)(d) for d in decks)
+    for i in range(0, len(results), 2):
+        for a, b in zip(results[i], results[i + 1]):
+            assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def _waveforms(deck: str):
+    from cosim.sim import run_deck
+
+    r = run_deck(deck, expect_stop_s=STOP_S)
+    return r.time_s, r.v("wl"), r.v("q"), r.v("vdd#branch")

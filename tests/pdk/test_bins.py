@@ -4,13 +4,11 @@ loudly in ngspice instead of binding another bin."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from joblib import Parallel, delayed
 
 from cosim.pdk.reduce import PFET_PASS, ReducedDeck, build_reduced_deck, device_sizes, prune_bins, write_reduced_deck
 from cosim.sim import SimError
-from tests.pdk.circuits import DEVICES, STOP_S, chain_and_latch
+from tests.pdk.circuits import DEVICES, STOP_S, assert_pairs_simulate_alike, chain_and_latch
 
 NFET = "sky130_fd_pr__nfet_01v8"
 PFET = "sky130_fd_pr__pfet_01v8"
@@ -81,8 +79,6 @@ def test_prune_bins_keeps_bins_in_use_and_hands_sizes_through_subckts():
 
 @pytest.mark.spice
 def test_pruned_deck_simulates_bit_for_bit_as_the_whole_deck(models, settings):
-    from cosim.sim import run_deck
-
     netlist = chain_and_latch("")
     sizes = device_sizes(netlist)
     runs = []
@@ -94,14 +90,7 @@ def test_pruned_deck_simulates_bit_for_bit_as_the_whole_deck(models, settings):
         for deck in (whole, pruned):
             runs.append(chain_and_latch(f'.include "{write_reduced_deck(deck, settings.cache_dir)}"'))
 
-    def run(deck: str):
-        r = run_deck(deck, expect_stop_s=STOP_S)
-        return r.time_s, r.v("wl"), r.v("q"), r.v("vdd#branch")
-
-    results = Parallel(n_jobs=2, backend="loky")(delayed(run)(d) for d in runs)
-    for i in range(0, len(results), 2):
-        for a, b in zip(results[i], results[i + 1]):
-            assert a.shape == b.shape and np.array_equal(a, b)
+    assert_pairs_simulate_alike(runs)
 
 
 @pytest.mark.spice

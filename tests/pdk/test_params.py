@@ -4,12 +4,10 @@ pruned deck is bit for bit the one on the deck it was pruned from."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from joblib import Parallel, delayed
 
 from cosim.pdk.reduce import ReducedDeck, build_reduced_deck, device_sizes, prune_bins, prune_params, write_reduced_deck
-from tests.pdk.circuits import DEVICES, STOP_S, chain_and_latch
+from tests.pdk.circuits import DEVICES, assert_pairs_simulate_alike, chain_and_latch
 
 NFET = "sky130_fd_pr__nfet_01v8"
 
@@ -60,8 +58,6 @@ def test_prune_params_drops_only_what_nothing_refers_to():
 
 @pytest.mark.spice
 def test_param_pruned_deck_simulates_bit_for_bit_as_before(models, settings):
-    from cosim.sim import run_deck
-
     netlist = chain_and_latch("")
     runs = []
     for process in ("tt", "ss"):
@@ -74,11 +70,4 @@ def test_param_pruned_deck_simulates_bit_for_bit_as_before(models, settings):
         for deck in (before, after):
             runs.append(chain_and_latch(f'.include "{write_reduced_deck(deck, settings.cache_dir)}"'))
 
-    def run(deck: str):
-        r = run_deck(deck, expect_stop_s=STOP_S)
-        return r.time_s, r.v("wl"), r.v("q"), r.v("vdd#branch")
-
-    results = Parallel(n_jobs=2, backend="loky")(delayed(run)(d) for d in runs)
-    for i in range(0, len(results), 2):
-        for a, b in zip(results[i], results[i + 1]):
-            assert a.shape == b.shape and np.array_equal(a, b)
+    assert_pairs_simulate_alike(runs)
