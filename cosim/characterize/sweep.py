@@ -25,7 +25,7 @@ from joblib import Parallel, delayed
 
 from cosim import __version__
 from cosim.characterize.committed import COLUMNS, corner_order, missing_corners, read_committed, table_csv_text, write_table
-from cosim.characterize.plan import make_plan, nominal_period_s
+from cosim.characterize.plan import MacroPlan, make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, characterize_point
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.bitfold import fold_bits as fold_bits_of
@@ -35,7 +35,7 @@ from cosim.characterize.rowfold import write_rowfolded
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, trimmed_text, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
-from cosim.netlist import Macro, load_macro
+from cosim.netlist import Macro, MacroNetlist, load_macro
 from cosim.pdk.reduce import ReducedDeck, build_reduced_deck, device_sizes, prune_bins, prune_params, write_reduced_deck
 from cosim.pdk.sky130 import ModelLibrary, locate_models
 from cosim.types import PROCESSES, Corner
@@ -224,6 +224,42 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
     return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, cells)
 
 
+@dataclass(frozen=True)
+class SweepSetup:
+    """What every corner of a macro's sweep shares: the simulated netlist, the model decks, the code and ngspice
+    version its points are keyed by."""
+
+    macro_netlist: MacroNetlist
+    plan: MacroPlan
+    models: ModelLibrary
+    period_s: float  #: nominal clock period
+    ngspice: str
+    code: str  #: code_sha256()
+    simulated: SimulatedNetlist
+    decks: dict  #: process -> (reduced model deck path, ReducedDeck)
+
+    def key(self, corner: Corner, options: tuple[str, ...] = (), search_min_cycle: bool = True) -> str:
+        """The point key of ``corner`` (the folded text itself is keyed, so any change of the folding changes it)."""
+        reduced = self.decks[corner.process][1]
+        return point_key(self.simulated.sha256, reduced.models_sha256, self.code, self.ngspice, corner, self.period_s,
+                         options + (f"min_cycle={search_min_cycle}",))  # fmt: skip
+
+
+def sweep_setup(macro_netlist: MacroNetlist, settings: Settings, processes, trim: bool | None = None,
+                fold_bits: bool = True, fold_rows: bool = True) -> SweepSetup:  # fmt: skip
+    """Fold the macro's netlist and build its model decks for ``processes`` (both cached under the cache dir)."""
+    from cosim.sim import ngspice_version
+
+    macro = macro_netlist.macro
+    models = locate_models(settings)
+    plan = make_plan(macro)
+    simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits, fold_bits and fold_rows)
+    sim_text = simulated.path.read_text()
+    decks = {p: simulated_model_deck(models, p, macro.devices, sim_text, settings.cache_dir) for p in dict.fromkeys(processes)}
+    return SweepSetup(macro_netlist, plan, models, nominal_period_s(macro), ngspice_version(), code_sha256(), simulated,
+                      decks)  # fmt: skip
+
+
 def sweep_macro(
     sp_path: Path,
     settings: Settings,
@@ -260,34 +296,22 @@ def sweep_macro(
 
     start = time.perf_counter()
     macro_netlist = load_macro(sp_path)
-    macro = macro_netlist.macro
-    models = locate_models(settings)
-    plan = make_plan(macro)
-    period = nominal_period_s(macro)
-    from cosim.sim import ngspice_version
-
-    ngspice = ngspice_version()
-    code = code_sha256()
-    simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits, fold_bits and fold_rows)
+    csv_path = (out_dir or settings.characterization_dir) / f"{macro_netlist.macro.name}.csv"
+    on_disk = read_committed(csv_path)
+    corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
+    setup = sweep_setup(macro_netlist, settings, [c.process for c in corners], trim, fold_bits, fold_rows)
+    macro, plan, period, decks = setup.macro_netlist.macro, setup.plan, setup.period_s, setup.decks
+    simulated = setup.simulated
     sim_path, sim_sha, trim_info, cells = simulated.path, simulated.sha256, simulated.info, simulated.storage_cells
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
-    csv_path = (out_dir or settings.characterization_dir) / f"{macro.name}.csv"
-    on_disk = read_committed(csv_path)
-    corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
-
-    decks = {}
-    sim_text = sim_path.read_text()
-    for process in dict.fromkeys(c.process for c in corners):
-        decks[process] = simulated_model_deck(models, process, macro.devices, sim_text, settings.cache_dir)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
     finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
     todo = []
     for corner in corners:
-        deck_path, reduced = decks[corner.process]
-        # the folded text itself is keyed, so any change of the folding changes the key
-        key = point_key(sim_sha, reduced.models_sha256, code, ngspice, corner, period, options + (f"min_cycle={search_min_cycle}",))
+        deck_path = decks[corner.process][0]
+        key = setup.key(corner, options, search_min_cycle)
         rkey = retry_key(key)
         record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
         retry = _load(cache / f"{rkey}.retry.json") or (on_disk.retries.get(rkey) if reuse_table else None)
@@ -299,7 +323,7 @@ def sweep_macro(
                            search_min_cycle=search_min_cycle, storage_cells=cells, threads=threads)  # fmt: skip
         todo.append((req, cache, key, record))
 
-    info = TableContext(macro, sp_path, models, decks, trim_info, sim_sha, code, ngspice, options, period)
+    info = TableContext(macro, sp_path, setup.models, decks, trim_info, sim_sha, setup.code, setup.ngspice, options, period)
     counts = {"points": 0, "retries": 0}
     written = False
 
