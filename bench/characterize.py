@@ -111,6 +111,21 @@ def _setup_run(main_deck: str, sp_path: str, process: str, netlist: str, prune_p
     return run_deck(cut, expect_stop_s=2e-12).wall_s
 
 
+def _ngspice_seconds_by_deck(runs: Path) -> dict[str, tuple[int, float]]:
+    """Deck kind (min_cycle, main, leakage, row_switch, read_retry) -> (runs, seconds) from the "Total elapsed time"
+    every ngspice log of a sweep's run folder (<cache>/runs/<macro>/<corner>/<deck>/ngspice.log) reports."""
+    import re
+
+    out: dict[str, tuple[int, float]] = {}
+    for log in runs.glob("*/*/**/ngspice.log"):
+        found = re.search(r"Total elapsed time \(seconds\) = ([\d.]+)", log.read_text(errors="replace"))
+        if found:
+            kind = re.sub(r"_\d+ps$", "", log.relative_to(runs).parts[1])
+            n, secs = out.get(kind, (0, 0.0))
+            out[kind] = (n + 1, secs + float(found.group(1)))
+    return out
+
+
 def _fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) and math.isfinite(x) else str(x)
 
@@ -186,10 +201,21 @@ def main() -> None:
             line += f", sweep wall time {d['wall_s']:.0f} s ({d.get('simulated_points', '?')} points simulated in it)"
         else:
             line += ", sweep wall time not recorded in this table's provenance"
+        retries = [r["wall_s"] for r in d.get("read_retries", {}).values() if r.get("wall_s") is not None]
+        line += f", read retries {len(retries)} ({sum(retries):.0f} s)"
         line += f", trimmed: {d.get('trimmed', 'not recorded')}"
         print(line)
     else:
         print(f"table: no {prov}; no sweep timings to show")
+    from cosim.config import load_settings
+
+    sweep_runs = load_settings().cache_dir / "runs" / args.macro
+    by_deck = _ngspice_seconds_by_deck(sweep_runs)
+    if by_deck:
+        total = sum(secs for _, secs in by_deck.values())
+        parts = ", ".join(f"{kind} {n} runs {secs:.0f} s ({secs / total:.0%})"
+                          for kind, (n, secs) in sorted(by_deck.items(), key=lambda kv: -kv[1][1]))  # fmt: skip
+        print(f"ngspice time of the last sweep's runs ({sweep_runs}, the last run of each deck): {total:.0f} s: {parts}")
 
     main_deck = args.runs / args.macro / new_name / "main" / "deck.sp"
     if main_deck.is_file():
