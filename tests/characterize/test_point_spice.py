@@ -3,9 +3,6 @@ minimum-cycle search brackets a real pass/fail boundary; the row-switch hazard i
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import pytest
 from joblib import Parallel, delayed
 
