@@ -9,7 +9,9 @@ table instead of simulating it again. ``cosim characterize --no-reuse-table`` si
 
 A corner's cache records are rebuilt from the table's rows. A read retry (cosim.characterize.retry) that passed
 replaced the point's main rows, so the rebuilt point holds the merged rows and the rebuilt retry holds those same
-main rows: merging them again gives the same table, row for row. The CSV keeps 6 significant digits; rebuilt rows
+main rows: merging them again gives the same table, row for row. Such a point says so (``main_rows_from_retry``:
+that retry's key): its own main rows are not in the table, so it stands only with that retry, and a sweep whose
+retry key differs (other retry code) simulates the point again rather than take the retry's rows for the point's. The CSV keeps 6 significant digits; rebuilt rows
 carry those, and writing them again gives the same text.
 """
 
@@ -83,6 +85,7 @@ def read_committed(csv_path: Path) -> CommittedTable:
         points[key] = {"key": key, "corner": asdict(corner), "rows": [_row(r) for _, r in rows.iterrows()],
                        "decks": info.get("decks_sha256", {}), "wall_s": info.get("wall_s", 0.0),
                        "runs": info.get("runs", 0), "retries": info.get("retries", 0)}  # fmt: skip
+    point_of = {info.get("corner"): key for key, info in prov.get("points", {}).items()}
     for key, info in prov.get("read_retries", {}).items():
         corner = by_name.get(info.get("corner"))
         read_cycle = info.get("read_cycle")
@@ -91,6 +94,8 @@ def read_committed(csv_path: Path) -> CommittedTable:
         rows = corner_rows[corner]
         main = [_row(r) for _, r in rows[rows["op"].isin(MAIN_OPS)].iterrows()]
         passed = read_cycle.get("status") == "ok"
+        if passed and point_of.get(info.get("corner")) in points:
+            points[point_of[info["corner"]]]["main_rows_from_retry"] = key
         retries[key] = {"key": key, "corner": asdict(corner), "rows": main if passed else None,
                         "read_cycle": read_cycle, "decks": info.get("decks_sha256", {}),
                         "wall_s": info.get("wall_s", 0.0), "runs": info.get("runs", 0),

@@ -315,6 +315,8 @@ def sweep_macro(
         rkey = retry_key(key)
         record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
         retry = _load(cache / f"{rkey}.retry.json") or (on_disk.retries.get(rkey) if reuse_table else None)
+        if record is not None and record.get("main_rows_from_retry", rkey) != rkey:
+            record = None  # the table holds another retry's main rows, not this point's own: simulate it again
         if record is not None and (retry is not None or not needs_retry(record["rows"])):
             finished[corner] = (record, retry)
             continue
@@ -333,7 +335,9 @@ def sweep_macro(
             return  # the table on disk has corners this sweep has not finished yet: keep it until it does
         frame, provenance = _table(finished, info, counts, time.perf_counter() - start)
         text = table_csv_text(frame)
-        if csv_path.exists() and text == on_disk.csv_text:
+        same_keys = (set(provenance["points"]), set(provenance["read_retries"])) == (set(on_disk.points),
+                                                                                      set(on_disk.retries))
+        if csv_path.exists() and text == on_disk.csv_text and same_keys:
             return  # nothing new: the committed table stays byte for byte
         write_table(text, provenance, csv_path)
         written = True

@@ -17,7 +17,7 @@ import pytest
 import cosim.characterize.sweep as sweep
 from cosim.characterize.committed import COLUMNS, read_committed, table_csv_text
 from cosim.characterize.point import PointResult
-from cosim.characterize.retry import merge
+from cosim.characterize.retry import merge, retry_key
 from cosim.characterize.sweep import Grid, sweep_macro
 from cosim.types import Corner
 
@@ -42,8 +42,9 @@ def test_every_committed_table_is_rebuilt_from_itself(settings, macro):
 @pytest.mark.parametrize("macro", ["sram_8x16", "sram_16x128", "sram_32x256", "sram_32x512"])
 def test_every_committed_corner_was_simulated_by_todays_code(settings, macro):
     """Each corner's point key is the one today's folding, model decks, testbench and measurement code and ngspice
-    give (what `make characterize` computes to take it from the table), so the committed numbers are what this
-    code simulates, and a fresh clone's `make characterize` re-simulates none of them."""
+    give (what `make characterize` computes to take it from the table), and each read retry's key the one today's
+    retry code gives, so the committed numbers are what this code simulates, and a fresh clone's `make
+    characterize` re-simulates none of them."""
     from cosim.netlist import load_macro
 
     path = settings.characterization_dir / f"{macro}.csv"
@@ -58,6 +59,12 @@ def test_every_committed_corner_was_simulated_by_todays_code(settings, macro):
     stale = [c.name for c in table.corners if setup.key(c, options) not in table.points]
     assert not stale, (f"{path}: {len(stale)} of {len(table.corners)} corners were simulated by other code than "
                        f"today's (first: {stale[0]}): run `make characterize` and commit the table")  # fmt: skip
+    # and each read retry by today's retry code (cosim.characterize.retry, keyed apart from the point)
+    retried = {info["corner"] for info in prov["read_retries"].values()}
+    stale = [info["corner"] for pk, info in prov["points"].items()
+             if info["corner"] in retried and retry_key(pk) not in prov["read_retries"]]  # fmt: skip
+    assert not stale, (f"{path}: the read retries of {len(stale)} corners were made by other retry code than "
+                       f"today's (first: {stale[0]}): run `make characterize` and commit the table")  # fmt: skip
 
 
 def test_missing_or_unreadable_table_gives_no_corners(tmp_path):
@@ -71,9 +78,10 @@ class _FakePoint:
     """Stands in for the ngspice point: rows shaped as a real point's, numbers from the corner; counts its calls
     and can be told to fail at one corner (an interrupted sweep)."""
 
-    def __init__(self, fail_at: Corner | None = None):
+    def __init__(self, fail_at: Corner | None = None, wrong_read_0: bool = False):
         self.calls: list[Corner] = []
         self.fail_at = fail_at
+        self.wrong_read_0 = wrong_read_0  #: read_0 returns wrong data (the corner then gets a read retry)
 
     def __call__(self, req) -> PointResult:
         if req.corner == self.fail_at:
@@ -82,6 +90,8 @@ class _FakePoint:
         e = req.corner.vdd_v**2 * 1e-12
         reads = [{"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "access_time_s": 1e-9,
                   "bits_checked": 8, "bit_errors": 0} for op in ("read_1", "read_0")]  # fmt: skip
+        if self.wrong_read_0:
+            reads[1].update(status="failed", bit_errors=8, message="read 0xff, expected 0x0")
         rows = (
             {"op": "min_cycle", "status": "ok", "cycle_time_s": 2e-9, "message": "fake"},
             *({"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "bits_checked": 8, "bit_errors": 0}
@@ -148,3 +158,45 @@ def test_table_grows_resumes_from_itself_and_never_shrinks_midway(settings, tmp_
     assert resumed.written and resumed.points == 3 and resumed.simulated == len(resumed_fake.calls) < 3
     assert tt in resumed_fake.calls
     assert json.loads(resumed.json_path.read_text())["testbench_sha256"] == "changed"
+
+
+def _passing_retry(req, base_period_s: float) -> dict:
+    """Stands in for cosim.characterize.retry.retry_reads: every main operation passes at 1.5x the period."""
+    period = 1.5 * base_period_s
+    rows = [{"op": op, "status": "ok", "period_s": period, "energy_j": 2e-12, "bits_checked": 8, "bit_errors": 0}
+            for op in ("write_1to0", "write_0to1", "read_1", "read_0", "write_same")]  # fmt: skip
+    rows.append({"op": "idle", "status": "ok", "period_s": period, "energy_j": 2e-13})
+    return {"rows": rows, "read_cycle": {"op": "read_cycle", "status": "ok", "cycle_time_s": period, "message": "fake"},
+            "decks": {}, "wall_s": 0.1, "runs": 1, "retries": 0}  # fmt: skip
+
+
+def test_a_point_whose_main_rows_a_retry_replaced_is_taken_only_with_that_retry(settings, tmp_path, monkeypatch):
+    """A passing read retry replaces the point's main rows in the table, so the table does not hold the point's own
+    rows: with another retry key (the retry code changed) the sweep simulates the point again instead of taking the
+    retry's rows for the point's (which would have said the reads pass at the retried period)."""
+    sp = settings.netlists_dir / "sram_8x16.sp"
+    grid, out = Grid(("tt",), (1.8,), (25.0,)), tmp_path / "out"
+    fake = _FakePoint(wrong_read_0=True)
+    monkeypatch.setattr(sweep, "characterize_point", fake)
+    monkeypatch.setattr(sweep, "retry_reads", _passing_retry)
+    first = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c1"), grid, out_dir=out, jobs=1, progress=False)
+    assert (first.simulated, first.read_retries_simulated) == (1, 1)
+    table = read_committed(first.csv_path)
+    (point,) = table.points.values()
+    assert point["main_rows_from_retry"] in table.retries
+    text = first.csv_path.read_text()
+    # the same retry code: both come from the table
+    same = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c2"), grid, out_dir=out, jobs=1, progress=False)
+    assert (same.simulated, same.read_retries_simulated, same.written) == (0, 0, False)
+    # other retry code: the point is simulated again, then retried, and the table says the same
+    monkeypatch.setattr(sweep, "retry_key", lambda key: "other" + key)
+    other = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c3"), grid, out_dir=out, jobs=1, progress=False)
+    assert (other.simulated, other.read_retries_simulated) == (1, 1) and len(fake.calls) == 2
+    rows = pd.read_csv(other.csv_path).set_index("op")
+    assert rows.loc["read_cycle", "status"] == "ok" and rows.loc["read_cycle", "cycle_time_s"] == pytest.approx(6e-9)
+    assert rows.loc["read_0", "status"] == "ok" and rows.loc["read_0", "period_s"] == pytest.approx(6e-9)
+    # the same numbers, and the provenance names the retry made now: a next sweep takes both from the table
+    assert other.csv_path.read_text() == text and other.written
+    assert read_committed(other.csv_path).points.popitem()[1]["main_rows_from_retry"].startswith("other")
+    again = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c4"), grid, out_dir=out, jobs=1, progress=False)
+    assert (again.simulated, again.read_retries_simulated, again.written) == (0, 0, False)
