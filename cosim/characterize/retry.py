@@ -74,8 +74,8 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
     """Re-run the main deck at RETRY_FACTORS x ``base_period_s``: the longest first, and only when every main
     operation passes there, the shorter ones from the shortest up; the first that passes is the read cycle.
 
-    Why the longest first: most retried corners read wrong at every period tried (sram_32x256: 15 of 17; sram_16x128
-    12 of 14), and a read that fails at the longest period is taken to fail at the shorter ones, so those corners
+    Why the longest first: most retried corners read wrong at every period tried (sram_32x256: 13 of 15; sram_16x128
+    10 of 12; sram_32x512: 10 of 13), and a read that fails at the longest period is taken to fail at the shorter ones, so those corners
     cost one deck instead of two. Where the longest passes, every shorter one is still tried.
 
     Returns a record: ``rows`` (the passing main rows, or None), ``read_cycle`` (the row), ``decks``, ``wall_s``,
