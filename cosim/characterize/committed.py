@@ -11,8 +11,8 @@ A corner's cache records are rebuilt from the table's rows. A read retry (cosim.
 replaced the point's main rows, so the rebuilt point holds the merged rows and the rebuilt retry holds those same
 main rows: merging them again gives the same table, row for row. Such a point says so (``main_rows_from_retry``:
 that retry's key): its own main rows are not in the table, so it stands only with that retry, and a sweep whose
-retry key differs (other retry code) simulates the point again rather than take the retry's rows for the point's. The CSV keeps 6 significant digits; rebuilt rows
-carry those, and writing them again gives the same text.
+retry key differs (other retry code) simulates the point again rather than take the retry's rows for the point's.
+The CSV keeps 6 significant digits; rebuilt rows carry those, and writing them again gives the same text.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Charging such a corner with bit errors at the min-cycle clock would misstate it:
 
 So a corner whose main deck read wrong data (its writes being fine) gets its main deck re-run at
 RETRY_FACTORS x that period (the longest first: see retry_reads). The shortest period at which every operation of
-the main sequence passes replaces the main rows and becomes the corner's ``read_cycle`` row: the clock floor the memory model respects on top of
-min_cycle. If no period passes, the point's rows stand (their bit errors set the corner's bit-error rate) and
+the main sequence passes replaces the main rows and becomes the corner's ``read_cycle`` row: the clock floor the
+memory model respects on top of min_cycle. If no period passes, the point's rows stand (their bit errors set the corner's bit-error rate) and
 ``read_cycle`` is a failed row saying what was tried. Every other corner gets an ``ok`` read_cycle row with no value
 (no constraint beyond min_cycle).
 
@@ -75,8 +75,8 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
     operation passes there, the shorter ones from the shortest up; the first that passes is the read cycle.
 
     Why the longest first: most retried corners read wrong at every period tried (sram_32x256: 13 of 15; sram_16x128
-    10 of 12; sram_32x512: 10 of 13), and a read that fails at the longest period is taken to fail at the shorter ones, so those corners
-    cost one deck instead of two. Where the longest passes, every shorter one is still tried.
+    10 of 12; sram_32x512: 10 of 13), and a read that fails at the longest period is taken to fail at the shorter
+    ones, so those corners cost one deck instead of two. Where the longest passes, every shorter one is still tried.
 
     Returns a record: ``rows`` (the passing main rows, or None), ``read_cycle`` (the row), ``decks``, ``wall_s``,
     ``runs``, ``retries``.
