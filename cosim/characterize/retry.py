@@ -10,9 +10,9 @@ Charging such a corner with bit errors at the min-cycle clock would misstate it:
 So a corner whose main deck read wrong data (its writes being fine) gets its main deck re-run at
 RETRY_FACTORS x that period (the longest first: see retry_reads). The shortest period at which every operation of
 the main sequence passes replaces the main rows and becomes the corner's ``read_cycle`` row: the clock floor the
-memory model respects on top of min_cycle. If no period passes, the point's rows stand (their bit errors set the corner's bit-error rate) and
-``read_cycle`` is a failed row saying what was tried. Every other corner gets an ``ok`` read_cycle row with no value
-(no constraint beyond min_cycle).
+memory model respects on top of min_cycle. If no period passes, the point's rows stand (their bit errors set the
+corner's bit-error rate) and ``read_cycle`` is a failed row saying what was tried. Every other corner gets an
+``ok`` read_cycle row with no value (no constraint beyond min_cycle).
 
 Why a stage of its own, with its own cache entry (the point's key + this file's hash): the point is cached by a hash
 of the testbench and measurement code, so adding the retry there would have re-simulated every cached corner,
