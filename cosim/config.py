@@ -28,6 +28,8 @@ class Settings:
     netlists_dir: Path  #: generated SRAM netlists (committed)
     configs_dir: Path  #: OpenRAM configs (committed)
     characterization_dir: Path  #: lookup tables (committed)
+    #: wall-clock limit of one ngspice run ($COSIM_SIM_TIMEOUT_S); None scales it from the deck (cosim.sim)
+    sim_timeout_s: float | None = None
 
     @property
     def sram_cell_lib(self) -> Path | None:
@@ -51,6 +53,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     data_dir = Path(data).expanduser().resolve() if data else (_shared_dir() / "data").resolve()
     cache = env.get("COSIM_CACHE_DIR")
     cache_dir = Path(cache).expanduser().resolve() if cache else PROJECT_ROOT / ".cache"
+    timeout = env.get("COSIM_SIM_TIMEOUT_S")
+    try:
+        sim_timeout_s = float(timeout) if timeout else None
+        if sim_timeout_s is not None and not sim_timeout_s > 0:
+            raise ValueError
+    except ValueError:
+        from cosim.errors import ConfigError
+
+        raise ConfigError(f"COSIM_SIM_TIMEOUT_S={timeout!r}: give seconds > 0, or unset it to scale the limit per deck") from None
     return Settings(
         pdk_root=pdk_root,
         data_dir=data_dir,
@@ -58,4 +69,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         netlists_dir=PROJECT_ROOT / "netlists",
         configs_dir=PROJECT_ROOT / "openram_configs",
         characterization_dir=PROJECT_ROOT / "characterization",
+        sim_timeout_s=sim_timeout_s,
     )

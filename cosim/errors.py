@@ -29,3 +29,11 @@ class TableRangeError(CosimError):
 
 class DatasetError(CosimError):
     """A dataset file is missing or corrupt."""
+
+
+class TableIntegrityError(CosimError):
+    """A characterization table that does not match its provenance or holds physically impossible numbers."""
+
+
+class SweepIncomplete(CosimError):
+    """A sweep ended with corners the simulator could not simulate (faults, not results: nothing of them stored)."""

@@ -21,13 +21,15 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from cosim.characterize.integrity import check_csv
+
 from cosim.errors import CornerError, TableRangeError
 from cosim.types import PROCESSES, Corner
 
 #: the columns of a characterization table (contract with cosim.characterize)
 COLUMNS: tuple[str, ...] = (
     "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
-    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
+    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
 )
 #: operations a table holds
 OPS: tuple[str, ...] = ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
@@ -123,6 +125,7 @@ class CharacterizationTable:
             raise TableRangeError(f"characterization table {path} not found: {_FIX}")
         if not json_path.is_file():
             raise TableRangeError(f"provenance file {json_path} (beside the table) not found: {_FIX}")
+        check_csv(path)  # the CSV its provenance records, every row physically possible (one line otherwise)
         try:
             df = pd.read_csv(path, keep_default_na=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -40,7 +40,8 @@ class Corner:
 
     @property
     def name(self) -> str:
-        return f"{self.process}_{self.vdd_v:.2f}V_{self.temp_c:g}C"
+        """Unique to 1 uV and 1 mK (supply in millivolts): names key run directories and table corners."""
+        return f"{self.process}_{round(self.vdd_v * 1000, 3):g}mV_{round(self.temp_c, 3):g}C"
 
 
 class Op(str, enum.Enum):

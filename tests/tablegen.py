@@ -5,6 +5,7 @@ Every number is a bilinear function of (vdd, temp) so interpolation has an exact
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, 
                            "row_switch"):
                     r = dict(macro=macro, process=p, vdd_v=v, temp_c=t, op=op, status="ok", access_time_s=np.nan,
                              cycle_time_s=np.nan, energy_j=np.nan, leakage_w=np.nan, period_s=np.nan,
-                             bits_checked=np.nan, bit_errors=np.nan, message="", point_key=key)
+                             bits_checked=np.nan, bit_errors=np.nan, message="", solver_options="", point_key=key)
                     if op.startswith(("read", "write", "idle")):
                         r["energy_j"] = energy(op, p, v, t)
                         r["period_s"] = 10e-9
@@ -63,9 +64,19 @@ def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, 
     df = pd.DataFrame(rows)
     path = Path(directory) / f"{macro}.csv"
     df.to_csv(path, index=False)
+    data = path.read_bytes()
     path.with_suffix(".json").write_text(json.dumps({
+        "csv_sha256": hashlib.sha256(data).hexdigest(), "csv_rows": data.count(b"\n") - 1,
         "macro": macro, "word_size": word_size, "num_words": num_words, "words_per_row": words_per_row, "ngspice_version": "synthetic",
-        "models": {"source": "synthetic test table"}, "netlist_sha256": "", "testbench_sha256": "",
+        "models": {"source": "synthetic test table"}, "netlist_sha256": "",
         "created": "test", "grid": {"process": list(procs), "vdd_v": list(vdds), "temp_c": list(temps)}, "points": {},
     }))
     return path
+
+
+def restamp(csv_path: Path) -> None:
+    """Record an edited CSV's sha256 and row count in its provenance (as cosim's table writer does)."""
+    prov = json.loads(csv_path.with_suffix(".json").read_text())
+    data = csv_path.read_bytes()
+    prov.update(csv_sha256=hashlib.sha256(data).hexdigest(), csv_rows=data.count(b"\n") - 1)
+    csv_path.with_suffix(".json").write_text(json.dumps(prov))

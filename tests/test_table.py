@@ -3,10 +3,10 @@ import math
 import pandas as pd
 import pytest
 
-from cosim.errors import CornerError, TableRangeError
+from cosim.errors import CornerError, TableIntegrityError, TableRangeError
 from cosim.table import CharacterizationTable
 from cosim.types import Corner
-from tests.tablegen import energy, write_table
+from tests.tablegen import energy, restamp, write_table
 
 
 @pytest.fixture()
@@ -52,11 +52,14 @@ def test_missing_and_malformed_files(tmp_path):
     path = write_table(tmp_path)
     df = pd.read_csv(path).drop(columns=["energy_j"])
     df.to_csv(path, index=False)
+    with pytest.raises(TableIntegrityError, match="sha256 is not the one sram_test.json records"):
+        CharacterizationTable.load(path)
+    restamp(path)
     with pytest.raises(TableRangeError, match="missing column.*energy_j"):
         CharacterizationTable.load(path)
     path = write_table(tmp_path)
     path.with_suffix(".json").write_text("{not json")
-    with pytest.raises(TableRangeError, match="malformed provenance"):
+    with pytest.raises(TableIntegrityError, match="unreadable provenance"):
         CharacterizationTable.load(path)
     path = write_table(tmp_path)
     path.with_suffix(".json").unlink()
@@ -98,6 +101,7 @@ def test_a_corner_with_failed_reads_is_charged_with_its_errors(tmp_path):
     here = (df["process"] == "ss") & (df["vdd_v"] == 1.6) & (df["temp_c"] == 125.0)
     df.loc[here & (df["op"] == "read_1"), "access_time_s"] = float("nan")
     df.to_csv(path, index=False)
+    restamp(path)
     t = CharacterizationTable.load(path)
     c = t.access_costs(Corner("ss", 1.6, 125.0))  # both reads failed: energies and errors, no access time
     assert c.read_base_j == t.lookup("ss", 1.6, 125.0, "read_0", "energy_j", allow_failed=True).value
@@ -105,12 +109,14 @@ def test_a_corner_with_failed_reads_is_charged_with_its_errors(tmp_path):
     assert math.isnan(c.read_access_time_s)
     df.loc[here & (df["op"] == "read_0"), ["status", "bit_errors"]] = ["ok", 0.0]
     df.to_csv(path, index=False)
+    restamp(path)
     t = CharacterizationTable.load(path)
     c = t.access_costs(Corner("ss", 1.6, 125.0))  # read_0 right, read_1 wrong: read_0's access time
     assert c.bit_error_rate == pytest.approx(2 / 32)
     assert c.read_access_time_s == t.query("ss", 1.6, 125.0, "read_0", "access_time_s")
     df.loc[here & (df["op"] == "write_0to1"), "status"] = "failed"
     df.to_csv(path, index=False)
+    restamp(path)
     with pytest.raises(TableRangeError, match="write_0to1 failed in simulation"):  # writes that fail stop the corner
         CharacterizationTable.load(path).access_costs(Corner("ss", 1.6, 125.0))
 
@@ -120,6 +126,7 @@ def test_rows_at_different_periods_are_combined_at_one(tmp_path):
     df = pd.read_csv(path)
     df.loc[df["op"] == "idle", "period_s"] = 20e-9  # idle measured at twice the read period
     df.to_csv(path, index=False)
+    restamp(path)
     t = CharacterizationTable.load(path)
     c = t.access_costs(Corner("tt", 1.8, 25.0))
     leak = t.query("tt", 1.8, 25.0, "leakage", "leakage_w")
@@ -136,6 +143,7 @@ def test_row_switch_hazard_and_words_per_row(tmp_path):
     path = write_table(tmp_path)
     df = pd.read_csv(path)
     df[df["op"] != "row_switch"].to_csv(path, index=False)
+    restamp(path)
     assert CharacterizationTable.load(path).access_costs(Corner("tt", 1.8, 25.0)).row_switch_hazard is None
 
 
@@ -149,6 +157,7 @@ def test_read_cycle_floor_raises_the_min_cycle(tmp_path):
     extra["cycle_time_s"] = float("nan")
     extra.loc[(extra["process"] == "ss") & (extra["vdd_v"] == 1.6) & (extra["temp_c"] == 25.0), "cycle_time_s"] = 9e-9
     pd.concat([df, extra]).to_csv(path, index=False)
+    restamp(path)
     t = CharacterizationTable.load(path)
     slow = t.access_costs(Corner("ss", 1.6, 25.0))
     assert slow.min_cycle_s == 9e-9
@@ -167,3 +176,35 @@ def test_columns_match_the_characterization_writer():
     from cosim.table import COLUMNS
 
     assert tuple(WRITTEN) == COLUMNS
+
+
+def _edit_row(path, op: str, **values) -> None:
+    df = pd.read_csv(path)
+    row = df.index[(df["op"] == op)][0]
+    for k, v in values.items():
+        df.loc[row, k] = v
+    df.to_csv(path, index=False)
+    restamp(path)
+    restamp(path)
+
+
+@pytest.mark.parametrize("op, values, refusal", [
+    ("read_0", {"energy_j": -3.1e-12}, "read_0: energy_j outside"),
+    ("leakage", {"leakage_w": 1.6}, "leakage: leakage_w outside"),
+    ("read_1", {"bit_errors": 40.0}, "read_1: bit_errors > bits_checked"),
+    ("read_1", {"access_time_s": 0.0}, "read_1: access_time_s outside"),
+])  # fmt: skip
+def test_physically_impossible_rows_are_refused(tmp_path, op, values, refusal):
+    path = write_table(tmp_path)
+    _edit_row(path, op, **values)
+    with pytest.raises(TableIntegrityError, match=refusal):
+        CharacterizationTable.load(path)
+
+
+def test_a_csv_cut_inside_a_number_is_refused_with_one_line(tmp_path):
+    path = write_table(tmp_path)
+    text = path.read_text()
+    path.write_text(text[: text.index("e-12", len(text) // 2)] + "\n")  # cut after a mantissa: 3.1 pJ -> 3.1 J
+    with pytest.raises(TableIntegrityError) as info:
+        CharacterizationTable.load(path)
+    assert "sha256 is not the one" in str(info.value) and "\n" not in str(info.value)

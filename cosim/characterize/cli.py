@@ -7,10 +7,27 @@ from pathlib import Path
 import click
 
 from cosim.config import load_settings
+from cosim.errors import SweepIncomplete
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    """A comma list of numbers, or a one-line usage error naming the option."""
+    items = [x.strip() for x in text.split(",")]
+    if not any(items):
+        raise click.BadParameter("give at least one value, e.g. 1.6,1.8,1.95", param_hint=option)
+    try:
+        return tuple(float(x) for x in items if x)
+    except ValueError:
+        bad = next(x for x in items if x and not _is_number(x))
+        raise click.BadParameter(f"{bad!r} is not a number (write a comma list such as 1.6,1.8)", param_hint=option) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @click.command()
@@ -18,7 +35,7 @@ def _floats(text: str) -> tuple[float, ...]:
 @click.option("--process", default=",".join(("tt", "ff", "ss", "sf", "fs")), show_default=True, help="comma list")
 @click.option("--vdd", default="1.6,1.8,1.95", show_default=True, help="supplies (V), comma list")
 @click.option("--temp", default="-40,25,125", show_default=True, help="temperatures (C), comma list")
-@click.option("--jobs", default=2, show_default=True, help="parallel ngspice processes")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="parallel ngspice processes")
 @click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True)
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -44,8 +61,9 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
     from cosim.characterize.sweep import Grid, sweep_macro
 
     settings = load_settings()
-    grid = Grid(tuple(p.strip() for p in process.split(",") if p.strip()), _floats(vdd), _floats(temp))
+    grid = Grid(tuple(p.strip() for p in process.split(",") if p.strip()), _floats(vdd, "--vdd"), _floats(temp, "--temp"))
     names = macros or tuple(sorted(p.stem for p in settings.netlists_dir.glob("*.sp")))
+    not_simulated: list[str] = []
     for name in names:
         sp = settings.netlists_dir / f"{name}.sp"
         if not sp.is_file():
@@ -53,12 +71,16 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
         outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
                                trim={'no': False, 'yes': True, 'auto': None}[trim], reuse_table=reuse_table, fold_bits=fold_bits,
                                fold_rows=fold_rows)  # fmt: skip
+        not_simulated += [f"{name} {corner} ({why})" for corner, why in outcome.not_simulated]
         click.echo(
             f"{name}: {outcome.points} corners ({outcome.simulated} simulated now, the rest from the cache or the "
             f"table), {outcome.read_retries} with read retries ({outcome.read_retries_simulated} simulated now), "
             f"{outcome.failed_rows} failed rows, {outcome.wall_s:.0f} s -> "
             + (str(outcome.csv_path) if outcome.written else f"{outcome.csv_path} (unchanged)")
         )
+    if not_simulated:
+        raise SweepIncomplete(f"{len(not_simulated)} corner(s) not simulated (simulator faults, nothing of them stored): "
+                              + "; ".join(not_simulated))
 
 
 def _table_option(f):

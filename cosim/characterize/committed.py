@@ -13,10 +13,16 @@ main rows: merging them again gives the same table, row for row. Such a point sa
 that retry's key): its own main rows are not in the table, so it stands only with that retry, and a sweep whose
 retry key differs (other retry code) simulates the point again rather than take the retry's rows for the point's.
 The CSV keeps 6 significant digits; rebuilt rows carry those, and writing them again gives the same text.
+
+Integrity: the .json records the CSV's sha256 and row count, and reading checks them and the physics of every row
+(cosim.characterize.integrity); a table that fails is refused with one line naming the file, never read as results.
+Writers take the table's lock (a ``.lock`` file beside it) and re-read the table under it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
@@ -24,13 +30,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock
 
+from cosim.characterize.integrity import check_csv, check_rows
 from cosim.characterize.retry import MAIN_OPS
 from cosim.types import PROCESSES, Corner
 
 COLUMNS = (
     "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
-    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "point_key",
+    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
 )  # fmt: skip
 _ROW_FIELDS = COLUMNS[COLUMNS.index("op") : COLUMNS.index("point_key")]
 _INT_FIELDS = ("bits_checked", "bit_errors")
@@ -44,6 +52,11 @@ class CommittedTable:
     points: dict[str, dict] = field(default_factory=dict)  #: point key -> point record (as in .cache/points)
     retries: dict[str, dict] = field(default_factory=dict)  #: retry key -> retry record
     csv_text: str = ""
+
+    def records(self) -> dict[Corner, tuple[dict, dict | None]]:
+        """Corner -> (point record, its retry record or None), as a sweep holds finished corners."""
+        retry_of = {Corner(**r["corner"]): r for r in self.retries.values()}
+        return {Corner(**p["corner"]): (p, retry_of.get(Corner(**p["corner"]))) for p in self.points.values()}
 
 
 def corner_order(corner: Corner) -> tuple:
@@ -63,17 +76,16 @@ def _row(values: pd.Series) -> dict:
 
 def read_committed(csv_path: Path) -> CommittedTable:
     """The corners of the table at ``csv_path`` (and its .json) as point and retry records; an empty record when
-    there is no table, or one that cannot be read (the sweep then simulates and replaces it)."""
+    there is no table. A table that fails its integrity or physics checks raises
+    :class:`cosim.errors.TableIntegrityError` (it is not taken as results, nor silently replaced)."""
     json_path = csv_path.with_suffix(".json")
-    try:
-        text = csv_path.read_text()
-        frame = pd.read_csv(csv_path, dtype={"message": object, "point_key": object})
-        prov = json.loads(json_path.read_text())
-        corner_rows = {}
-        for (process, vdd, temp), rows in frame.groupby(["process", "vdd_v", "temp_c"], sort=False):
-            corner_rows[Corner(str(process), float(vdd), float(temp))] = rows
-    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError):
+    if not csv_path.exists() and not json_path.exists():
         return CommittedTable()
+    text, frame, prov = check_csv(csv_path)
+    frame = frame.astype({"message": object, "point_key": object})
+    corner_rows = {}
+    for (process, vdd, temp), rows in frame.groupby(["process", "vdd_v", "temp_c"], sort=False):
+        corner_rows[Corner(str(process), float(vdd), float(temp))] = rows
     by_name = {c.name: c for c in corner_rows}
     points, retries = {}, {}
     for key, info in prov.get("points", {}).items():
@@ -112,15 +124,33 @@ def missing_corners(corners) -> list[str]:
     return [Corner(p, v, t).name for p in procs for v in vdds for t in temps if Corner(p, v, t) not in have]
 
 
-def write_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
-    """Write the table's CSV text (:func:`table_csv_text`) and its provenance, each to a temporary file renamed into
-    place: an interrupted write never leaves a half-written table."""
+def table_lock(csv_path: Path) -> FileLock:
+    """The lock a writer of the table at ``csv_path`` holds while it re-reads and rewrites it."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(csv_path.with_suffix(".lock")))
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
+    """Write the table's CSV text (:func:`table_csv_text`) and its provenance, which records the CSV's sha256 and
+    row count, each to a temporary file renamed into place (the CSV last): an interrupted write never leaves a
+    half-written table, and a CSV and provenance of two writers never pass the integrity check together."""
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    bits = int(provenance.get("word_size", 0)) * int(provenance.get("num_words", 0))
+    check_rows(pd.read_csv(io.StringIO(csv_text)), csv_path, bits)  # never write what could not be read back
     json_path = csv_path.with_suffix(".json")
+    provenance = {**provenance, "csv_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
+                  "csv_rows": csv_text.count("\n") - 1}
     tmp_csv = csv_path.with_suffix(f".csv.tmp{os.getpid()}")
     tmp_json = json_path.with_suffix(f".json.tmp{os.getpid()}")
-    tmp_csv.write_text(csv_text)
-    tmp_json.write_text(json.dumps(provenance, indent=1) + "\n")
+    _write_synced(tmp_csv, csv_text)
+    _write_synced(tmp_json, json.dumps(provenance, indent=1) + "\n")
     tmp_json.replace(json_path)
     tmp_csv.replace(csv_path)
 

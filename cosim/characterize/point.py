@@ -22,7 +22,7 @@ from cosim.characterize.plan import (
     settle_cycles,
 )
 from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
-from cosim.sim import SimError, SimResult, run
+from cosim.sim import NonConvergence, SimOptions, SimResult, run
 from cosim.testbench import Cycle, TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
 
@@ -65,7 +65,8 @@ class PointRequest:
     search_min_cycle: bool = True
     check_row_switch: bool = True
     backend: str = "batch"  #: simulator backend (cosim.sim.BACKENDS)
-    threads: int = 1  #: ngspice OpenMP threads per run (sweeps run points in parallel: one each)
+    #: how each deck is run: ngspice OpenMP threads (sweeps run points in parallel: one each), time limit
+    sim: SimOptions = SimOptions()
     #: every storage cell instance of the simulated array (cosim.characterize.trim.storage_nodes): a cell no sequence
     #: sets starts holding 0, so no latch starts at q = q_bar and resolves during the run (it would add its own
     #: current to energies and leakage) and a folded netlist's cells match the full array's state for state
@@ -109,18 +110,20 @@ def _spec(req: PointRequest, sequence, period_s: float, leak_s: float, options: 
     )
 
 
-def _run(req: PointRequest, spec: TestbenchSpec, name: str, counters: dict) -> tuple[SimResult, str]:
-    """Run a deck; on failure retry once with conservative solver options, else raise the SimError."""
+def _run(req: PointRequest, spec: TestbenchSpec, name: str, counters: dict) -> tuple[SimResult, str, TestbenchSpec]:
+    """Run a deck; if its transient does not converge, once more with conservative solver options. Returns the
+    result, the deck and the spec that ran (rows measured from a retried spec say so: :func:`_check_cycle`).
+    A simulator fault (:class:`cosim.sim.SimFault`) is never retried: it is raised, and the corner is not simulated."""
     deck = render_deck(spec)
     run_dir = req.run_dir / name if req.run_dir else None
     counters["runs"] += 1
     try:
-        return run(deck, run_dir, stop_time_s(spec), req.backend, req.threads), deck
-    except SimError:
+        return run(deck, run_dir, stop_time_s(spec), req.backend, req.sim), deck, spec
+    except NonConvergence:
         counters["retries"] += 1
         spec = replace(spec, options=tuple(dict.fromkeys(spec.options + CONSERVATIVE_OPTIONS)))
         deck = render_deck(spec)
-        return run(deck, run_dir / "retry" if run_dir else None, stop_time_s(spec), req.backend, req.threads), deck
+        return run(deck, run_dir / "retry" if run_dir else None, stop_time_s(spec), req.backend, req.sim), deck, spec
 
 
 def _word(values: list[float], vdd: float) -> int:
@@ -136,6 +139,8 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
     i_supply = r.v("v_supply#branch")
     width = req.plan.macro.word_size
     row: dict = {"op": m.op, "status": "ok", "period_s": period, "energy_j": energy_j(t, i_supply, vdd, t0, t1)}
+    if retried := [o for o in spec.options if o in CONSERVATIVE_OPTIONS and o not in req.options]:
+        row["solver_options"] = " ".join(retried)
     late = t1 - min(0.02 * period, 50e-12)  # stored values: just before the next rising edge
     # OpenRAM's data outputs settle at the end of the read cycle and stay valid until the next cycle's precharge
     # (~0.2 periods after its rising edge, measured): sample them just after the edge
@@ -166,9 +171,9 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
 def _passes(req: PointRequest, period_s: float, counters: dict, decks: dict) -> bool:
     spec = _spec(req, min_cycle_sequence(req.plan), period_s, 0.0, req.options)
     try:
-        r, deck = _run(req, spec, f"min_cycle_{period_s * 1e12:.0f}ps", counters)
-    except SimError:
-        return False
+        r, deck, spec = _run(req, spec, f"min_cycle_{period_s * 1e12:.0f}ps", counters)
+    except NonConvergence:
+        return False  # no valid transient at this period even with conservative options: it does not pass
     decks.setdefault("min_cycle", _sha(deck))
     return all(_check_cycle(req, spec, r, m)["status"] == "ok" for m in min_cycle_sequence(req.plan)[1])
 
@@ -199,7 +204,9 @@ def search_min_cycle_s(req: PointRequest, counters: dict, decks: dict) -> tuple[
 
 
 def characterize_point(req: PointRequest) -> PointResult:
-    """All measurements of one macro at one corner. SimErrors become failed rows with ngspice's message."""
+    """All measurements of one macro at one corner. A failed row is a completed simulation whose waveforms show
+    wrong data; a deck that did not complete raises its :class:`cosim.sim.SimError` (no rows: the corner is not
+    simulated)."""
     start = time.perf_counter()
     counters = {"runs": 0, "retries": 0}
     decks: dict[str, str] = {}
@@ -214,23 +221,16 @@ def characterize_point(req: PointRequest) -> PointResult:
     period = req.period_s if not math.isfinite(min_cycle) else max(req.period_s, 1.25 * min_cycle)
     seq = main_sequence(req.plan)
     spec = _spec(req, seq, period, 0.0, req.options)
-    try:
-        r, deck = _run(req, spec, "main", counters)
-        decks["main"] = _sha(deck)
-        rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
-    except SimError as exc:
-        msg = _first_line(exc)
-        rows.extend({"op": m.op, "status": "failed", "message": msg} for m in seq[1])
+    r, deck, spec = _run(req, spec, "main", counters)
+    decks["main"] = _sha(deck)
+    rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
     rows.append(measure_leakage(req, period, counters, decks))
     if req.check_row_switch:
         seq = row_switch_sequence(req.plan)
         spec = _spec(req, seq, period, 0.0, req.options)
-        try:
-            r, deck = _run(req, spec, "row_switch", counters)
-            decks["row_switch"] = _sha(deck)
-            rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
-        except SimError as exc:
-            rows.append({"op": "row_switch", "status": "failed", "message": _first_line(exc)})
+        r, deck, spec = _run(req, spec, "row_switch", counters)
+        decks["row_switch"] = _sha(deck)
+        rows.extend(_check_cycle(req, spec, r, m) for m in seq[1])
     return PointResult(
         rows=tuple(rows),
         decks=decks,
@@ -248,15 +248,28 @@ def leakage_sequence(plan: MacroPlan):
     return (Cycle("read", plan.address_a), Cycle("idle", plan.address_a)), (), init
 
 
+def _leakage_spec(req: PointRequest, period_s: float) -> TestbenchSpec:
+    return _spec(req, leakage_sequence(req.plan), period_s, LEAK_S, tuple(dict.fromkeys(req.options + LEAK_OPTIONS)),
+                 step_s=LEAK_STEP_S)
+
+
+def key_decks(req: PointRequest) -> dict[str, str]:
+    """The decks a point renders before any result is known, each at the nominal period (what its key hashes:
+    cosim.characterize.keys). The periods a point then runs at follow from these decks' results."""
+    decks = {"main": render_deck(_spec(req, main_sequence(req.plan), req.period_s, 0.0, req.options)),
+             "leakage": render_deck(_leakage_spec(req, req.period_s))}
+    if req.search_min_cycle:
+        decks["min_cycle"] = render_deck(_spec(req, min_cycle_sequence(req.plan), req.period_s, 0.0, req.options))
+    if req.check_row_switch:
+        decks["row_switch"] = render_deck(_spec(req, row_switch_sequence(req.plan), req.period_s, 0.0, req.options))
+    return decks
+
+
 def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: dict) -> dict:
     """The leakage row: mean supply power over the last half of LEAK_S with the clock stopped; the message gives
     the settling (the mean over the quarter before, relative)."""
-    spec = _spec(req, leakage_sequence(req.plan), period_s, LEAK_S, tuple(dict.fromkeys(req.options + LEAK_OPTIONS)),
-                 step_s=LEAK_STEP_S)  # fmt: skip
-    try:
-        r, deck = _run(req, spec, "leakage", counters)
-    except SimError as exc:
-        return {"op": "leakage", "status": "failed", "message": _first_line(exc)}
+    spec = _leakage_spec(req, period_s)
+    r, deck, spec = _run(req, spec, "leakage", counters)
     decks["leakage"] = _sha(deck)
     t_end, i, vdd = stop_time_s(spec), r.v("v_supply#branch"), req.corner.vdd_v
     leak = mean_power_w(r.time_s, i, vdd, t_end - LEAK_S / 2, t_end)

@@ -14,24 +14,19 @@ memory model respects on top of min_cycle. If no period passes, the point's rows
 corner's bit-error rate) and ``read_cycle`` is a failed row saying what was tried. Every other corner gets an
 ``ok`` read_cycle row with no value (no constraint beyond min_cycle).
 
-Why a stage of its own, with its own cache entry (the point's key + this file's hash): the point is cached by a hash
-of the testbench and measurement code, so adding the retry there would have re-simulated every cached corner,
-although only corners with failed reads run anything here.
+Why a stage of its own, with its own cache entry (keyed by the point's key and the factors): only corners with
+failed reads run anything here, and the point's record stays what the point measured.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from pathlib import Path
 
+from cosim.characterize import keys
 from cosim.characterize.plan import main_sequence
-
-# the point's deck builder, runner and row measurement, reused as they are (not promoted to public names: that
-# edit would change the point cache key of every committed table for no change in what is simulated)
 from cosim.characterize.point import PointRequest, _check_cycle, _first_line, _run, _sha, _spec
-from cosim.sim import SimError
+from cosim.sim import NonConvergence
 
 #: periods tried, as multiples of the main deck's period
 RETRY_FACTORS = (1.5, 2.25)
@@ -41,14 +36,9 @@ _READS = ("read_0", "read_1")
 _WRITES = ("write_1to0", "write_0to1", "write_same")
 
 
-def code_sha256() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
 def retry_key(point_key: str) -> str:
-    """Cache key of a corner's retry: its point's key, this stage's code and factors."""
-    blob = f"{point_key}:{code_sha256()}:{RETRY_FACTORS}"
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    """Cache key of a corner's retry: its point's key and the periods tried (cosim.characterize.keys)."""
+    return keys.retry_key(point_key, RETRY_FACTORS)
 
 
 def main_rows(rows) -> dict[str, dict]:
@@ -90,12 +80,12 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
     def attempt(period: float):
         spec = _spec(req, seq, period, 0.0, req.options)
         try:
-            r, deck = _run(req, spec, f"read_retry_{period * 1e12:.0f}ps", counters)
-        except SimError as exc:
+            r, deck, spec_run = _run(req, spec, f"read_retry_{period * 1e12:.0f}ps", counters)
+        except NonConvergence as exc:
             tried.append(f"{period:.4g} s: {_first_line(exc)}")
             return None
         decks[f"read_retry_{period * 1e12:.0f}ps"] = _sha(deck)
-        rows = [_check_cycle(req, spec, r, m) for m in seq[1]]
+        rows = [_check_cycle(req, spec_run, r, m) for m in seq[1]]
         bad = [f"{row['op']} {row.get('message', 'failed')}" for row in rows if row["status"] != "ok"]
         if bad:
             tried.append(f"{period:.4g} s: {', '.join(bad)}")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from itertools import product
 from pathlib import Path
@@ -24,9 +25,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from cosim import __version__
-from cosim.characterize.committed import COLUMNS, corner_order, missing_corners, read_committed, table_csv_text, write_table
+from cosim.characterize import keys
+from cosim.characterize.committed import (COLUMNS, corner_order, missing_corners, read_committed, table_csv_text,
+                                          table_lock, write_table)
+from cosim.characterize.keys import MEASUREMENT_VERSION
 from cosim.characterize.plan import MacroPlan, make_plan, nominal_period_s
-from cosim.characterize.point import PointRequest, characterize_point
+from cosim.characterize.point import PointRequest, characterize_point, key_decks
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.bitfold import fold_bits as fold_bits_of
 from cosim.characterize.bitfold import write_bitfolded
@@ -35,6 +39,7 @@ from cosim.characterize.rowfold import write_rowfolded
 from cosim.characterize.trim import storage_nodes, trim_netlist, trim_summary, trimmed_text, write_trimmed
 from cosim.config import Settings
 from cosim.errors import CornerError
+from cosim.sim import SimError, SimOptions
 from cosim.netlist import Macro, MacroNetlist, load_macro
 from cosim.pdk.reduce import ReducedDeck, build_reduced_deck, device_sizes, prune_bins, prune_params, write_reduced_deck
 from cosim.pdk.sky130 import ModelLibrary, locate_models
@@ -47,9 +52,6 @@ DEFAULT_TEMPS_C = (-40.0, 25.0, 125.0)
 
 #: trim by default when trimming removes at least this fraction of the storage cells
 AUTO_TRIM_FRACTION = 0.25
-_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "testbench"
-_CODE_FILES = ("testbench/sram.py", "testbench/templates/sram_rw.sp.j2", "characterize/plan.py", "characterize/point.py",
-               "measure/waveform.py")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,11 @@ class Grid:
         for p in self.processes:
             if p not in PROCESSES:
                 raise CornerError(f"unknown process corner {p!r}: use one of {', '.join(PROCESSES)}")
-        self.corners()  # validates supplies and temperatures
-
-
-def code_sha256() -> str:
-    """Hash of the testbench and measurement code: a change there invalidates cached points."""
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for rel in _CODE_FILES:
-        h.update((root / rel).read_bytes())
-    return h.hexdigest()
+        names: dict[str, Corner] = {}
+        for corner in self.corners():  # validates supplies and temperatures
+            if names.setdefault(corner.name, corner) != corner:
+                raise CornerError(f"corners {names[corner.name]} and {corner} share the name {corner.name}: "
+                                  "give supplies and temperatures that differ by more")
 
 
 def _sha_file(path: Path) -> str:
@@ -90,27 +87,25 @@ def simulated_model_deck(models: ModelLibrary, process: str, devices, netlist_te
     return write_reduced_deck(reduced, cache_dir), reduced
 
 
-def point_key(netlist_sha: str, deck_sha: str, code_sha: str, ngspice: str, corner: Corner, period_s: float,
-              options: tuple[str, ...]) -> str:  # fmt: skip
-    blob = json.dumps([netlist_sha, deck_sha, code_sha, ngspice, asdict(corner), period_s, list(options)], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
 def _corner_worker(req: PointRequest, cache: Path, key: str, record: dict | None) -> dict:
     """Runs in a worker process: one corner to the end, each stage cached atomically as soon as it is done: the
     point (unless ``record`` is already finished), then the read retry when its main deck read wrong data
-    (cosim.characterize.retry). A corner leaves the worker finished, so the sweep can write it into the table."""
+    (cosim.characterize.retry). A corner leaves the worker finished, or with ``error`` set: a simulator fault
+    (cosim.sim.SimError) is not a result, so nothing of that stage is cached and the corner is not simulated."""
     simulated_point = record is None
-    if record is None:
-        result = characterize_point(req)
-        record = _cache({"key": key, "corner": asdict(req.corner), "rows": list(result.rows), "decks": dict(result.decks),
-                         "wall_s": result.wall_s, "runs": result.runs, "retries": result.retries},
-                        cache / f"{key}.json")  # fmt: skip
-    retry = None
-    if needs_retry(record["rows"]):
-        rkey = retry_key(key)
-        retry = _cache({"key": rkey, "corner": asdict(req.corner), **retry_reads(req, main_period_s(record["rows"]))},
-                       cache / f"{rkey}.retry.json")  # fmt: skip
+    try:
+        if record is None:
+            result = characterize_point(req)
+            record = _cache({"key": key, "corner": asdict(req.corner), "rows": list(result.rows),
+                             "decks": dict(result.decks), "wall_s": result.wall_s, "runs": result.runs,
+                             "retries": result.retries}, cache / f"{key}.json")  # fmt: skip
+        retry = None
+        if needs_retry(record["rows"]):
+            rkey = retry_key(key)
+            retry = _cache({"key": rkey, "corner": asdict(req.corner), **retry_reads(req, main_period_s(record["rows"]))},
+                           cache / f"{rkey}.retry.json")  # fmt: skip
+    except SimError as exc:
+        return {"key": key, "error": str(exc).splitlines()[0][:400]}
     return {"key": key, "point": record, "retry": retry, "simulated_point": simulated_point,
             "simulated_retry": retry is not None}  # fmt: skip
 
@@ -118,13 +113,26 @@ def _corner_worker(req: PointRequest, cache: Path, key: str, record: dict | None
 def _cache(record: dict, cache_file: Path) -> dict:
     """Write a finished record to the cache (write, then rename: an interrupted write leaves no half file)."""
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, default=_json_default))
+    with open(tmp, "w") as f:
+        f.write(json.dumps(record, default=_json_default))
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(cache_file)
     return record
 
 
 def _load(cache_file: Path) -> dict | None:
-    return json.loads(cache_file.read_text()) if cache_file.exists() else None
+    """A cached record, or None when there is none; an unreadable one is treated as missing (and named)."""
+    if not cache_file.exists():
+        return None
+    try:
+        record = json.loads(cache_file.read_text())
+        if not isinstance(record, dict) or "key" not in record:
+            raise ValueError("not a cache record")
+        return record
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{cache_file}: unreadable point cache file ({exc}); simulating that stage again", stacklevel=2)
+        return None
 
 
 def _json_default(x):
@@ -172,6 +180,8 @@ class SweepOutcome:
     read_retries: int = 0  #: corners whose failed reads were re-run at longer periods (cosim.characterize.retry)
     read_retries_simulated: int = 0  #: of those, simulated in this call
     written: bool = True  #: False when the table on disk already said all of this (left untouched)
+    #: corner name -> the simulator fault that left it not simulated (nothing of it is in the table or the cache)
+    not_simulated: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,23 +236,36 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
 
 @dataclass(frozen=True)
 class SweepSetup:
-    """What every corner of a macro's sweep shares: the simulated netlist, the model decks, the code and ngspice
-    version its points are keyed by."""
+    """What every corner of a macro's sweep shares: the simulated netlist, the model decks, the ngspice version and
+    measurement version its points are keyed by (cosim.characterize.keys)."""
 
     macro_netlist: MacroNetlist
     plan: MacroPlan
     models: ModelLibrary
     period_s: float  #: nominal clock period
     ngspice: str
-    code: str  #: code_sha256()
+    measurement_version: int
     simulated: SimulatedNetlist
     decks: dict  #: process -> (reduced model deck path, ReducedDeck)
 
+    def request(self, corner: Corner, options: tuple[str, ...] = (), search_min_cycle: bool = True,
+                run_dir: Path | None = None, sim: SimOptions = SimOptions()) -> PointRequest:
+        return PointRequest(plan=self.plan, corner=corner, netlist_path=self.simulated.path,
+                            model_deck_path=self.decks[corner.process][0], period_s=self.period_s, run_dir=run_dir,
+                            options=options, search_min_cycle=search_min_cycle,
+                            storage_cells=self.simulated.storage_cells, sim=sim)
+
     def key(self, corner: Corner, options: tuple[str, ...] = (), search_min_cycle: bool = True) -> str:
-        """The point key of ``corner`` (the folded text itself is keyed, so any change of the folding changes it)."""
-        reduced = self.decks[corner.process][1]
-        return point_key(self.simulated.sha256, reduced.models_sha256, self.code, self.ngspice, corner, self.period_s,
-                         options + (f"min_cycle={search_min_cycle}",))  # fmt: skip
+        """The point key of ``corner``: the decks it renders (the folded netlist's and the model deck's text keyed by
+        their hashes), ngspice, the options and the measurement version."""
+        deck_path, reduced = self.decks[corner.process]
+        paths = {str(self.simulated.path): self.simulated.sha256, str(deck_path): reduced.sha256}
+        decks = {name: keys.deck_identity(text, paths)
+                 for name, text in key_decks(self.request(corner, options, search_min_cycle)).items()}
+        return keys.point_key(decks=decks, netlist_sha256=self.simulated.sha256, models_sha256=reduced.sha256,
+                              ngspice=self.ngspice, corner=corner, period_s=self.period_s,
+                              options=options + (f"min_cycle={search_min_cycle}",),
+                              measurement_version=self.measurement_version)
 
 
 def sweep_setup(macro_netlist: MacroNetlist, settings: Settings, processes, trim: bool | None = None,
@@ -256,8 +279,8 @@ def sweep_setup(macro_netlist: MacroNetlist, settings: Settings, processes, trim
     simulated = simulated_netlist(macro_netlist, plan, settings.cache_dir, trim, fold_bits, fold_bits and fold_rows)
     sim_text = simulated.path.read_text()
     decks = {p: simulated_model_deck(models, p, macro.devices, sim_text, settings.cache_dir) for p in dict.fromkeys(processes)}
-    return SweepSetup(macro_netlist, plan, models, nominal_period_s(macro), ngspice_version(), code_sha256(), simulated,
-                      decks)  # fmt: skip
+    return SweepSetup(macro_netlist, plan, models, nominal_period_s(macro), ngspice_version(), MEASUREMENT_VERSION,
+                      simulated, decks)  # fmt: skip
 
 
 def sweep_macro(
@@ -307,10 +330,10 @@ def sweep_macro(
     cache.mkdir(parents=True, exist_ok=True)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
+    sim = SimOptions(threads=threads, timeout_s=settings.sim_timeout_s)
     finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
     todo = []
     for corner in corners:
-        deck_path = decks[corner.process][0]
         key = setup.key(corner, options, search_min_cycle)
         rkey = retry_key(key)
         record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
@@ -320,43 +343,55 @@ def sweep_macro(
         if record is not None and (retry is not None or not needs_retry(record["rows"])):
             finished[corner] = (record, retry)
             continue
-        req = PointRequest(plan=plan, corner=corner, netlist_path=sim_path, model_deck_path=deck_path, period_s=period,
-                           run_dir=settings.cache_dir / "runs" / macro.name / corner.name, options=options,
-                           search_min_cycle=search_min_cycle, storage_cells=cells, threads=threads)  # fmt: skip
-        todo.append((req, cache, key, record))
+        # a run directory per sweep process: two sweeps sharing the cache never write into each other's runs
+        run_dir = settings.cache_dir / "runs" / macro.name / corner.name / f"pid{os.getpid()}"
+        todo.append((setup.request(corner, options, search_min_cycle, run_dir, sim), cache, key, record))
 
-    info = TableContext(macro, sp_path, setup.models, decks, trim_info, sim_sha, setup.code, setup.ngspice, options, period)
+    info = TableContext(macro, sp_path, setup.models, decks, trim_info, sim_sha, setup.measurement_version,
+                        setup.ngspice, options, period)
     counts = {"points": 0, "retries": 0}
     written = False
+    held = set(on_disk.corners)
+    faults: dict[Corner, str] = {}
 
     def write_if_grown() -> None:
+        """Merge into the table on disk, under its lock, re-read there: corners another sweep wrote meanwhile and
+        this one does not simulate are kept as they are."""
         nonlocal written
-        if not set(on_disk.corners) <= set(finished):
+        if not held <= set(finished):
             return  # the table on disk has corners this sweep has not finished yet: keep it until it does
-        frame, provenance = _table(finished, info, counts, time.perf_counter() - start)
-        text = table_csv_text(frame)
-        same_keys = (set(provenance["points"]), set(provenance["read_retries"])) == (set(on_disk.points),
-                                                                                      set(on_disk.retries))
-        if csv_path.exists() and text == on_disk.csv_text and same_keys:
-            return  # nothing new: the committed table stays byte for byte
-        write_table(text, provenance, csv_path)
-        written = True
+        with table_lock(csv_path):
+            now = read_committed(csv_path)
+            table = {**{c: r for c, r in now.records().items() if c not in finished}, **finished}
+            frame, provenance = _table(table, info, counts, time.perf_counter() - start)
+            text = table_csv_text(frame)
+            same_keys = (set(provenance["points"]), set(provenance["read_retries"])) == (set(now.points),
+                                                                                          set(now.retries))
+            if csv_path.exists() and text == now.csv_text and same_keys:
+                return  # nothing new: the committed table stays byte for byte
+            write_table(text, provenance, csv_path)
+            written = True
 
     # the table's own corners first: the table is rewritten only once it holds all of them again
-    held = set(on_disk.corners)
     todo.sort(key=lambda args: args[0].corner not in held)
     run = dict(backend=backend, scheduler=scheduler, jobs=jobs, progress=progress)
     by_key = {args[2]: args[0].corner for args in todo}
     for result in _parallel(_corner_worker, todo, macro.name, len(corners), len(finished), **run):
-        finished[by_key[result["key"]]] = (result["point"], result["retry"])
+        corner = by_key[result["key"]]
+        if "error" in result:
+            faults[corner] = result["error"]
+            held.discard(corner)  # not simulated now: the table keeps what it held of it
+            continue
+        finished[corner] = (result["point"], result["retry"])
         counts["points"] += result["simulated_point"]
         counts["retries"] += result["simulated_retry"]
         write_if_grown()
     write_if_grown()
     frame, _ = _table(finished, info, counts, 0.0)
     return SweepOutcome(csv_path, csv_path.with_suffix(".json"), len(finished), counts["points"],
-                        int((frame["status"] != "ok").sum()), time.perf_counter() - start,
-                        sum(r is not None for _, r in finished.values()), counts["retries"], written)  # fmt: skip
+                        int((frame["status"] != "ok").sum()) if len(frame) else 0, time.perf_counter() - start,
+                        sum(r is not None for _, r in finished.values()), counts["retries"], written,
+                        tuple((c.name, faults[c]) for c in sorted(faults, key=corner_order)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -369,7 +404,7 @@ class TableContext:
     decks: dict  #: process -> (reduced model deck path, ReducedDeck)
     trim_info: dict | None
     sim_sha: str
-    code: str
+    measurement_version: int
     ngspice: str
     options: tuple[str, ...]
     period: float
@@ -413,7 +448,8 @@ def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> t
         "trimmed_netlist_sha256": info.sim_sha if trim_info is not None else None,
         "trim": trim_info,
         "wall_s": round(wall_s, 2),  # the writing call's wall time (corners taken from a cache cost nothing here)
-        "testbench_sha256": info.code,
+        "key_schema": keys.KEY_SCHEMA,
+        "measurement_version": info.measurement_version,
         "options": list(info.options),
         "nominal_period_s": info.period,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosim.sim.ngspice import SimError, SimResult, ngspice_version, parse_raw, run_deck
+from cosim.sim.ngspice import (NonConvergence, SimError, SimFault, SimOptions, SimResult, deck_timeout_s,
+                               ngspice_version, parse_raw, run_deck)
 
 BACKENDS = ("batch", "pyspice")
 
 
 def run(deck: str, run_dir: Path | None = None, expect_stop_s: float | None = None, backend: str = "batch",
-        threads: int = 1) -> SimResult:  # fmt: skip
-    """Run `deck` with the chosen backend (see the module docstring); `threads`: ngspice's OpenMP threads (batch)."""
+        options: SimOptions = SimOptions()) -> SimResult:  # fmt: skip
+    """Run `deck` with the chosen backend (see the module docstring) under ``options`` (threads, time limit)."""
     if backend == "batch":
-        return run_deck(deck, run_dir, expect_stop_s, threads=threads)
+        return run_deck(deck, run_dir, expect_stop_s, options)
     if backend == "pyspice":
         from cosim.sim.pyspice_shared import run_deck_shared
 
@@ -24,4 +25,5 @@ def run(deck: str, run_dir: Path | None = None, expect_stop_s: float | None = No
     raise ValueError(f"unknown simulator backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "SimError", "SimResult", "ngspice_version", "parse_raw", "run", "run_deck"]
+__all__ = ["BACKENDS", "NonConvergence", "SimError", "SimFault", "SimOptions", "SimResult", "deck_timeout_s",
+           "ngspice_version", "parse_raw", "run", "run_deck"]

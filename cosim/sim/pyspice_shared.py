@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosim.sim.ngspice import _ERROR, _FAILURE, SimError, SimResult
+from cosim.sim.ngspice import _ERROR, _FAILURE, NonConvergence, SimFault, SimResult
 
 # PySpice 1.5 targets ngspice 34 and logs "Unsupported Ngspice version 39" on every start: the shared-library API
 # it uses is unchanged between them (we check results, not versions), so that warning is noise. PySpice also logs,
@@ -114,5 +114,6 @@ def run_deck_shared(deck: str, run_dir: Path | None = None, expect_stop_s: float
         except Exception:
             pass
     if failure is not None:
-        raise SimError(failure, run_dir, stdout, stderr)
+        kind = NonConvergence if "convergence" in failure else SimFault
+        raise kind(failure, run_dir, stdout, stderr)
     return SimResult(time_s, vectors, stdout, stderr, wall, sha, run_dir)

@@ -67,11 +67,14 @@ def test_every_committed_corner_was_simulated_by_todays_code(settings, macro):
                        f"today's (first: {stale[0]}): run `make characterize` and commit the table")  # fmt: skip
 
 
-def test_missing_or_unreadable_table_gives_no_corners(tmp_path):
+def test_a_missing_table_gives_no_corners_and_an_unreadable_one_is_refused(tmp_path):
+    from cosim.errors import TableIntegrityError
+
     assert read_committed(tmp_path / "none.csv").corners == ()
     (tmp_path / "bad.csv").write_text("not,a\ntable")
     (tmp_path / "bad.json").write_text("{")
-    assert read_committed(tmp_path / "bad.csv").corners == ()
+    with pytest.raises(TableIntegrityError, match="bad.json: unreadable provenance"):
+        read_committed(tmp_path / "bad.csv")
 
 
 class _FakePoint:
@@ -141,11 +144,11 @@ def test_table_grows_resumes_from_itself_and_never_shrinks_midway(settings, tmp_
     with pytest.raises(KeyboardInterrupt):
         sweep_macro(sp, local, Grid(("tt",), (1.6, 1.8, 1.95), (25.0,)), **run)
     prov = json.loads(second.json_path.read_text())
-    assert _corners(second.csv_path) == ["ff_1.80V_25C", "tt_1.60V_25C", "tt_1.80V_25C"]
-    assert prov["missing_corners"] == ["ff_1.60V_25C"]  # of the product of the axes held (tt at 1.95 V never ran)
+    assert _corners(second.csv_path) == ["ff_1800mV_25C", "tt_1600mV_25C", "tt_1800mV_25C"]
+    assert prov["missing_corners"] == ["ff_1600mV_25C"]  # of the product of the axes held (tt at 1.95 V never ran)
 
     # a code change makes every corner stale: an interrupted re-sweep leaves the fuller old table in place
-    monkeypatch.setattr(sweep, "code_sha256", lambda: "changed")
+    monkeypatch.setattr(sweep, "MEASUREMENT_VERSION", 999)
     before = second.csv_path.read_text()
     monkeypatch.setattr(sweep, "characterize_point", _FakePoint(fail_at=tt))
     with pytest.raises(KeyboardInterrupt):
@@ -157,7 +160,7 @@ def test_table_grows_resumes_from_itself_and_never_shrinks_midway(settings, tmp_
     resumed = sweep_macro(sp, local, Grid(("tt",), (1.8,), (25.0,)), **run)
     assert resumed.written and resumed.points == 3 and resumed.simulated == len(resumed_fake.calls) < 3
     assert tt in resumed_fake.calls
-    assert json.loads(resumed.json_path.read_text())["testbench_sha256"] == "changed"
+    assert json.loads(resumed.json_path.read_text())["measurement_version"] == 999
 
 
 def _passing_retry(req, base_period_s: float) -> dict:

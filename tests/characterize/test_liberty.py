@@ -12,6 +12,7 @@ from liberty.parser import parse_liberty
 
 from cosim.characterize.liberty import corner_file_name, export_liberty
 from cosim.netlist import load_macro_json
+from tests.tablegen import restamp
 
 #: a real table: sram_8x16 characterized by cosim (ngspice 39) at tt/1.8 V/25 C, with its provenance json
 DATA = Path(__file__).parent / "data"
@@ -97,6 +98,7 @@ def test_failed_values_are_left_out(settings, table, tmp_path):
     frame.loc[frame.op == "read_0", "status"] = "failed"
     frame.loc[frame.op == "read_0", "message"] = "read 0xff, expected 0x0"
     frame.to_csv(table, index=False)
+    restamp(table)
     for path in export_liberty(table, macro, tmp_path / "lib"):
         lib = parse_liberty(path.read_text())
         cell = lib.get_groups("cell")[0]

@@ -10,6 +10,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from cosim.characterize.plots import _grid, _ok_value, plot_characterization
+from tests.tablegen import restamp
 
 DATA = Path(__file__).parent / "data"  # real sram_8x16 table (tt/1.8 V/25 C)
 
@@ -39,6 +40,7 @@ def test_failed_points_are_marked_not_valued(tmp_path):
     frame = pd.read_csv(table)
     frame.loc[frame.op.isin(["read_0", "min_cycle"]), "status"] = "failed"
     frame.to_csv(table, index=False)
+    restamp(table)
     d = _ok_value(frame, "read_0", "access_time_s")
     assert d.failed.all() and d.value.isna().all()
     vals, failed = _grid(frame, ("read_1", "read_0"), "energy_j", 25.0, ["tt"], [1.8])

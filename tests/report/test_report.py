@@ -156,7 +156,7 @@ def test_sweep_in_process(settings, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     rows = json.loads((out / "sweep.json").read_text())
     assert [(x["process"], x["vdd"]) for x in rows] == [("ss", 1.6), ("tt", 1.6), ("tt", 1.8)]
-    assert (out / "sweep_vs_vdd.png").is_file() and (out / "tt_1.80V_25C" / "report.json").is_file()
+    assert (out / "sweep_vs_vdd.png").is_file() and (out / "tt_1800mV_25C" / "report.json").is_file()
     ss = rows[0]
     assert ss["bit_error_rate"] > 0 and rows[1]["bit_error_rate"] == 0
     # the synthetic table's energy grows with vdd: so must the charged SRAM energy
