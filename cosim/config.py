@@ -25,9 +25,9 @@ class Settings:
     pdk_root: Path | None  #: open_pdks root ($PDK_ROOT): sky130A/libs.tech/ngspice and sky130A/libs.ref/...
     data_dir: Path  #: datasets root ($COSIM_DATA_DIR): holds mnist/, cifar10-jpeg/, ...
     cache_dir: Path  #: scratch: PDK views, simulation point cache, run directories ($COSIM_CACHE_DIR)
-    netlists_dir: Path  #: generated SRAM netlists (committed)
+    netlists_dir: Path  #: generated SRAM netlists ($COSIM_NETLISTS_DIR; default: the checkout's netlists/)
     configs_dir: Path  #: OpenRAM configs (committed)
-    characterization_dir: Path  #: lookup tables (committed)
+    characterization_dir: Path  #: lookup tables ($COSIM_CHARACTERIZATION_DIR; default: the checkout's)
     #: wall-clock limit of one ngspice run ($COSIM_SIM_TIMEOUT_S); None scales it from the deck (cosim.sim)
     sim_timeout_s: float | None = None
 
@@ -38,6 +38,11 @@ class Settings:
             return None
         path = self.pdk_root / "sky130A" / "libs.ref" / "sky130_fd_bd_sram"
         return path if path.is_dir() else None
+
+
+def _dir(env, name: str, default: Path) -> Path:
+    value = env.get(name)
+    return Path(value).expanduser().resolve() if value else default
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -66,8 +71,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         pdk_root=pdk_root,
         data_dir=data_dir,
         cache_dir=cache_dir,
-        netlists_dir=PROJECT_ROOT / "netlists",
+        netlists_dir=_dir(env, "COSIM_NETLISTS_DIR", PROJECT_ROOT / "netlists"),
         configs_dir=PROJECT_ROOT / "openram_configs",
-        characterization_dir=PROJECT_ROOT / "characterization",
+        characterization_dir=_dir(env, "COSIM_CHARACTERIZATION_DIR", PROJECT_ROOT / "characterization"),
         sim_timeout_s=sim_timeout_s,
     )

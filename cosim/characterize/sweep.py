@@ -194,6 +194,20 @@ class SimulatedNetlist:
     storage_cells: tuple[str, ...]  #: ngspice paths of its storage cells (each gets a definite initial value)
 
 
+def _rebuilt(macro_netlist, cache_dir: Path) -> tuple[Path, str]:
+    """The committed netlist as written back from its parsed cards (cosim.netlist.spice): what ngspice reads is
+    only what the reader accepted, never the file's own bytes (comments and all)."""
+    text = f"* {macro_netlist.sp_path.name} rebuilt from its parsed cards by cosim.netlist\n" + macro_netlist.netlist.to_spice()
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    path = cache_dir / "netlists" / f"{macro_netlist.macro.name}_{sha[:16]}.sp"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path, sha
+
+
 def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, fold_bits: bool = False,
                       fold_rows: bool = False) -> SimulatedNetlist:  # fmt: skip
     """The netlist a sweep simulates. ``trim=None`` folds the storage array when that removes at least
@@ -229,7 +243,7 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
                        "devices_after": rows.devices_after}  # fmt: skip
         return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, rows.storage_cells)
     if not trim:
-        return SimulatedNetlist(sp_path.resolve(), _sha_file(sp_path), None, cells)
+        return SimulatedNetlist(*_rebuilt(macro_netlist, cache_dir), None, cells)
     path = write_trimmed(macro_netlist.netlist, plan, cache_dir, folded)
     return SimulatedNetlist(path, _sha_file(path), info | {"file": path.name}, cells)
 
@@ -363,6 +377,11 @@ def sweep_macro(
         with table_lock(csv_path):
             now = read_committed(csv_path)
             table = {**{c: r for c, r in now.records().items() if c not in finished}, **finished}
+            if not table:
+                return  # nothing finished: no table rather than an empty one
+            for process in {c.process for c in table} - set(decks):  # corners another sweep added
+                decks[process] = simulated_model_deck(setup.models, process, macro.devices,
+                                                      simulated.path.read_text(), settings.cache_dir)
             frame, provenance = _table(table, info, counts, time.perf_counter() - start)
             text = table_csv_text(frame)
             same_keys = (set(provenance["points"]), set(provenance["read_retries"])) == (set(now.points),

@@ -11,8 +11,10 @@ What is accepted is the subset ngspice reads that SRAM macro netlists use:
   absolute path or one leaving the folder is refused: the netlist is committed and simulated on other machines, so
   it must be self-contained and must never pull in files from wherever it happens to be run.
 
-Refused, with a :class:`~cosim.errors.NetlistError` naming the file and line: ``.control``/``.endc`` blocks and
-``shell``/``system`` commands (they run arbitrary commands inside ngspice), ``.lib`` (a macro netlist must not pick
+Refused, with a :class:`~cosim.errors.NetlistError` naming the file and line: ``.control``/``.endc`` blocks,
+``shell``/``system`` commands and ``*#`` lines (ngspice runs those as control commands: they could run arbitrary
+commands), anything after ``.end`` (ngspice may read past it), includes nested deeper than
+:data:`MAX_INCLUDE_DEPTH`, a subckt that instantiates itself through any chain, text that is not UTF-8, ``.lib`` (a macro netlist must not pick
 the device models or the process corner: the simulator layer adds the model library for the corner it runs), an
 unterminated or nested ``.subckt``, a stray ``.ends``, a duplicate subckt, an instance of a subckt that is neither
 defined nor a known device model, an instance whose node count differs from the subckt's ports, a missing or empty
@@ -40,6 +42,8 @@ KNOWN_MODEL_PREFIXES: tuple[str, ...] = ("sky130_fd_pr__",)
 _NODE_COUNTS = {"m": 4, "d": 2, "r": 2, "c": 2, "l": 2, "q": 3, "j": 3, "z": 3}
 _KEPT_CARDS = (".global", ".param", ".option", ".options", ".temp", ".model", ".func", ".csparam")
 _FORBIDDEN_FIRST_WORDS = ("shell", "system", ".shell", ".system", ".exec")
+#: how deep .include may nest (a macro netlist needs one or two levels)
+MAX_INCLUDE_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -180,9 +184,14 @@ def _cards(text: str, where: Path | None) -> Iterator[_Card]:
     start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
+        if stripped.startswith("*#"):
+            raise NetlistError(f"{where or '<netlist>'}:{number}: a '*#' line is a control command to ngspice, not a "
+                               "comment; remove it or write '* #'")
         if not stripped or stripped.startswith("*"):
             continue
         body = _strip_inline_comment(stripped)
+        if not body:  # a line that is all comment (';' or '$' forms)
+            continue
         if body.startswith("+"):
             if not current:
                 raise NetlistError(f"{where or '<netlist>'}:{number}: continuation line '+' with no card before it; join it to a card")
@@ -269,11 +278,33 @@ def _all_cards(text: str, where: Path | None, seen: tuple[Path, ...]) -> Iterato
                 raise _err(card, f".include {parts[1]} includes itself (cycle {' -> '.join(p.name for p in seen)}); remove the cycle")
             if not target.is_file():
                 raise _err(card, f".include {parts[1]}: no such file {target}; regenerate or copy it beside the netlist")
-            yield from _all_cards(target.read_text(errors="replace"), target, (*seen, target))
+            if len(seen) > MAX_INCLUDE_DEPTH:
+                raise _err(card, f".include {parts[1]} nests deeper than {MAX_INCLUDE_DEPTH} files; inline some of them")
+            yield from _all_cards(_decode(target.read_bytes(), target), target, (*seen, target))
             continue
         if first == ".end":
+            after = _content_after(text, card.line)
+            if after is not None:
+                raise _err(card, f"line {after} follows .end (ngspice may read it); remove everything after .end")
             return
         yield card
+
+
+def _content_after(text: str, line: int) -> int | None:
+    """The number of the first non-blank line after ``line``, or None."""
+    for number, raw in enumerate(text.splitlines()[line:], start=line + 1):
+        if raw.strip():
+            return number
+    return None
+
+
+def _decode(data: bytes, where: Path | None) -> str:
+    """Netlist bytes as text: UTF-8 (ASCII in practice), a byte-order mark dropped; anything else refused."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NetlistError(f"{where or '<netlist>'}: byte {exc.start} is not UTF-8 text; save the netlist as UTF-8 "
+                           "(or ASCII)") from None
 
 
 def parse_text(text: str, where: Path | None = None, top: str | None = None) -> Netlist:
@@ -342,6 +373,7 @@ def parse_text(text: str, where: Path | None = None, top: str | None = None) -> 
         raise NetlistError(f"{origin}: the netlist defines no subckt; a macro netlist is a .subckt ... .ends block")
 
     _check_references(origin, subckts, models)
+    _check_no_recursion(origin, subckts)
     chosen = _find_top(origin, subckts, top)
     return Netlist(
         path=where,
@@ -356,6 +388,25 @@ def parse_text(text: str, where: Path | None = None, top: str | None = None) -> 
 def is_known_model(ref: str, models: Iterable[str] = ()) -> bool:
     low = ref.lower()
     return low.startswith(KNOWN_MODEL_PREFIXES) or low in set(models)
+
+
+def _check_no_recursion(origin: str, subckts: Mapping[str, Subckt]) -> None:
+    """Refuse a subckt that instantiates itself through any chain (flattening it would never end)."""
+    done: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in chain:
+            cycle = " -> ".join(subckts[n].name for n in (*chain[chain.index(name):], name))
+            raise NetlistError(f"{origin}: subckt {subckts[name].name} instantiates itself ({cycle}); break the cycle")
+        if name in done:
+            return
+        for e in subckts[name].elements:
+            if e.name[:1].lower() == "x" and e.ref and e.ref.lower() in subckts:
+                visit(e.ref.lower(), (*chain, name))
+        done.add(name)
+
+    for name in subckts:
+        visit(name, ())
 
 
 def _check_references(origin: str, subckts: Mapping[str, Subckt], models: set[str]) -> None:
@@ -399,7 +450,7 @@ def read_netlist(path: Path | str, top: str | None = None) -> Netlist:
     path = Path(path)
     if not path.is_file():
         raise NetlistError(f"{path}: no such netlist file; run 'make netlists' or check the path")
-    text = path.read_text(errors="replace")
+    text = _decode(path.read_bytes(), path)
     if not text.strip():
         raise NetlistError(f"{path}: the netlist is empty; regenerate it (make netlists)")
     return parse_text(text, path, top=top)

@@ -61,7 +61,7 @@ def test_row_switch_hazard_is_measured(settings, models):
     req = _request(settings, models, Corner("tt", 1.8, 25.0))
     seq = row_switch_sequence(req.plan)
     spec = _spec(req, seq, req.period_s, 0.0, ())
-    r, _ = _run(req, spec, "row_switch", {"runs": 0, "retries": 0})
+    r, _, spec = _run(req, spec, "row_switch", {"runs": 0, "retries": 0})
     (hazard,) = (_check_cycle(req, spec, r, m) for m in seq[1])
     # measured on sram_8x16 at tt/1.8/25: every bit of the read row is overwritten with the written data
     assert hazard["status"] == "failed" and hazard["bit_errors"] == 8, hazard
@@ -94,7 +94,7 @@ def test_trailing_cycle_is_cut_without_changing_a_measurement(settings, models):
     assert stop_time_s(whole) - stop_time_s(cut) == pytest.approx(0.9 * req.period_s)
     rows = []
     for spec in (cut, whole):
-        r, _ = _run(req, spec, "min_cycle", {"runs": 0, "retries": 0})
+        r, _, spec = _run(req, spec, "min_cycle", {"runs": 0, "retries": 0})
         assert r.time_s[-1] == pytest.approx(stop_time_s(spec))
         rows.append([_check_cycle(req, spec, r, m) for m in seq[1]])
     assert rows[0] == rows[1]

@@ -118,9 +118,10 @@ def test_relative_include_inside_folder_is_read(tmp_path: Path) -> None:
     assert n.top == "top" and n.is_subckt("cell")
 
 
-def test_end_stops_reading() -> None:
-    n = parse_text(".subckt a x\nR1 x 0 1\n.ends\n.end\n.control\nshell rm -rf /\n.endc\n")
-    assert n.top == "a"
+def test_end_ends_the_netlist() -> None:
+    assert parse_text(".subckt a x\nR1 x 0 1\n.ends\n.end\n\n").top == "a"
+    with pytest.raises(NetlistError, match="line 5 follows .end"):
+        parse_text(".subckt a x\nR1 x 0 1\n.ends\n.end\n.control\nshell rm -rf /\n.endc\n")
 
 
 # ---------------------------------------------------------------------------------------------------- refusals
@@ -173,3 +174,37 @@ def test_include_cycle_is_refused(tmp_path: Path) -> None:
     write(tmp_path, ".include a.sp\n", "b.sp")
     with pytest.raises(NetlistError, match="includes itself"):
         read_netlist(tmp_path / "a.sp")
+
+
+@pytest.mark.parametrize("text, refusal", [
+    (INV + "*# shell touch MARKER\n", r"deck.sp:14: a '\*#' line is a control command"),
+    (INV + ".end\n.control\nshell touch MARKER\n.endc\n", r"deck.sp:14: line 15 follows .end"),
+    (INV + ".end\n* harmless?\n", r"line 15 follows .end"),
+    (".subckt a x\nXb x b\n.ends\n.subckt b x\nXc x c\n.ends\n.subckt c x\nXa x a\n.ends\n",
+     r"subckt a instantiates itself \(a -> b -> c -> a\)"),
+])  # fmt: skip
+def test_refuses_hidden_commands_content_after_end_and_recursion(tmp_path, text, refusal) -> None:
+    with pytest.raises(NetlistError, match=refusal):
+        read_netlist(write(tmp_path, text))
+
+
+def test_comment_forms_bom_and_encoding(tmp_path) -> None:
+    text = "; a whole-line semicolon comment\n$ a whole-line dollar comment\n" + INV
+    assert read_netlist(write(tmp_path, text)) == parse_text(INV)
+    bom = tmp_path / "bom.sp"
+    bom.write_bytes(b"\xef\xbb\xbf" + INV.encode())
+    assert read_netlist(bom) == parse_text(INV)
+    latin = tmp_path / "latin.sp"
+    latin.write_bytes(INV.encode().replace(b"a title-like", b"a caf\xe9 title-like"))
+    with pytest.raises(NetlistError, match=r"latin.sp: byte \d+ is not UTF-8 text"):
+        read_netlist(latin)
+
+
+def test_include_depth_is_bounded(tmp_path) -> None:
+    from cosim.netlist.spice import MAX_INCLUDE_DEPTH
+
+    for i in range(MAX_INCLUDE_DEPTH + 2):
+        write(tmp_path, f'.include "d{i + 1}.sp"\n', f"d{i}.sp")
+    write(tmp_path, INV, f"d{MAX_INCLUDE_DEPTH + 2}.sp")
+    with pytest.raises(NetlistError, match=f"nests deeper than {MAX_INCLUDE_DEPTH} files"):
+        read_netlist(tmp_path / "d0.sp")
