@@ -185,7 +185,7 @@ def main() -> None:
             worst = max(worst, abs(rel))
         print(f"  {d['op'] + ' ' + d['column']:<30}{_fmt(d['untrimmed']):>11}{_fmt(d['trimmed']):>13}"
               f"{rel * 100:>9.2f}%  {d['status_untrimmed']}/{d['status_trimmed']}")  # fmt: skip
-    same = [(r["op"], r["status"]) for r in untrimmed["rows"]] == [(r["op"], r["status"]) for r in trimmed["rows"]]
+    same = [(r.op, r.status) for r in untrimmed["rows"]] == [(r.op, r.status) for r in trimmed["rows"]]
     print(f"  max |rel.diff| (row_switch excluded: a hazard check) = {worst * 100:.2f}%  "
           f"({'within' if worst <= 0.03 else 'OUTSIDE'} 3 %); same statuses: {same}")  # fmt: skip
 

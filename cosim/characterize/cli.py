@@ -45,7 +45,8 @@ def _is_number(text: str) -> bool:
                    "mult=N cell; auto: where that removes >= 25 % of the cell instances); no: the full netlist")
 @click.option("--reuse-table/--no-reuse-table", default=True, show_default=True,
               help="take a corner from the table on disk when it was made by the same simulation (same point key: "
-                   "netlist, models, testbench, ngspice, options); --no-reuse-table simulates every corner anew")
+                   "decks, netlist, models, ngspice, options, measurement version: docs/characterization-store.md); "
+                   "--no-reuse-table simulates every corner anew")
 @click.option("--fold-bits/--no-fold-bits", default=True, show_default=True,
               help="with a folded array, also fold the alike bit slices (one slice per data class, its devices times "
                    "N; cosim/characterize/bitfold.py): the storage-folded netlist's numbers, 2-3x faster")

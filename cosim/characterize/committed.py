@@ -3,9 +3,9 @@
 Why: the point cache lives in ``.cache/`` and goes with the machine, while a sweep of a large macro outlasts a
 working session (the 2 KB grid is hours of ngspice). The committed ``characterization/<macro>.csv/.json`` is the
 record that stays. A corner whose ``point_key`` in the table is the key the sweep computes now was produced by
-exactly the simulation the sweep would run (the key hashes the folded netlist, the model deck, the testbench and
-measurement code, the ngspice version, the corner, the period and the options), so the sweep takes it from the
-table instead of simulating it again. ``cosim characterize --no-reuse-table`` simulates every corner anew.
+exactly the simulation the sweep would run (cosim.characterize.keys: the decks it renders, the folded netlist,
+the model deck, the ngspice version, the corner, the period, the options and the measurement version), so the
+sweep takes it from the table instead of simulating it again. ``cosim characterize --no-reuse-table`` simulates every corner anew.
 
 A corner's cache records are rebuilt from the table's rows. A read retry (cosim.characterize.retry) that passed
 replaced the point's main rows, so the rebuilt point holds the merged rows and the rebuilt retry holds those same
@@ -24,15 +24,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock
 
 from cosim.characterize.integrity import check_csv, check_rows
+from cosim.characterize.records import MeasurementRow, PointRecord, RetryRecord
 from cosim.characterize.retry import MAIN_OPS
 from cosim.types import PROCESSES, Corner
 
@@ -41,7 +42,6 @@ COLUMNS = (
     "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
 )  # fmt: skip
 _ROW_FIELDS = COLUMNS[COLUMNS.index("op") : COLUMNS.index("point_key")]
-_INT_FIELDS = ("bits_checked", "bit_errors")
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,14 @@ class CommittedTable:
     """What a table on disk holds, as the sweep's cache records."""
 
     corners: tuple[Corner, ...] = ()
-    points: dict[str, dict] = field(default_factory=dict)  #: point key -> point record (as in .cache/points)
-    retries: dict[str, dict] = field(default_factory=dict)  #: retry key -> retry record
+    points: dict[str, PointRecord] = field(default_factory=dict)  #: point key -> record (as in .cache/points)
+    retries: dict[str, RetryRecord] = field(default_factory=dict)  #: retry key -> retry record
     csv_text: str = ""
 
-    def records(self) -> dict[Corner, tuple[dict, dict | None]]:
+    def records(self) -> dict[Corner, tuple[PointRecord, RetryRecord | None]]:
         """Corner -> (point record, its retry record or None), as a sweep holds finished corners."""
-        retry_of = {Corner(**r["corner"]): r for r in self.retries.values()}
-        return {Corner(**p["corner"]): (p, retry_of.get(Corner(**p["corner"]))) for p in self.points.values()}
+        retry_of = {r.corner: r for r in self.retries.values()}
+        return {p.corner: (p, retry_of.get(p.corner)) for p in self.points.values()}
 
 
 def corner_order(corner: Corner) -> tuple:
@@ -64,14 +64,9 @@ def corner_order(corner: Corner) -> tuple:
     return (PROCESSES.index(corner.process), corner.vdd_v, corner.temp_c)
 
 
-def _row(values: pd.Series) -> dict:
-    row = {}
-    for name in _ROW_FIELDS:
-        v = values[name]
-        if isinstance(v, float) and math.isnan(v) or v is None or v == "":
-            continue
-        row[name] = int(v) if name in _INT_FIELDS else v
-    return row
+def _row(values: pd.Series) -> MeasurementRow:
+    return MeasurementRow.from_dict({name: (None if values[name] == "" else values[name]) for name in _ROW_FIELDS
+                                     if name in values})
 
 
 def read_committed(csv_path: Path) -> CommittedTable:
@@ -82,7 +77,6 @@ def read_committed(csv_path: Path) -> CommittedTable:
     if not csv_path.exists() and not json_path.exists():
         return CommittedTable()
     text, frame, prov = check_csv(csv_path)
-    frame = frame.astype({"message": object, "point_key": object})
     corner_rows = {}
     for (process, vdd, temp), rows in frame.groupby(["process", "vdd_v", "temp_c"], sort=False):
         corner_rows[Corner(str(process), float(vdd), float(temp))] = rows
@@ -94,9 +88,9 @@ def read_committed(csv_path: Path) -> CommittedTable:
             continue
         rows = corner_rows[corner]
         rows = rows[(rows["point_key"] == key) & (rows["op"] != "read_cycle")]
-        points[key] = {"key": key, "corner": asdict(corner), "rows": [_row(r) for _, r in rows.iterrows()],
-                       "decks": info.get("decks_sha256", {}), "wall_s": info.get("wall_s", 0.0),
-                       "runs": info.get("runs", 0), "retries": info.get("retries", 0)}  # fmt: skip
+        points[key] = PointRecord(key, corner, tuple(_row(r) for _, r in rows.iterrows()),
+                                  MappingProxyType(info.get("decks_sha256", {})), info.get("wall_s", 0.0),
+                                  info.get("runs", 0), info.get("retries", 0))
     point_of = {info.get("corner"): key for key, info in prov.get("points", {}).items()}
     for key, info in prov.get("read_retries", {}).items():
         corner = by_name.get(info.get("corner"))
@@ -107,11 +101,11 @@ def read_committed(csv_path: Path) -> CommittedTable:
         main = [_row(r) for _, r in rows[rows["op"].isin(MAIN_OPS)].iterrows()]
         passed = read_cycle.get("status") == "ok"
         if passed and point_of.get(info.get("corner")) in points:
-            points[point_of[info["corner"]]]["main_rows_from_retry"] = key
-        retries[key] = {"key": key, "corner": asdict(corner), "rows": main if passed else None,
-                        "read_cycle": read_cycle, "decks": info.get("decks_sha256", {}),
-                        "wall_s": info.get("wall_s", 0.0), "runs": info.get("runs", 0),
-                        "retries": info.get("retries", 0)}  # fmt: skip
+            pk = point_of[info["corner"]]
+            points[pk] = replace(points[pk], main_rows_from_retry=key)
+        retries[key] = RetryRecord(key, corner, tuple(main) if passed else None, MeasurementRow.from_dict(read_cycle),
+                                   MappingProxyType(info.get("decks_sha256", {})), info.get("wall_s", 0.0),
+                                   info.get("runs", 0), info.get("retries", 0))
     return CommittedTable(tuple(sorted(corner_rows, key=corner_order)), points, retries, text)
 
 

@@ -50,7 +50,7 @@ def check_csv(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
     text = data.decode()
     if text.count("\n") - 1 != prov.get("csv_rows"):
         raise _fail(csv_path, f"{text.count(chr(10)) - 1} rows, {json_path.name} records {prov.get('csv_rows')}")
-    frame = pd.read_csv(io.StringIO(text))
+    frame = pd.read_csv(io.StringIO(text), dtype={"message": object, "solver_options": object, "point_key": str})
     bits = int(prov.get("word_size", 0)) * int(prov.get("num_words", 0)) or None
     check_rows(frame, csv_path, bits)
     return text, frame, prov

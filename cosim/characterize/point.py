@@ -21,6 +21,7 @@ from cosim.characterize.plan import (
     row_switch_sequence,
     settle_cycles,
 )
+from cosim.characterize.records import MeasurementRow
 from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
 from cosim.sim import NonConvergence, SimOptions, SimResult, run
 from cosim.testbench import Cycle, TestbenchSpec, render_deck, stop_time_s
@@ -75,7 +76,7 @@ class PointRequest:
 
 @dataclass(frozen=True)
 class PointResult:
-    rows: tuple[dict, ...]  #: one per op, columns of the tidy table (without macro/corner columns)
+    rows: tuple[MeasurementRow, ...]  #: one per op
     decks: dict[str, str] = field(default_factory=dict)  #: deck name -> sha256
     wall_s: float = 0.0
     runs: int = 0
@@ -130,7 +131,7 @@ def _word(values: list[float], vdd: float) -> int:
     return int(sum(int(b) << i for i, b in enumerate(level_bits(np.array(values), vdd))))
 
 
-def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measured) -> dict:
+def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measured) -> MeasurementRow:
     """Measurements of one cycle of a run, as a table row (op, status, numbers)."""
     vdd, period = req.corner.vdd_v, spec.period_s
     t0 = spec.cycle_start_s(m.cycle)
@@ -165,14 +166,14 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
             row["access_time_s"] = (max(times) - t0) if all(math.isfinite(x) for x in times) else math.nan
         if errors:
             row.update(status="failed", message=f"stored {stored:#x}, expected {m.expect:#x}")
-    return row
+    return MeasurementRow.from_dict(row)  # a time no crossing gave (NaN) is left unset
 
 
 def _passes(req: PointRequest, period_s: float, counters: dict, decks: dict) -> bool:
     spec = _spec(req, min_cycle_sequence(req.plan), period_s, 0.0, req.options)
     r, deck, spec = _run(req, spec, f"min_cycle_{period_s * 1e12:.0f}ps", counters)
     decks.setdefault("min_cycle", _sha(deck))
-    return all(_check_cycle(req, spec, r, m)["status"] == "ok" for m in min_cycle_sequence(req.plan)[1])
+    return all(_check_cycle(req, spec, r, m).ok for m in min_cycle_sequence(req.plan)[1])
 
 
 def _sha(text: str) -> str:
@@ -207,13 +208,14 @@ def characterize_point(req: PointRequest) -> PointResult:
     start = time.perf_counter()
     counters = {"runs": 0, "retries": 0}
     decks: dict[str, str] = {}
-    rows: list[dict] = []
+    rows: list[MeasurementRow] = []
 
     min_cycle = math.nan
     if req.search_min_cycle:
         min_cycle, how = search_min_cycle_s(req, counters, decks)
         status = "ok" if math.isfinite(min_cycle) else "failed"
-        rows.append({"op": "min_cycle", "status": status, "cycle_time_s": min_cycle, "message": how})
+        rows.append(MeasurementRow.from_dict({"op": "min_cycle", "status": status, "cycle_time_s": min_cycle,
+                                              "message": how}))
     # energies at the nominal period, or slower where this corner needs it
     period = req.period_s if not math.isfinite(min_cycle) else max(req.period_s, 1.25 * min_cycle)
     seq = main_sequence(req.plan)
@@ -262,7 +264,7 @@ def key_decks(req: PointRequest) -> dict[str, str]:
     return decks
 
 
-def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: dict) -> dict:
+def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: dict) -> MeasurementRow:
     """The leakage row: mean supply power over the last half of LEAK_S with the clock stopped; the message gives
     the settling (the mean over the quarter before, relative)."""
     spec = _leakage_spec(req, period_s)
@@ -272,7 +274,7 @@ def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: d
     leak = mean_power_w(r.time_s, i, vdd, t_end - LEAK_S / 2, t_end)
     before = mean_power_w(r.time_s, i, vdd, t_end - 3 * LEAK_S / 4, t_end - LEAK_S / 2)
     drift = (before - leak) / abs(leak) if leak else math.nan
-    return {"op": "leakage", "status": "ok", "leakage_w": leak,
-            "message": f"clock stopped {LEAK_S * 1e9:.0f} ns; mean of the last half, {drift * 100:+.1f} % in the quarter before"}  # fmt: skip
+    return MeasurementRow(op="leakage", leakage_w=leak, message=f"clock stopped {LEAK_S * 1e9:.0f} ns; mean of the last "
+                          f"half, {drift * 100:+.1f} % in the quarter before")
 
 

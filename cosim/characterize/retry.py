@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import math
 import time
+from types import MappingProxyType
 
 from cosim.characterize import keys
 from cosim.characterize.plan import main_sequence
+from cosim.characterize.records import MeasurementRow, RetryRecord
 from cosim.characterize.point import PointRequest, _check_cycle, _run, _sha, _spec
 
 #: periods tried, as multiples of the main deck's period
@@ -40,35 +42,31 @@ def retry_key(point_key: str) -> str:
     return keys.retry_key(point_key, RETRY_FACTORS)
 
 
-def main_rows(rows) -> dict[str, dict]:
-    return {r["op"]: r for r in rows if r["op"] in MAIN_OPS}
+def main_rows(rows) -> dict[str, MeasurementRow]:
+    return {r.op: r for r in rows if r.op in MAIN_OPS}
 
 
 def needs_retry(rows) -> bool:
-    """A read of the main deck returned wrong data while its writes stored theirs (a deck that ran: the read rows
-    carry bit counts; a simulator failure has none)."""
+    """A read of the main deck returned wrong data while its writes stored theirs."""
     main = main_rows(rows)
     reads = [main[o] for o in _READS if o in main]
     writes = [main[o] for o in _WRITES if o in main]
-    ran = bool(reads) and all("bits_checked" in r for r in reads)
-    return ran and any(r["status"] == "failed" for r in reads) and all(w["status"] == "ok" for w in writes)
+    ran = bool(reads) and all(r.bits_checked is not None for r in reads)
+    return ran and any(not r.ok for r in reads) and all(w.ok for w in writes)
 
 
 def main_period_s(rows) -> float:
-    periods = [r["period_s"] for r in main_rows(rows).values() if r.get("period_s") is not None]
+    periods = [r.period_s for r in main_rows(rows).values() if r.period_s is not None]
     return float(periods[0]) if periods else math.nan
 
 
-def retry_reads(req: PointRequest, base_period_s: float) -> dict:
+def retry_reads(req: PointRequest, base_period_s: float, key: str = "") -> RetryRecord:
     """Re-run the main deck at RETRY_FACTORS x ``base_period_s``: the longest first, and only when every main
     operation passes there, the shorter ones from the shortest up; the first that passes is the read cycle.
 
-    Why the longest first: most retried corners read wrong at every period tried (sram_32x256: 13 of 15; sram_16x128
-    10 of 12; sram_32x512: 10 of 13), and a read that fails at the longest period is taken to fail at the shorter
-    ones, so those corners cost one deck instead of two. Where the longest passes, every shorter one is still tried.
-
-    Returns a record: ``rows`` (the passing main rows, or None), ``read_cycle`` (the row), ``decks``, ``wall_s``,
-    ``runs``, ``retries``.
+    Why the longest first: most retried corners read wrong at every period tried, and a read that fails at the
+    longest period is taken to fail at the shorter ones, so those corners cost one deck instead of two. Where the
+    longest passes, every shorter one is still tried. ``key``: the record's key (:func:`retry_key`).
     """
     start = time.perf_counter()
     counters = {"runs": 0, "retries": 0}
@@ -81,11 +79,16 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
         r, deck, spec_run = _run(req, spec, f"read_retry_{period * 1e12:.0f}ps", counters)
         decks[f"read_retry_{period * 1e12:.0f}ps"] = _sha(deck)
         rows = [_check_cycle(req, spec_run, r, m) for m in seq[1]]
-        bad = [f"{row['op']} {row.get('message', 'failed')}" for row in rows if row["status"] != "ok"]
+        bad = [f"{row.op} {row.message or 'failed'}" for row in rows if not row.ok]
         if bad:
             tried.append(f"{period:.4g} s: {', '.join(bad)}")
             return None
         return rows
+
+    def record(rows, read_cycle: MeasurementRow) -> RetryRecord:
+        return RetryRecord(key, req.corner, None if rows is None else tuple(rows), read_cycle,
+                           MappingProxyType(decks), time.perf_counter() - start, counters["runs"],
+                           counters["retries"])
 
     factors = sorted(RETRY_FACTORS)
     longest = base_period_s * factors[-1]
@@ -94,8 +97,7 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
         shorter = ", ".join(f"{base_period_s * f:.4g}" for f in factors[:-1])
         message = (f"reads fail at the main period {base_period_s:.4g} s and at {'; '.join(tried)}"
                    + (f" (so {shorter} s not tried)" if shorter else ""))
-        return _record(None, {"op": "read_cycle", "status": "failed", "message": message[:600]}, decks, start,
-                       counters)  # fmt: skip
+        return record(None, MeasurementRow("read_cycle", "failed", message=message[:600]))
     period = longest
     for factor in factors[:-1]:
         rows = attempt(base_period_s * factor)
@@ -104,27 +106,22 @@ def retry_reads(req: PointRequest, base_period_s: float) -> dict:
             break
     message = (f"reads failed at the main period {base_period_s:.4g} s; every main operation passes at {period:.4g} s"
                + (f" (failed at {'; '.join(tried)})" if tried else ""))
-    return _record(passing, {"op": "read_cycle", "status": "ok", "cycle_time_s": period, "message": message}, decks,
-                   start, counters)  # fmt: skip
+    return record(passing, MeasurementRow("read_cycle", "ok", cycle_time_s=period, message=message))
 
 
-def _record(rows, read_cycle: dict, decks: dict, start: float, counters: dict) -> dict:
-    return {"rows": rows, "read_cycle": read_cycle, "decks": decks, "wall_s": time.perf_counter() - start,
-            "runs": counters["runs"], "retries": counters["retries"]}
-
-
-def merge(rows, retry: dict | None) -> list[dict]:
+def merge(rows, retry: RetryRecord | None) -> list[MeasurementRow]:
     """The corner's table rows: the point's, with the main rows replaced by a passing retry's, plus read_cycle."""
     rows = list(rows)
     if retry is None:
         main = main_rows(rows)
-        if main and all(main[o]["status"] == "ok" for o in _READS if o in main):
-            note = {"op": "read_cycle", "status": "ok",
-                    "message": f"reads pass at the main period {main_period_s(rows):.4g} s: no floor beyond min_cycle"}
+        if main and all(main[o].ok for o in _READS if o in main):
+            note = MeasurementRow("read_cycle", "ok", message=f"reads pass at the main period {main_period_s(rows):.4g} "
+                                                              "s: no floor beyond min_cycle")
         else:
-            note = {"op": "read_cycle", "status": "failed", "message": "not retried: the main deck's writes failed or it did not run"}
+            note = MeasurementRow("read_cycle", "failed",
+                                  message="not retried: the main deck's writes failed or it did not run")
         return rows + [note]
-    if retry["rows"] is not None:
-        replaced = {r["op"]: r for r in retry["rows"]}
-        rows = [replaced.get(r["op"], r) for r in rows]
-    return rows + [retry["read_cycle"]]
+    if retry.rows is not None:
+        replaced = {r.op: r for r in retry.rows}
+        rows = [replaced.get(r.op, r) for r in rows]
+    return rows + [retry.read_cycle]

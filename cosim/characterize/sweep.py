@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
-import json
-import math
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from types import MappingProxyType
 from itertools import product
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from cosim.characterize.committed import (COLUMNS, corner_order, missing_corners
 from cosim.characterize.keys import MEASUREMENT_VERSION
 from cosim.characterize.plan import MacroPlan, make_plan, nominal_period_s
 from cosim.characterize.point import PointRequest, characterize_point, key_decks
+from cosim.characterize.records import PointRecord, RetryRecord
 from cosim.characterize.retry import main_period_s, merge, needs_retry, retry_key, retry_reads
 from cosim.characterize.bitfold import fold_bits as fold_bits_of
 from cosim.characterize.bitfold import write_bitfolded
@@ -87,58 +87,59 @@ def simulated_model_deck(models: ModelLibrary, process: str, devices, netlist_te
     return write_reduced_deck(reduced, cache_dir), reduced
 
 
-def _corner_worker(req: PointRequest, cache: Path, key: str, record: dict | None) -> dict:
+@dataclass(frozen=True)
+class CornerOutcome:
+    """What a worker hands back for one corner: its finished records, or the fault that left it not simulated."""
+
+    key: str
+    point: PointRecord | None = None
+    retry: RetryRecord | None = None
+    simulated_point: bool = False
+    simulated_retry: bool = False
+    error: str | None = None
+
+
+def _corner_worker(req: PointRequest, cache: Path, key: str, record: PointRecord | None) -> CornerOutcome:
     """Runs in a worker process: one corner to the end, each stage cached atomically as soon as it is done: the
     point (unless ``record`` is already finished), then the read retry when its main deck read wrong data
-    (cosim.characterize.retry). A corner leaves the worker finished, or with ``error`` set: a simulator fault
-    (cosim.sim.SimError) is not a result, so nothing of that stage is cached and the corner is not simulated."""
+    (cosim.characterize.retry). A simulator fault (cosim.sim.SimError) is not a result: nothing of that stage is
+    cached, and the corner comes back with ``error`` set."""
     simulated_point = record is None
     try:
         if record is None:
             result = characterize_point(req)
-            record = _cache({"key": key, "corner": asdict(req.corner), "rows": list(result.rows),
-                             "decks": dict(result.decks), "wall_s": result.wall_s, "runs": result.runs,
-                             "retries": result.retries}, cache / f"{key}.json")  # fmt: skip
+            record = _cache(PointRecord(key, req.corner, tuple(result.rows), MappingProxyType(dict(result.decks)),
+                                        result.wall_s, result.runs, result.retries), cache / f"{key}.json")
         retry = None
-        if needs_retry(record["rows"]):
+        if needs_retry(record.rows):
             rkey = retry_key(key)
-            retry = _cache({"key": rkey, "corner": asdict(req.corner), **retry_reads(req, main_period_s(record["rows"]))},
-                           cache / f"{rkey}.retry.json")  # fmt: skip
+            retry = _cache(retry_reads(req, main_period_s(record.rows), rkey), cache / f"{rkey}.retry.json")
     except SimError as exc:
-        return {"key": key, "error": str(exc).splitlines()[0][:400]}
-    return {"key": key, "point": record, "retry": retry, "simulated_point": simulated_point,
-            "simulated_retry": retry is not None}  # fmt: skip
+        return CornerOutcome(key, error=str(exc).splitlines()[0][:400])
+    return CornerOutcome(key, record, retry, simulated_point, retry is not None)
 
 
-def _cache(record: dict, cache_file: Path) -> dict:
-    """Write a finished record to the cache (write, then rename: an interrupted write leaves no half file)."""
+def _cache(record, cache_file: Path):
+    """Write a finished record to the cache (write, fsync, then rename: an interrupted write leaves no half file)."""
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "w") as f:
-        f.write(json.dumps(record, default=_json_default))
+        f.write(record.to_json())
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(cache_file)
     return record
 
 
-def _load(cache_file: Path) -> dict | None:
-    """A cached record, or None when there is none; an unreadable one is treated as missing (and named)."""
+def _load(cache_file: Path, kind=PointRecord):
+    """A cached record of ``kind``, or None when there is none; an unreadable one (cut short, another schema) is
+    treated as missing, and named."""
     if not cache_file.exists():
         return None
     try:
-        record = json.loads(cache_file.read_text())
-        if not isinstance(record, dict) or "key" not in record:
-            raise ValueError("not a cache record")
-        return record
-    except (OSError, ValueError) as exc:
+        return kind.from_json(cache_file.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         warnings.warn(f"{cache_file}: unreadable point cache file ({exc}); simulating that stage again", stacklevel=2)
         return None
-
-
-def _json_default(x):
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    raise TypeError(type(x))
 
 
 def _parallel(worker, tasks: list, desc: str, total: int, initial: int, *, backend: str, scheduler: str | None,
@@ -345,16 +346,16 @@ def sweep_macro(
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)
     threads = max(1, (os.cpu_count() or 1) // jobs) if backend == "loky" else 1
     sim = SimOptions(threads=threads, timeout_s=settings.sim_timeout_s)
-    finished: dict[Corner, tuple[dict, dict | None]] = {}  # corner -> (point record, retry record or None)
+    finished: dict[Corner, tuple[PointRecord, RetryRecord | None]] = {}
     todo = []
     for corner in corners:
         key = setup.key(corner, options, search_min_cycle)
         rkey = retry_key(key)
         record = _load(cache / f"{key}.json") or (on_disk.points.get(key) if reuse_table else None)
-        retry = _load(cache / f"{rkey}.retry.json") or (on_disk.retries.get(rkey) if reuse_table else None)
-        if record is not None and record.get("main_rows_from_retry", rkey) != rkey:
+        retry = _load(cache / f"{rkey}.retry.json", RetryRecord) or (on_disk.retries.get(rkey) if reuse_table else None)
+        if record is not None and (record.main_rows_from_retry or rkey) != rkey:
             record = None  # the table holds another retry's main rows, not this point's own: simulate it again
-        if record is not None and (retry is not None or not needs_retry(record["rows"])):
+        if record is not None and (retry is not None or not needs_retry(record.rows)):
             finished[corner] = (record, retry)
             continue
         # a run directory per sweep process: two sweeps sharing the cache never write into each other's runs
@@ -396,14 +397,14 @@ def sweep_macro(
     run = dict(backend=backend, scheduler=scheduler, jobs=jobs, progress=progress)
     by_key = {args[2]: args[0].corner for args in todo}
     for result in _parallel(_corner_worker, todo, macro.name, len(corners), len(finished), **run):
-        corner = by_key[result["key"]]
-        if "error" in result:
-            faults[corner] = result["error"]
+        corner = by_key[result.key]
+        if result.error is not None:
+            faults[corner] = result.error
             held.discard(corner)  # not simulated now: the table keeps what it held of it
             continue
-        finished[corner] = (result["point"], result["retry"])
-        counts["points"] += result["simulated_point"]
-        counts["retries"] += result["simulated_retry"]
+        finished[corner] = (result.point, result.retry)
+        counts["points"] += result.simulated_point
+        counts["retries"] += result.simulated_retry
         write_if_grown()
     write_if_grown()
     frame, _ = _table(finished, info, counts, 0.0)
@@ -436,9 +437,9 @@ def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> t
     rows = []
     for corner in corners:
         rec, retry = finished[corner]
-        for row in merge(rec["rows"], retry):
+        for row in merge(rec.rows, retry):
             rows.append({"macro": macro.name, "process": corner.process, "vdd_v": corner.vdd_v,
-                         "temp_c": corner.temp_c, **row, "point_key": rec["key"]})  # fmt: skip
+                         "temp_c": corner.temp_c, **row.as_dict(), "point_key": rec.key})  # fmt: skip
     frame = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
     decks, trim_info = info.decks, info.trim_info
     processes = [p for p in PROCESSES if any(c.process == p for c in corners)]
@@ -477,14 +478,14 @@ def _table(finished: dict, info: TableContext, counts: dict, wall_s: float) -> t
         #: corners of that grid's product not in the table yet (a sweep still under way)
         "missing_corners": missing_corners(corners),
         "points": {
-            rec["key"]: {"corner": Corner(**rec["corner"]).name, "wall_s": round(rec["wall_s"], 2), "runs": rec["runs"],
-                         "retries": rec["retries"], "decks_sha256": rec["decks"]}
+            rec.key: {"corner": rec.corner.name, "wall_s": round(rec.wall_s, 2), "runs": rec.runs,
+                      "retries": rec.retries, "decks_sha256": dict(rec.decks)}
             for rec, _ in (finished[c] for c in corners)
         },  # fmt: skip
         "read_retries": {
-            retry["key"]: {"corner": Corner(**retry["corner"]).name, "wall_s": round(retry["wall_s"], 2),
-                           "runs": retry["runs"], "retries": retry["retries"], "decks_sha256": retry["decks"],
-                           "read_cycle": retry["read_cycle"]}
+            retry.key: {"corner": retry.corner.name, "wall_s": round(retry.wall_s, 2), "runs": retry.runs,
+                        "retries": retry.retries, "decks_sha256": dict(retry.decks),
+                        "read_cycle": retry.read_cycle.as_dict()}
             for _, retry in (finished[c] for c in corners) if retry is not None
         },  # fmt: skip
         "simulated_points": counts["points"],

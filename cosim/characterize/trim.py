@@ -147,11 +147,12 @@ def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path, folded: Ne
 COMPARED = ("access_time_s", "cycle_time_s", "energy_j", "leakage_w")
 
 
-def compare_rows(reference: tuple[dict, ...], trimmed: tuple[dict, ...]) -> list[dict]:
+def compare_rows(reference, trimmed) -> list[dict]:
     """Per op and measured column present in both: the two values and the relative difference
-    (trimmed - reference) / |reference|; plus the two statuses. Ops missing from either side are listed too."""
-    ref = {r["op"]: r for r in reference}
-    tri = {r["op"]: r for r in trimmed}
+    (trimmed - reference) / |reference|; plus the two statuses. Ops missing from either side are listed too.
+    Rows are cosim.characterize.records.MeasurementRow."""
+    ref = {r.op: r.as_dict() for r in reference}
+    tri = {r.op: r.as_dict() for r in trimmed}
     out = []
     for op in dict.fromkeys([*ref, *tri]):
         a, b = ref.get(op, {}), tri.get(op, {})

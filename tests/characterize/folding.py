@@ -24,7 +24,7 @@ def main_and_leakage(settings, models, corner: Corner, cache: Path, fold_bits: b
     req = PointRequest(plan=plan, corner=corner, netlist_path=sim.path, model_deck_path=deck,
                        period_s=nominal_period_s(mn.macro) * 1.5, search_min_cycle=False, check_row_switch=False,
                        storage_cells=sim.storage_cells)  # fmt: skip
-    return {r["op"]: r for r in characterize_point(req).rows}
+    return {r.op: r.as_dict() for r in characterize_point(req).rows}
 
 
 def assert_same_numbers(reference: dict[str, dict], candidate: dict[str, dict], rel: float, rel_leakage: float) -> None:

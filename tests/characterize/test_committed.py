@@ -17,6 +17,7 @@ import pytest
 import cosim.characterize.sweep as sweep
 from cosim.characterize.committed import COLUMNS, read_committed, table_csv_text
 from cosim.characterize.point import PointResult
+from cosim.characterize.records import MeasurementRow, RetryRecord
 from cosim.characterize.retry import merge, retry_key
 from cosim.characterize.sweep import Grid, sweep_macro
 from cosim.types import Corner
@@ -29,13 +30,11 @@ def test_every_committed_table_is_rebuilt_from_itself(settings, macro):
     frame = pd.read_csv(path)
     assert len(table.corners) == len(frame.groupby(["process", "vdd_v", "temp_c"]))
     assert len(table.points) == len(table.corners)
-    retry_of = {Corner(**r["corner"]): r for r in table.retries.values()}
     rows = []
-    for rec in table.points.values():
-        corner = Corner(**rec["corner"])
-        for row in merge(rec["rows"], retry_of.get(corner)):
+    for corner, (rec, retry) in table.records().items():
+        for row in merge(rec.rows, retry):
             rows.append({"macro": macro, "process": corner.process, "vdd_v": corner.vdd_v, "temp_c": corner.temp_c,
-                         **row, "point_key": rec["key"]})  # fmt: skip
+                         **row.as_dict(), "point_key": rec.key})  # fmt: skip
     assert table_csv_text(pd.DataFrame(rows).reindex(columns=list(COLUMNS))) == path.read_text()
 
 
@@ -91,17 +90,17 @@ class _FakePoint:
             raise KeyboardInterrupt("interrupted")
         self.calls.append(req.corner)
         e = req.corner.vdd_v**2 * 1e-12
-        reads = [{"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "access_time_s": 1e-9,
-                  "bits_checked": 8, "bit_errors": 0} for op in ("read_1", "read_0")]  # fmt: skip
+        reads = [MeasurementRow(op, period_s=req.period_s, energy_j=e, access_time_s=1e-9, bits_checked=8,
+                                bit_errors=0) for op in ("read_1", "read_0")]  # fmt: skip
         if self.wrong_read_0:
-            reads[1].update(status="failed", bit_errors=8, message="read 0xff, expected 0x0")
+            reads[1] = reads[1].with_(status="failed", bit_errors=8, message="read 0xff, expected 0x0")
         rows = (
-            {"op": "min_cycle", "status": "ok", "cycle_time_s": 2e-9, "message": "fake"},
-            *({"op": op, "status": "ok", "period_s": req.period_s, "energy_j": e, "bits_checked": 8, "bit_errors": 0}
+            MeasurementRow("min_cycle", cycle_time_s=2e-9, message="fake"),
+            *(MeasurementRow(op, period_s=req.period_s, energy_j=e, bits_checked=8, bit_errors=0)
               for op in ("write_1to0", "write_0to1", "write_same")),
             *reads,
-            {"op": "idle", "status": "ok", "period_s": req.period_s, "energy_j": e / 10},
-            {"op": "leakage", "status": "ok", "leakage_w": 1e-6},
+            MeasurementRow("idle", period_s=req.period_s, energy_j=e / 10),
+            MeasurementRow("leakage", leakage_w=1e-6),
         )  # fmt: skip
         return PointResult(rows=rows, decks={"main": "0" * 64}, wall_s=0.5, runs=1)
 
@@ -163,14 +162,14 @@ def test_table_grows_resumes_from_itself_and_never_shrinks_midway(settings, tmp_
     assert json.loads(resumed.json_path.read_text())["measurement_version"] == 999
 
 
-def _passing_retry(req, base_period_s: float) -> dict:
+def _passing_retry(req, base_period_s: float, key: str = "") -> RetryRecord:
     """Stands in for cosim.characterize.retry.retry_reads: every main operation passes at 1.5x the period."""
     period = 1.5 * base_period_s
-    rows = [{"op": op, "status": "ok", "period_s": period, "energy_j": 2e-12, "bits_checked": 8, "bit_errors": 0}
+    rows = [MeasurementRow(op, period_s=period, energy_j=2e-12, bits_checked=8, bit_errors=0)
             for op in ("write_1to0", "write_0to1", "read_1", "read_0", "write_same")]  # fmt: skip
-    rows.append({"op": "idle", "status": "ok", "period_s": period, "energy_j": 2e-13})
-    return {"rows": rows, "read_cycle": {"op": "read_cycle", "status": "ok", "cycle_time_s": period, "message": "fake"},
-            "decks": {}, "wall_s": 0.1, "runs": 1, "retries": 0}  # fmt: skip
+    rows.append(MeasurementRow("idle", period_s=period, energy_j=2e-13))
+    return RetryRecord(key, req.corner, tuple(rows), MeasurementRow("read_cycle", cycle_time_s=period, message="fake"),
+                       wall_s=0.1, runs=1)
 
 
 def test_a_point_whose_main_rows_a_retry_replaced_is_taken_only_with_that_retry(settings, tmp_path, monkeypatch):
@@ -186,7 +185,7 @@ def test_a_point_whose_main_rows_a_retry_replaced_is_taken_only_with_that_retry(
     assert (first.simulated, first.read_retries_simulated) == (1, 1)
     table = read_committed(first.csv_path)
     (point,) = table.points.values()
-    assert point["main_rows_from_retry"] in table.retries
+    assert point.main_rows_from_retry in table.retries
     text = first.csv_path.read_text()
     # the same retry code: both come from the table
     same = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c2"), grid, out_dir=out, jobs=1, progress=False)
@@ -200,6 +199,6 @@ def test_a_point_whose_main_rows_a_retry_replaced_is_taken_only_with_that_retry(
     assert rows.loc["read_0", "status"] == "ok" and rows.loc["read_0", "period_s"] == pytest.approx(6e-9)
     # the same numbers, and the provenance names the retry made now: a next sweep takes both from the table
     assert other.csv_path.read_text() == text and other.written
-    assert read_committed(other.csv_path).points.popitem()[1]["main_rows_from_retry"].startswith("other")
+    assert read_committed(other.csv_path).points.popitem()[1].main_rows_from_retry.startswith("other")
     again = sweep_macro(sp, replace(settings, cache_dir=tmp_path / "c4"), grid, out_dir=out, jobs=1, progress=False)
     assert (again.simulated, again.read_retries_simulated, again.written) == (0, 0, False)

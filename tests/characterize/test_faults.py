@@ -148,10 +148,16 @@ def test_two_sweeps_into_one_folder_at_once_lose_no_corner(settings, tmp_path):
 
 
 def test_an_unreadable_point_cache_file_is_missing_and_named(tmp_path):
+    from cosim.characterize.records import MeasurementRow, PointRecord
     from cosim.characterize.sweep import _cache, _load
+    from cosim.types import Corner
 
-    good = _cache({"key": "k", "rows": []}, tmp_path / "k.json")
+    good = _cache(PointRecord("k", Corner("tt", 1.8, 25.0), (MeasurementRow("idle", energy_j=1e-13),)),
+                  tmp_path / "k.json")
     assert _load(tmp_path / "k.json") == good and _load(tmp_path / "none.json") is None
-    (tmp_path / "cut.json").write_text('{"key": "k", "rows": [{"op": "re')
-    with pytest.warns(UserWarning, match=r"cut.json: unreadable point cache file"):
-        assert _load(tmp_path / "cut.json") is None
+    text = (tmp_path / "k.json").read_text()
+    (tmp_path / "cut.json").write_text(text[: len(text) // 2])
+    (tmp_path / "old.json").write_text(text.replace('"schema": 1', '"schema": 0'))
+    for name in ("cut.json", "old.json"):
+        with pytest.warns(UserWarning, match=f"{name}: unreadable point cache file"):
+            assert _load(tmp_path / name) is None

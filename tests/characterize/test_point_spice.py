@@ -30,7 +30,7 @@ def _request(settings, models, corner: Corner, **kw) -> PointRequest:
 
 
 def _rows(result) -> dict[str, dict]:
-    return {row["op"]: row for row in result.rows}
+    return {row.op: row for row in result.rows}
 
 
 def test_tiny_macro_at_two_corners(settings, models):
@@ -40,16 +40,16 @@ def test_tiny_macro_at_two_corners(settings, models):
     ff, ss = (_rows(r) for r in Parallel(n_jobs=2, backend="loky")(delayed(characterize_point)(q) for q in reqs))
     for rows in (ff, ss):
         for op in ("read_0", "read_1", "write_0to1", "write_1to0", "write_same"):
-            assert rows[op]["status"] == "ok", rows[op]
-            assert rows[op]["bit_errors"] == 0 and rows[op]["bits_checked"] == 8
-            assert rows[op]["energy_j"] > 0
-        assert rows["idle"]["energy_j"] > 0
-        assert rows["leakage"]["leakage_w"] > 0
+            assert rows[op].status == "ok", rows[op]
+            assert rows[op].bit_errors == 0 and rows[op].bits_checked == 8
+            assert rows[op].energy_j > 0
+        assert rows["idle"].energy_j > 0
+        assert rows["leakage"].leakage_w > 0
         # a write flipping every bit costs more than rewriting the same value
-        assert rows["write_0to1"]["energy_j"] > rows["write_same"]["energy_j"]
+        assert rows["write_0to1"].energy_j > rows["write_same"].energy_j
     for op in ("read_1", "write_1to0", "write_0to1"):
-        assert 0 < ff[op]["access_time_s"] < ss[op]["access_time_s"], op
-    assert ff["leakage"]["leakage_w"] > ss["leakage"]["leakage_w"]  # fast devices leak more
+        assert 0 < ff[op].access_time_s < ss[op].access_time_s, op
+    assert ff["leakage"].leakage_w > ss["leakage"].leakage_w  # fast devices leak more
 
 
 def test_row_switch_hazard_is_measured(settings, models):
@@ -64,8 +64,8 @@ def test_row_switch_hazard_is_measured(settings, models):
     r, _, spec = _run(req, spec, "row_switch", {"runs": 0, "retries": 0})
     (hazard,) = (_check_cycle(req, spec, r, m) for m in seq[1])
     # measured on sram_8x16 at tt/1.8/25: every bit of the read row is overwritten with the written data
-    assert hazard["status"] == "failed" and hazard["bit_errors"] == 8, hazard
-    assert "expected 0x0" in hazard["message"]
+    assert hazard.status == "failed" and hazard.bit_errors == 8, hazard
+    assert "expected 0x0" in hazard.message
 
 
 def test_min_cycle_search_brackets_pass_and_fail(settings, models):
@@ -98,5 +98,5 @@ def test_trailing_cycle_is_cut_without_changing_a_measurement(settings, models):
         assert r.time_s[-1] == pytest.approx(stop_time_s(spec))
         rows.append([_check_cycle(req, spec, r, m) for m in seq[1]])
     assert rows[0] == rows[1]
-    assert [row["status"] for row in rows[0]] == ["ok", "ok"] and all(row["bits_checked"] == 8 for row in rows[0])
+    assert [row.status for row in rows[0]] == ["ok", "ok"] and all(row.bits_checked == 8 for row in rows[0])
 
