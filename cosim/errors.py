@@ -29,3 +29,7 @@ class TableRangeError(CosimError):
 
 class DatasetError(CosimError):
     """A dataset file is missing or corrupt."""
+
+
+class ModelError(CosimError, ValueError):
+    """A model file cannot be loaded, or holds an operation the engine cannot run (named with its fx node)."""

@@ -30,7 +30,7 @@ def parse_sweep(spec: str, temp_c: float, table=None) -> list[Corner]:
 
 
 def _one(spec, out_dir: Path, plots: bool) -> dict:
-    from cosim.report.infer import run_inference
+    from cosim.simulate import run_inference
     from cosim.report.report import write_outputs
 
     res = run_inference(spec)
@@ -62,7 +62,7 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, lim
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
-    from cosim.report.infer import InferSpec, run_inference
+    from cosim.simulate import InferSpec, run_inference
     from cosim.report.report import summary, write_outputs
 
     corner = Corner(process, vdd, temp_c)

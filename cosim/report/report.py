@@ -18,7 +18,7 @@ import torch
 from cosim.config import PROJECT_ROOT
 from cosim.engine.evaluate import classification_metrics
 from cosim.memory.ledger import COMPONENTS
-from cosim.report.infer import InferResult
+from cosim.simulate import InferResult
 
 #: the seeds' figures for one image, printed by an earlier attempt with no simulation behind them
 SEED_CLAIM = {"latency_s": 36.59e-3, "power_w": 7.3e-3, "energy_j": 0.267e-3}

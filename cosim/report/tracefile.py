@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cosim.report.infer import InferResult
+from cosim.simulate import InferResult
 
 
 def write_trace(res: InferResult, path: Path, n_images: int) -> int:
