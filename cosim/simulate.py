@@ -1,4 +1,9 @@
-"""One co-simulation run: quantized model x dataset x accelerator x corner -> every access charged from the tables.
+"""The product's verb: simulate a model on a dataset held in SRAM macros at a corner -> every access charged from
+the tables. `simulate(model, data, hardware, corner, options)` is the public front door (`cosim.simulate`);
+`run_inference(InferSpec)` is the stage underneath it, which the CLI's sweeps and the benchmarks call directly.
+
+What is simulated (model, data, `Hardware`, corner) is kept apart from how it is run (`RunOptions`: batch size,
+seed, subset, calibration count), as VlsirTools keeps Sim apart from SimOptions.
 
 The images are run in batches through cosim.engine.run(record=True); each batch's recorded layer inputs/outputs
 are charged by the memory model (vectorised) and, where the corner's bit-error rate is > 0, the engine reads
@@ -9,6 +14,7 @@ energies from the accelerator file (marked NOT SPICE-derived), accuracy from the
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -103,9 +109,11 @@ def bit_widths(layers) -> dict:
 
 def run_inference(spec: InferSpec, settings: Settings | None = None, *,
                   progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
-                  qmodel=None, data=None, tables: Mapping[str, CharacterizationTable] | None = None) -> InferResult:
+                  qmodel=None, data=None, tables: Mapping[str, CharacterizationTable] | None = None,
+                  source: Mapping | None = None) -> InferResult:
     """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images.
-    ``qmodel``, ``data`` and ``tables`` (macro -> table) skip loading what the caller already holds."""
+    ``qmodel``, ``data`` and ``tables`` (macro -> table) skip loading what the caller already holds; ``source``
+    (model_file, its sha256, ...) is the provenance of a ``qmodel`` the caller built."""
     from cosim.engine import quantize_trained, run
     from cosim.data import load_dataset
 
@@ -119,7 +127,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     tw, kw = load_costs(settings, acc.weights.macro, spec.corner, tables)
     ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(
         settings, acc.activations.macro, spec.corner, tables)
-    extra = {}
+    extra = dict(source or {})
     dataset = spec.dataset
     if qmodel is None:
         from cosim.models import load_trained, weights_path
@@ -229,3 +237,260 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,
         extra={"ber_seed": seed, "ber_applied": ber, "dataset": dataset or data.name, **extra},
     )
+
+
+# --- the public verb ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hardware:
+    """The accelerator the model runs on: its TOML file (None: cosim/memory/default_accelerator.toml), optionally
+    both memories built from one `macro`, and whether the corner's bit-error rate is injected into reads."""
+
+    accelerator: Path | None = None
+    macro: str | None = None
+    bit_errors: bool = True
+
+    @classmethod
+    def load(cls, accelerator: str | Path | None = None, *, macro: str | None = None,
+             bit_errors: bool = True) -> "Hardware":
+        """Check the accelerator file (and macro name) now, so a typo fails before any simulation."""
+        path = Path(accelerator) if accelerator is not None else None
+        acc = load_accelerator(path)
+        if macro:
+            acc.with_macro(macro)
+        return cls(path, macro, bit_errors)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a simulation is run; none of these change what is simulated, except `limit` (a seeded subset) and
+    `calibration` (how many images set the activation ranges)."""
+
+    batch_size: int = 500  #: images per engine call; batches run side by side, one per core
+    seed: int = 0  #: subset, calibration split and bit-error seed
+    limit: int | None = None  #: a seeded subset of N evaluation images
+    calibration: int = 512  #: calibration images (from `calibration_data`, else a seeded split held out of the data)
+
+
+def parse_corner(corner: "str | Corner") -> Corner:
+    """'tt/1.8/25' (process/vdd/temperature) or a Corner."""
+    if isinstance(corner, Corner):
+        return corner
+    parts = str(corner).split("/")
+    if len(parts) != 3:
+        raise ConfigError(f"corner {corner!r}: write process/vdd/temp, e.g. tt/1.8/25")
+    try:
+        return Corner(parts[0], float(parts[1]), float(parts[2]))
+    except ValueError:
+        raise ConfigError(f"corner {corner!r}: vdd and temp must be numbers, e.g. tt/1.8/25") from None
+
+
+def _as_dataset(data, preprocess, settings, what: str = "data"):
+    """A Dataset from a name/path, a Dataset, an (images, labels) pair or a DataLoader of such pairs."""
+    from cosim.data import Dataset
+    from cosim.data.user import Preprocess, load_data
+
+    if data is None:
+        return None
+    if isinstance(data, Dataset):
+        return data if preprocess is None else Dataset(data.name, data.split, preprocess.apply(data.images, what),
+                                                       data.labels, data.classes, data.source)
+    if isinstance(data, (str, Path)):
+        return load_data(data, preprocess or Preprocess(), "test", settings)
+    if isinstance(data, torch.utils.data.DataLoader):
+        xs, ys = zip(*[(x, y) for x, y in data])
+        data = (torch.cat(xs), torch.cat(ys))
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = torch.as_tensor(data[0]).float(), torch.as_tensor(data[1]).long()
+        classes = tuple(str(c) for c in range(int(y.max()) + 1)) if len(y) else ()
+        ds = Dataset("tensors", "all", x, y, classes, f"in-memory tensors {tuple(x.shape)}")
+        return ds if preprocess is None else _as_dataset(ds, preprocess, settings, what)
+    raise ConfigError(f"{what}: pass a dataset name, a folder/.npz path, a cosim Dataset, (images, labels) tensors "
+                      f"or a DataLoader, not {type(data).__name__}")
+
+
+def _check_shapes(module, name: str, data, classes: int) -> None:
+    """Run the float model on one image: a model/data mismatch is one line here, not a matmul error later."""
+    try:
+        with torch.no_grad():
+            out = module(data.images[:1])
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{name} cannot take {data.source}'s images of shape {tuple(data.images.shape[1:])} "
+                          f"({text[:200]}); resize/recolour them with --input-size H,W (Preprocess) to what the "
+                          f"model was trained on") from None
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise ConfigError(f"{name} returns {type(out).__name__} {tuple(getattr(out, 'shape', ()))}; it must return "
+                          f"logits [N, classes]")
+    if out.shape[1] < classes:
+        raise ConfigError(f"{name} has {out.shape[1]} outputs but {data.source} has {classes} classes; use data with "
+                          f"at most {out.shape[1]} classes or a model with one output per class")
+
+
+def prepare_model(model, data, *, weights=None, calibration_data=None, calibration: int = 512, seed: int = 0,
+                  preprocess=None, settings: Settings | None = None):
+    """Load and quantize `model` for `data`: (QuantizedModel, LoadedModel, evaluation Dataset, calibration note).
+
+    Without `calibration_data`, `calibration` seeded images are held out of `data` (a named dataset calibrates on
+    its train split, as the committed models do) and the rest is evaluated."""
+    from cosim.data import Dataset, load_dataset
+    from cosim.engine import QuantizedModel, quantize
+    from cosim.engine.graph import lower
+    from cosim.models.user import LoadedModel, load_model
+
+    if isinstance(model, QuantizedModel):
+        return model, LoadedModel(name="QuantizedModel", module=torch.nn.Identity()), data, "given"
+    loaded = model if isinstance(model, LoadedModel) else (
+        LoadedModel(name=type(model).__name__, module=model.eval(), source={"class": type(model).__name__})
+        if isinstance(model, torch.nn.Module) else load_model(model, weights))
+    if data is None:
+        if loaded.dataset is None:
+            raise ConfigError(f"{loaded.name}: name the data to run it on (a dataset name, a folder, an .npz)")
+        data = loaded.dataset
+    named = isinstance(data, str) and not Path(data).exists()
+    dataset = _as_dataset(data, preprocess, settings)
+    if calibration < 1:
+        raise ConfigError(f"calibration ({calibration}) must be at least 1 image")
+    cal = _as_dataset(calibration_data, preprocess, settings, "calibration data")
+    note = ""
+    if cal is not None:
+        cal_images = cal.images[torch.randperm(len(cal), generator=torch.Generator().manual_seed(seed))[:calibration]]
+        note = f"{min(calibration, len(cal))} seeded images of {cal.source}"
+    elif named:
+        train = load_dataset(str(data), "train", settings)
+        if preprocess is not None:
+            train = _as_dataset(train, preprocess, settings)
+        index = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:calibration]
+        cal_images = train.images[index]
+        note = f"{len(index)} seeded images of {train.source} (train split)"
+    else:
+        if len(dataset) < 2:
+            raise ConfigError(f"{dataset.source}: needs at least 2 images (calibration and evaluation)")
+        n_cal = min(calibration, max(1, len(dataset) // 5))
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+        cal_images = dataset.images[order[:n_cal]]
+        rest = order[n_cal:].sort().values
+        dataset = Dataset(dataset.name, dataset.split, dataset.images[rest], dataset.labels[rest], dataset.classes,
+                          f"{dataset.source} (minus {n_cal} seeded calibration images)")
+        note = f"{n_cal} seeded images held out of {dataset.source.split(' (minus')[0]}, not evaluated"
+    module = loaded.module_for(dataset.images[:1])
+    _check_shapes(module, loaded.name, dataset, len(dataset.classes))
+    lower(module, dataset.images[:1])  # an operation the engine cannot run is refused here, before calibration
+    qmodel = quantize(module, cal_images.float())
+    return qmodel, loaded, dataset, note
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """A finished simulation: headline figures as attributes, per-layer and per-class tables as DataFrames, the
+    full report (every figure with its source) from `to_json()`, all files from `save(dir)`."""
+
+    run: InferResult
+    report: dict  #: the report.json content
+
+    @property
+    def accuracy(self) -> float:
+        return self.report["accuracy"]
+
+    @property
+    def energy_per_inference_j(self) -> float:
+        return self.report["energy_per_inference_j"]
+
+    @property
+    def latency_per_inference_s(self) -> float:
+        return self.report["latency_per_inference_s"]
+
+    @property
+    def average_power_w(self) -> float:
+        return self.report["average_power_w"]
+
+    @property
+    def n_images(self) -> int:
+        return self.report["n_images"]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.run.classes
+
+    @property
+    def per_layer(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.report["per_layer"])
+
+    @property
+    def per_class(self):
+        import pandas as pd
+
+        pc = self.report["per_class"]
+        rows = pc if isinstance(pc, list) else [{"class": k, **v} for k, v in pc.items()]
+        return pd.DataFrame(rows)
+
+    def to_json(self) -> str:
+        return json.dumps(self.report, indent=1)
+
+    def save(self, out_dir: str | Path, *, plots: bool = False) -> Path:
+        """report.json, per_image.csv (and PNGs with plots=True), written into a temporary folder beside
+        `out_dir` and renamed into place: a crash leaves no half-written run."""
+        from cosim.report.report import write_outputs  # report renders results; it is above this stage
+
+        return write_atomically(Path(out_dir), lambda tmp: write_outputs(self.run, tmp, plots=plots))
+
+
+def write_atomically(out_dir: Path, write: Callable[[Path], object]) -> Path:
+    """Run `write(tmp)` on a fresh folder beside `out_dir`, then swap it into place (an old `out_dir` is replaced
+    only once the new one is complete)."""
+    import shutil
+    import tempfile
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        write(tmp)
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            out_dir.rename(old / "previous")
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | Corner" = "tt/1.8/25", *,
+             options: RunOptions = RunOptions(), weights: str | Path | None = None, calibration_data=None,
+             preprocess=None, settings: Settings | None = None,
+             progress: Callable[[int], None] | None = None) -> SimulationResult:
+    """Run `model` on `data` with its weights and activations in the simulated SRAM of `hardware` at `corner`.
+
+    model: an nn.Module, a committed name ("lenet5"), a .pt2 / TorchScript path, or "file.py:Class" with
+    `weights`; data: a dataset name, an ImageFolder tree, an .npz (x, y), (images, labels) tensors or a DataLoader
+    (None: a committed model's own dataset); `preprocess`: a cosim.Preprocess for images loaded from a name/path.
+
+    >>> import cosim, torch
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+    ...                           torch.nn.Linear(4 * 6 * 6, 10))
+    >>> result = cosim.simulate(net, "digits", corner="tt/1.8/25", options=cosim.RunOptions(limit=20, calibration=64))
+    >>> result.n_images, 0.0 <= result.accuracy <= 1.0, result.energy_per_inference_j > 0
+    (20, True, True)
+    """
+    settings = load_settings() if settings is None else settings
+    hardware = hardware or Hardware()
+    corner = parse_corner(corner)
+    qmodel, loaded, dataset, note = prepare_model(
+        model, data, weights=weights, calibration_data=calibration_data, calibration=options.calibration,
+        seed=options.seed, preprocess=preprocess, settings=settings)
+    if options.limit is not None:
+        dataset = dataset.subset(options.limit, seed=options.seed)
+    spec = InferSpec(model=loaded.name, dataset=dataset.name, macro=hardware.macro, corner=corner,
+                     accelerator=hardware.accelerator, limit=options.limit, batch_size=options.batch_size,
+                     seed=options.seed, bit_errors=hardware.bit_errors)
+    res = run_inference(spec, settings, progress=progress, qmodel=qmodel, data=dataset,
+                        source={**loaded.source, "calibration": note})
+    from cosim.report.report import build_report, clean  # the report's figures are the result's figures
+
+    return SimulationResult(run=res, report=clean(build_report(res)))

@@ -184,24 +184,24 @@ def build_report(res: InferResult) -> dict:
     }
 
 
-def _clean(x):
+def clean(x):
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean(v) for v in x]
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
         return None if not math.isfinite(float(x)) else float(x)
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return clean(x.tolist())
     return x
 
 
 def write_outputs(res: InferResult, out_dir: Path, *, plots: bool = True) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = _clean(build_report(res))
+    report = clean(build_report(res))
     (out_dir / "report.json").write_text(json.dumps(report, indent=1))
     latency = report["latency_per_inference_s"]
     with open(out_dir / "per_image.csv", "w", newline="") as fh:
