@@ -264,6 +264,13 @@ def lower(model: nn.Module, example: torch.Tensor | None = None) -> FloatProgram
             gm = torch.fx.symbolic_trace(model)
         except Exception as exc:  # torch.fx raises many types for untraceable Python
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if example is not None:  # torch.export traces more Python (len, shapes, control flow on shapes)
+                try:
+                    return lower(torch.export.export(model, (example[:1].float(),)).module(), example)
+                except ModelError:
+                    raise
+                except Exception:
+                    pass
             raise ModelError(f"{type(model).__name__}: torch.fx cannot trace its forward ({first}); export it with "
                              f"torch.export.export(model, (example,)) and pass the .pt2 file") from None
     if example is not None and not any("val" in n.meta or "tensor_meta" in n.meta for n in gm.graph.nodes
