@@ -135,7 +135,8 @@ def build_report(res: InferResult) -> dict:
                            "word_size": t.word_size, "num_words": t.num_words}
     spec = res.spec
     return {
-        "model": spec.model, "dataset": res.extra["dataset"], "n_images": N, "accuracy": acc_val,
+        "model": spec.model, "dataset": res.extra["dataset"], "classes": list(res.classes), "n_images": N,
+        "accuracy": acc_val,
         "macro": acc.weights.macro, "activation_macro": acc.activations.macro,
         "process": spec.corner.process, "vdd": spec.corner.vdd_v, "temp_c": spec.corner.temp_c,
         "energy_per_inference_j": energy, **comp, "model_load_j": model_load,
