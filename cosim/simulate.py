@@ -14,6 +14,8 @@ energies from the accelerator file (marked NOT SPICE-derived), accuracy from the
 from __future__ import annotations
 
 import hashlib
+import sys
+import types
 import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -494,3 +496,14 @@ def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | 
     from cosim.report.report import build_report, clean  # the report's figures are the result's figures
 
     return SimulationResult(run=res, report=clean(build_report(res)))
+
+
+class _VerbModule(types.ModuleType):
+    """`cosim.simulate` names both this stage module and its verb: once the module is imported it is the package's
+    attribute, so calling it calls the verb."""
+
+    def __call__(self, *args, **kwargs) -> SimulationResult:
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _VerbModule
