@@ -318,9 +318,9 @@ def _check_shapes(module, name: str, data, classes: int) -> None:
             out = module(data.images[:1])
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{name} cannot take {data.source}'s images of shape {tuple(data.images.shape[1:])} "
-                          f"({text[:200]}); resize/recolour them with --input-size H,W (Preprocess) to what the "
-                          f"model was trained on") from None
+        raise ConfigError(f"{name} cannot take the images of {data.name}, shape {tuple(data.images.shape[1:])} "
+                          f"({text[:200]}); resize them to what the model was trained on with --input-size H,W "
+                          f"(Python: cosim.Preprocess(input_size=...))") from None
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
         raise ConfigError(f"{name} returns {type(out).__name__} {tuple(getattr(out, 'shape', ()))}; it must return "
                           f"logits [N, classes]")
