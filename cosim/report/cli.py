@@ -230,4 +230,4 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  acc {r['accuracy'] * 100:6.2f} %  "
                    f"E {r['energy_per_inference_j'] * 1e9:10.3f} nJ  t {r['latency_per_inference_s'] * 1e6:10.2f} us  "
                    f"BER {r['bit_error_rate']:.3g}")
-    click.echo(f"  wrote {out_dir}/sweep.json, sweep_vs_vdd.png and one folder per corner")
+    click.echo(f"  wrote {out_dir}/sweep.json" + ("" if no_plots else ", sweep_vs_vdd.png") + " and one folder per corner")
