@@ -23,6 +23,19 @@ def user(tmp_path_factory):
     return folder, write_user_files(folder, checkpoint_format="dataparallel")
 
 
+def cosim_in_process(*args, cwd, monkeypatch, capsys) -> subprocess.CompletedProcess:
+    """`cosim` through the same main() in this process (no interpreter start-up per case)."""
+    from cosim.cli import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["cosim", *map(str, args)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, exit_info.value.code, out, err)
+
+
 def one_line_error(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -68,8 +81,12 @@ def test_pt2_through_the_cli(user):
 
 
 @pytest.mark.parametrize("case", ["shape", "empty", "corrupt", "other_class", "unsupported", "no_such_file"])
-def test_one_line_errors(user, case):
+def test_one_line_errors(user, case, monkeypatch, capsys):
     folder, _ = user
+
+    def cosim(*a, cwd):
+        return cosim_in_process(*a, cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
+
     args = ["--dataset", "my_images", "--input-size", "16,16", "--out", "out/err", "--no-plots"]
     if case == "shape":
         args = ["--model", "my_net.py:Net", "--weights", "my_net.pth", "--dataset", "my_images", "--out", "out/e"]
@@ -100,15 +117,17 @@ def test_one_line_errors(user, case):
 
 @pytest.mark.parametrize("args,needle", [(["--jobs", "0"], "--jobs"), (["--vdd", "1.8,abc"], "--vdd"),
                                          (["--vdd", ""], "--vdd")])
-def test_usage_errors_are_one_line(tmp_path, args, needle):
-    line = one_line_error(cosim("infer", *args, "--out", tmp_path / "o", cwd=tmp_path))
+def test_usage_errors_are_one_line(tmp_path, args, needle, monkeypatch, capsys):
+    line = one_line_error(cosim_in_process("infer", *args, "--out", tmp_path / "o", cwd=tmp_path,
+                                           monkeypatch=monkeypatch, capsys=capsys))
     assert line.startswith("cosim: usage error:") and needle in line
 
 
-def test_unwritable_out_is_refused_before_running(tmp_path):
+def test_unwritable_out_is_refused_before_running(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    line = one_line_error(cosim("infer", "--out", blocker / "sub", cwd=tmp_path))
+    line = one_line_error(cosim_in_process("infer", "--out", blocker / "sub", cwd=tmp_path, monkeypatch=monkeypatch,
+                                           capsys=capsys))
     assert "--out" in line and ("not writable" in line or "not a folder" in line)
 
 
