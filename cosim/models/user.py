@@ -85,7 +85,9 @@ def load_model(spec: str | Path, weights: str | Path | None = None) -> LoadedMod
         raise ModelError(f"{text}: name the class or factory in the file too, e.g. --model {text}:Net")
     path = Path(text)
     if not path.exists():
-        names = ", ".join(SPECS)
+        from cosim.models import weights_path
+
+        names = ", ".join(n for n in SPECS if weights_path(n).is_file())
         raise ModelError(f"{text}: no such model file, and not a committed model ({names}); pass a .pt2, a "
                          f"TorchScript file, or file.py:Class with --weights")
     if weights is not None:
