@@ -52,6 +52,9 @@ def main() -> None:
         click.echo(f"cosim: error: {exc}", err=True)
         sys.exit(2)
     except click.UsageError as exc:  # one line too: what was wrong and where the help is
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `cosim`: the help, as click prints it
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+            sys.exit(2)
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
         click.echo(f"cosim: usage error: {exc.format_message()}{where}", err=True)
         sys.exit(2)
