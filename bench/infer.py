@@ -37,7 +37,7 @@ def main() -> None:
     from cosim.data import load_dataset
     from cosim.engine import quantize_trained
     from cosim.models import load_trained
-    from cosim.report.infer import InferSpec, run_inference
+    from cosim.simulate import InferSpec, run_inference
     from cosim.types import Corner
 
     settings = load_settings()

@@ -47,10 +47,24 @@ def cli() -> None:
 
 def main() -> None:
     try:
-        cli(standalone_mode=True)
+        code = cli(standalone_mode=False)
     except CosimError as exc:  # one clear line, no traceback, for bad input
         click.echo(f"cosim: error: {exc}", err=True)
         sys.exit(2)
+    except click.UsageError as exc:  # one line too: what was wrong and where the help is
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `cosim`: the help, as click prints it
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+            sys.exit(2)
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        click.echo(f"cosim: usage error: {exc.format_message()}{where}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("cosim: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,7 @@ class TableIntegrityError(CosimError):
 
 class SweepIncomplete(CosimError):
     """A sweep ended with corners the simulator could not simulate (faults, not results: nothing of them stored)."""
+
+
+class ModelError(CosimError, ValueError):
+    """A model file cannot be loaded, or holds an operation the engine cannot run (named with its fx node)."""

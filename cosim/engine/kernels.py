@@ -68,6 +68,12 @@ def prepare(layer: Layer, requantization: str) -> Layer:
         # torch's quantized add dequantizes with one fused multiply-add: code * scale + (-zp * scale)
         c["premul"] = [(-q.zero_point * _f32(q.scale)).double() for q in (qa, qb)]
         c["scales"] = [_f32(q.scale).double() for q in (qa, qb)]
+    if layer.op == "cat":
+        c["inv_out_scale"] = _f32(1.0) / _f32(layer.output_qparams.scale)
+        c["premul"] = [(-q.zero_point * _f32(q.scale)).double() for q in layer.input_qparams]
+        c["scales"] = [_f32(q.scale).double() for q in layer.input_qparams]
+        # inputs already in the output's qparams are copied code for code
+        c["same"] = [q == layer.output_qparams for q in layer.input_qparams]
     if layer.op == "mul":
         qa, qb = layer.input_qparams
         c["multiplier"] = (_f32(qa.scale) * _f32(qb.scale) / _f32(layer.output_qparams.scale))
@@ -213,3 +219,29 @@ def mul(layer: Layer, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def lookup(layer: Layer, x: torch.Tensor) -> torch.Tensor:
     offset = layer.input_qparams[0].qmin
     return layer.lut[(x - offset).long()]
+
+
+def cat(layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """Channel concatenation into the output's qparams: each input dequantized as `add` does (float32 fused
+    multiply-add), then `round_half_even(x * (1/s_out)) + zp`, torch's quantize step (tests check the formula)."""
+    c = layer.compute
+    q = layer.output_qparams
+    lo, hi = c["clamp"]
+    parts = []
+    for i, x in enumerate(inputs):
+        if c["same"][i]:
+            parts.append(x)
+            continue
+        real = (x.double() * c["scales"][i] + c["premul"][i]).to(_F32)
+        parts.append((torch.round(real * c["inv_out_scale"]) + q.zero_point).clamp_(lo, hi))
+    return torch.cat(parts, dim=1)
+
+
+def reshape(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(len(x), *layer.out_shape)
+
+
+def upsample(layer: Layer, x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour upsampling by integer factors: every code repeated, qparams kept."""
+    fh, fw = layer.kernel_size
+    return x.repeat_interleave(fh, dim=2).repeat_interleave(fw, dim=3)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from cosim.engine.graph import QPARAM_PRESERVING_OPS, WEIGHTED_OPS, FloatProgram, lower, run_float
+from cosim.engine.graph import LUT_FUNCTIONS, QPARAM_PRESERVING_OPS, WEIGHTED_OPS, FloatProgram, lower, run_float
 from cosim.engine.qparams import MinMaxObserver, QParams, check_bits, quantize_weight
 
 REQUANTIZATION_MODES = ("fbgemm", "fixed_point")
@@ -77,12 +77,13 @@ class Layer:
     multiplier: torch.Tensor | None = None  #: float32 [out]  input_scale * weight_scale / output_scale
     fixed_multiplier: torch.Tensor | None = None  #: int64 [out], M0 in [2^30, 2^31)
     fixed_shift: torch.Tensor | None = None  #: int64 [out]
-    lut: torch.Tensor | None = None  #: float32 [2^input_bits] output code per input code (silu/sigmoid)
+    lut: torch.Tensor | None = None  #: float32 [2^input_bits] output code per input code (LUT_FUNCTIONS ops)
     kernel_size: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
+    out_shape: tuple[int, ...] = ()  #: reshape: per-image output shape
     macs_per_image: int = 0
     # precomputed execution constants (derived from the fields above; cached for speed)
     compute: dict = field(default_factory=dict, repr=False)
@@ -161,7 +162,7 @@ def _lut(op: str, in_q: QParams, out_q: QParams) -> torch.Tensor:
     """Output code for every input code of an elementwise nonlinearity (float64 reference, round half even)."""
     codes = torch.arange(in_q.qmin, in_q.qmax + 1, dtype=torch.float64)
     real = (codes - in_q.zero_point) * in_q.scale
-    fn = torch.sigmoid if op == "sigmoid" else torch.nn.functional.silu
+    fn = LUT_FUNCTIONS[op]
     out = torch.round(fn(real) / out_q.scale) + out_q.zero_point
     return torch.clamp(out, out_q.qmin, out_q.qmax).to(torch.float32)
 
@@ -186,7 +187,7 @@ def quantize(model: torch.nn.Module, calibration_images: torch.Tensor, config: Q
     """Quantize `model` (float, eval) post-training with min/max calibration on `calibration_images`."""
     if len(calibration_images) == 0:
         raise ValueError("need at least one calibration image")
-    program = lower(model)
+    program = lower(model, calibration_images[:1].float())
     from cosim.engine.kernels import prepare  # kernels imports this module
 
     if config.prune_fraction > 0:
@@ -212,7 +213,7 @@ def quantize(model: torch.nn.Module, calibration_images: torch.Tensor, config: Q
         qparams[fl.name] = out_q
         common = dict(name=fl.name, op=fl.op, inputs=fl.inputs, input_qparams=in_q, output_qparams=out_q,
                       activation=fl.activation, kernel_size=fl.kernel_size, stride=fl.stride, padding=fl.padding,
-                      dilation=fl.dilation, groups=fl.groups,
+                      dilation=fl.dilation, groups=fl.groups, out_shape=fl.out_shape,
                       macs_per_image=_macs(fl, shapes[fl.inputs[0]], shapes[fl.name]))
         if fl.op in WEIGHTED_OPS:
             bits = config.weight_bits_of(fl.name)
@@ -226,7 +227,7 @@ def quantize(model: torch.nn.Module, calibration_images: torch.Tensor, config: Q
             m0, shift = fixed_point_multiplier(multiplier)
             layer = Layer(**common, weight=codes, weight_bits=bits, weight_scale=w_scale, bias=bias,
                           multiplier=multiplier, fixed_multiplier=m0, fixed_shift=shift)
-        elif fl.op in ("silu", "sigmoid"):
+        elif fl.op in LUT_FUNCTIONS:
             layer = Layer(**common, lut=_lut(fl.op, in_q[0], out_q))
         else:
             layer = Layer(**common)

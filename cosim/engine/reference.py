@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from cosim.engine.quantize import Layer, QuantizedModel
 
-TWIN_OPS = frozenset({"conv2d", "depthwise_conv2d", "linear", "maxpool", "avgpool", "gap", "relu", "add"})
+TWIN_OPS = frozenset({"conv2d", "depthwise_conv2d", "linear", "maxpool", "avgpool", "gap", "relu", "add", "cat",
+                      "reshape", "upsample"})
 
 
 def use_fbgemm() -> None:
@@ -114,6 +115,12 @@ def twin_layer(twin: TwinLayer, inputs: list[torch.Tensor]) -> torch.Tensor:
     elif layer.op == "add":
         fn = torch.ops.quantized.add_relu if layer.activation == "relu" else torch.ops.quantized.add
         y = fn(x, inputs[1], q.scale, q.zero_point)
+    elif layer.op == "cat":
+        y = torch.ops.quantized.cat(inputs, 1, q.scale, q.zero_point)
+    elif layer.op == "reshape":
+        y = x.reshape(len(x), *layer.out_shape)
+    elif layer.op == "upsample":
+        y = F.interpolate(x, scale_factor=layer.kernel_size, mode="nearest")
     else:  # pragma: no cover - supports() rules these out
         raise ValueError(layer.op)
     if layer.activation == "relu6":

@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 
 from cosim.engine import kernels
+from cosim.engine.graph import LUT_FUNCTIONS
 from cosim.engine.qparams import QParams, code_dtype, quantize_activation
 from cosim.engine.quantize import Layer, QuantizedModel
 
@@ -58,30 +59,29 @@ def _check_hooked(layer: Layer, what: str, codes: torch.Tensor, shape: torch.Siz
     return codes
 
 
+def _single(kernel):
+    return lambda layer, inputs, weight, with_codes: (kernel(layer, inputs[0]), None)
+
+
+#: op -> (layer, inputs, weight, with_codes) -> (float32 output codes, the same codes in their integer dtype or None)
+KERNELS = {
+    "conv2d": lambda L, xs, w, wc: kernels.conv2d(L, xs[0], w, wc),
+    "depthwise_conv2d": lambda L, xs, w, wc: kernels.conv2d(L, xs[0], w, wc),
+    "linear": lambda L, xs, w, wc: kernels.linear(L, xs[0], w, wc),
+    "maxpool": _single(kernels.maxpool), "avgpool": _single(kernels.avgpool), "gap": _single(kernels.gap),
+    "relu": _single(kernels.relu), "reshape": _single(kernels.reshape), "upsample": _single(kernels.upsample),
+    "add": lambda L, xs, w, wc: (kernels.add(L, xs[0], xs[1]), None),
+    "mul": lambda L, xs, w, wc: (kernels.mul(L, xs[0], xs[1]), None),
+    "cat": lambda L, xs, w, wc: (kernels.cat(L, xs), None),
+    **{op: _single(kernels.lookup) for op in LUT_FUNCTIONS},
+}
+
+
 def _execute(layer: Layer, inputs: list[torch.Tensor], weight: torch.Tensor | None, with_codes: bool
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The layer's output (float32 codes) and, where the kernel makes them in the same pass and ``with_codes``, the
     same codes in their integer dtype (else None)."""
-    op = layer.op
-    if op in ("conv2d", "depthwise_conv2d"):
-        return kernels.conv2d(layer, inputs[0], weight, with_codes)
-    if op == "linear":
-        return kernels.linear(layer, inputs[0], weight, with_codes)
-    if op == "maxpool":
-        return kernels.maxpool(layer, inputs[0]), None
-    if op == "avgpool":
-        return kernels.avgpool(layer, inputs[0]), None
-    if op == "gap":
-        return kernels.gap(layer, inputs[0]), None
-    if op == "relu":
-        return kernels.relu(layer, inputs[0]), None
-    if op == "add":
-        return kernels.add(layer, inputs[0], inputs[1]), None
-    if op == "mul":
-        return kernels.mul(layer, inputs[0], inputs[1]), None
-    if op in ("silu", "sigmoid"):
-        return kernels.lookup(layer, inputs[0]), None
-    raise ValueError(f"{layer.name}: unknown op {op}")  # pragma: no cover
+    return KERNELS[layer.op](layer, inputs, weight, with_codes)
 
 
 def quantize_input(qmodel: QuantizedModel, images: torch.Tensor) -> torch.Tensor:

@@ -29,60 +29,173 @@ def parse_sweep(spec: str, temp_c: float, table=None) -> list[Corner]:
     return corners
 
 
-def _one(spec, out_dir: Path, plots: bool) -> dict:
-    from cosim.report.infer import run_inference
+def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) -> dict:
     from cosim.report.report import write_outputs
+    from cosim.simulate import run_inference, write_atomically
 
-    res = run_inference(spec)
-    return write_outputs(res, out_dir, plots=plots)
+    res = run_inference(spec, qmodel=qmodel, data=data, source=source)
+    box = {}
+    write_atomically(out_dir, lambda tmp: box.setdefault("report", write_outputs(res, tmp, plots=plots)))
+    return box["report"]
+
+
+#: kept literal so `cosim --help` does not import torch; a test checks them against cosim.data.LOADERS
+DATASET_NAMES = ("digits", "mnist", "cifar10", "ham10000", "dermamnist")
+MODEL_NAMES = ("digits", "lenet5", "dscnn")
+
+
+def _macro_names() -> str:
+    from cosim.config import PROJECT_ROOT
+
+    names = sorted(p.stem for p in (PROJECT_ROOT / "characterization").glob("*.csv"))
+    return ", ".join(names) or "none characterized yet"
+
+
+def _numbers(kind, label: str, count: tuple[int, ...] | None = None):
+    """A click callback parsing "a,b,c" into a tuple of `kind` (empty or malformed: a usage error)."""
+
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        items = [v.strip() for v in str(value).split(",")]
+        try:
+            out = tuple(kind(v) for v in items)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: write {label}") from None
+        if count is not None and len(out) not in count:
+            raise click.BadParameter(f"{value!r}: write {label}")
+        return out
+
+    return parse
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Fail before any work when the outputs could not be written."""
+    import os
+    import tempfile
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a folder; choose another path")
+    parent = out_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out_dir}: {parent} is not writable; choose a folder you can write to")
+    try:
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot write in {parent} ({exc.strerror}); choose another folder") from None
+
+
+def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
+    from pathlib import Path as _P
+
+    return model in MODEL_NAMES and weights is None and not custom_data and not _P(model).exists() and (
+        dataset is None or (dataset in DATASET_NAMES and not _P(dataset).exists()))
 
 
 @click.command("infer")
-@click.option("--model", default="digits", show_default=True, help="committed trained model (cosim.models)")
-@click.option("--dataset", default=None, help="dataset, test split (default: the one the model was trained on)")
-@click.option("--macro", default=None, help="SRAM macro for weights and activations (default: the accelerator file's)")
-@click.option("--process", default="tt", show_default=True)
-@click.option("--vdd", default=1.8, show_default=True, type=float)
-@click.option("--temp", "temp_c", default=25.0, show_default=True, type=float)
-@click.option("--out", "out_dir", default="out/infer", show_default=True, type=click.Path(path_type=Path))
+@click.option("--model", default="digits", show_default=True,
+              help=f"the network: a committed name ({', '.join(MODEL_NAMES)}), a torch.export program (.pt2), a "
+                   "TorchScript file, or file.py:ClassOrFactory with --weights")
+@click.option("--weights", default=None, type=click.Path(path_type=Path),
+              help="checkpoint for file.py:Class: a state_dict, or a dict with state_dict/model_state_dict "
+                   "('module.' prefixes are stripped)")
+@click.option("--dataset", default=None,
+              help=f"images and labels: a name ({', '.join(DATASET_NAMES)}; its test split), a folder of class "
+                   "folders of PNG/JPEG images, or an .npz with x and y arrays (default: the committed model's "
+                   "own dataset)")
+@click.option("--input-size", default=None, callback=_numbers(int, "H,W or N, e.g. 32,32", (1, 2)),
+              help="resize images to H,W (or N,N) pixels before the model")
+@click.option("--mean", default=None, callback=_numbers(float, "one number per channel, e.g. 0.485,0.456,0.406"),
+              help="per-channel mean subtracted from [0, 1] pixels (as in training)")
+@click.option("--std", default=None, callback=_numbers(float, "one number per channel, e.g. 0.229,0.224,0.225"),
+              help="per-channel std the pixels are divided by, after --mean")
+@click.option("--preprocess", "preprocess_file", default=None, type=click.Path(path_type=Path),
+              help="TOML file with a [preprocessing] table (input_size, mean, std, channels); options above win")
+@click.option("--calibration", default=512, show_default=True, type=click.IntRange(min=1),
+              help="images that set the activation ranges (held out of --dataset unless --calibration-data)")
+@click.option("--calibration-data", default=None,
+              help="where calibration images come from (same forms as --dataset; default: a seeded split of the "
+                   "dataset, or a named dataset's train split)")
+@click.option("--macro", default=None,
+              help=f"SRAM macro for weights and activations, one of: {_macro_names()} (default: the accelerator "
+                   "file's)")
+@click.option("--process", default="tt", show_default=True, help="process corner: tt, ss, ff, sf, fs")
+@click.option("--vdd", default="1.8", show_default=True,
+              callback=_numbers(float, "a supply in volts, or several separated by commas (e.g. 1.6,1.8)"),
+              help="supply voltage in V; several (1.6,1.8) run one corner each")
+@click.option("--temp", "temp_c", default=25.0, show_default=True, type=float, help="junction temperature in C")
+@click.option("--out", "out_dir", default="out/infer", show_default=True, type=click.Path(path_type=Path),
+              help="output folder (written to a temporary folder first and renamed into place)")
 @click.option("--accelerator", default=None, type=click.Path(path_type=Path),
               help="accelerator TOML (default cosim/memory/default_accelerator.toml)")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="a seeded subset of N test images")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
               help="images per engine call; batches run side by side, one per core")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="seed of the subset, the calibration split and the bit errors")
 @click.option("--no-bit-errors", is_flag=True, help="do not inject the table's bit-error rate")
 @click.option("--sweep", default=None, help='corners to run in parallel: "grid" or "tt/1.6/25,ss/1.8/125,..."')
-@click.option("--jobs", default=2, show_default=True, type=int, help="parallel corners (joblib loky)")
-@click.option("--no-plots", is_flag=True)
-@click.option("--trace", "trace_images", default=0, show_default=True, type=int,
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1),
+              help="corners run in parallel (joblib loky)")
+@click.option("--no-plots", is_flag=True, help="write no PNG plots")
+@click.option("--trace", "trace_images", default=0, show_default=True, type=click.IntRange(min=0),
               help="also write DIR/trace.csv: every access of the first N images, one row each (trace mode)")
-def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, limit, batch_size, seed, no_bit_errors,
-          sweep, jobs, no_plots, trace_images):
+def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calibration, calibration_data, macro,
+          process, vdd, temp_c, out_dir, accelerator, limit, batch_size, seed, no_bit_errors, sweep, jobs, no_plots,
+          trace_images):
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
-    from cosim.report.infer import InferSpec, run_inference
+    from cosim.simulate import InferSpec, run_inference, write_atomically
     from cosim.report.report import summary, write_outputs
 
-    corner = Corner(process, vdd, temp_c)
-    base = dict(model=model, dataset=dataset, macro=macro, accelerator=accelerator, limit=limit,
+    _check_out_dir(Path(out_dir))
+    custom = any(v is not None for v in (input_size, mean, std, preprocess_file, calibration_data)) or \
+        calibration != 512
+    qmodel = data = None
+    source = None
+    name = model
+    if not _is_committed(model, dataset, weights, custom):
+        from cosim.data.user import Preprocess
+        from cosim.simulate import prepare_model
+
+        size = None if input_size is None else (input_size * 2 if len(input_size) == 1 else input_size)
+        over = dict(input_size=size, mean=mean, std=std)
+        pre = Preprocess.from_toml(preprocess_file, **over) if preprocess_file else (
+            Preprocess(**over) if any(v is not None for v in over.values()) else None)
+        qmodel, loaded, data, note = prepare_model(model, dataset, weights=weights, calibration_data=calibration_data,
+                                                   calibration=calibration, seed=seed, preprocess=pre)
+        if limit is not None:
+            data = data.subset(limit, seed=seed)
+        name, dataset = loaded.name, data.name
+        source = {**loaded.source, "calibration": note}
+    vdds = vdd
+    base = dict(model=name, dataset=dataset, macro=macro, accelerator=accelerator, limit=limit,
                 batch_size=batch_size, seed=seed, bit_errors=not no_bit_errors)
-    if sweep is None:
-        spec = InferSpec(corner=corner, **base)
+    if sweep is None and len(vdds) == 1:
+        spec = InferSpec(corner=Corner(process, vdds[0], temp_c), **base)
         bars = []
         res = run_inference(spec, on_start=lambda n: bars.append(tqdm(total=n, desc="images", unit="img", leave=False)),
-                            progress=lambda n: bars[0].update(n))
+                            progress=lambda n: bars[0].update(n), qmodel=qmodel, data=data, source=source)
         for b in bars:
             b.close()
-        report = write_outputs(res, out_dir, plots=not no_plots)
-        click.echo(summary(report))
-        if trace_images > 0:
-            from cosim.report.tracefile import write_trace
 
-            n = write_trace(res, Path(out_dir) / "trace.csv", trace_images)
-            click.echo(f"  trace: {n} accesses of the first {trace_images} image(s) -> {out_dir}/trace.csv")
-        click.echo(f"  wrote {out_dir}/report.json, per_image.csv, *.png")
+        def write(tmp: Path) -> None:
+            box["report"] = write_outputs(res, tmp, plots=not no_plots)
+            if trace_images > 0:
+                from cosim.report.tracefile import write_trace
+
+                box["trace"] = write_trace(res, tmp / "trace.csv", trace_images, qmodel=qmodel,
+                                           images=None if data is None else data.images)
+
+        box = {}
+        write_atomically(Path(out_dir), write)
+        click.echo(summary(box["report"]))
+        if trace_images > 0:
+            click.echo(f"  trace: {box['trace']} accesses of the first {trace_images} image(s) -> {out_dir}/trace.csv")
+        click.echo(f"  wrote {out_dir}/report.json, per_image.csv" + ("" if no_plots else ", *.png"))
         return
     from joblib import Parallel, delayed
 
@@ -95,23 +208,26 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, lim
     if sweep == "grid":
         acc = load_accelerator(accelerator)
         table = CharacterizationTable.load(table_path(load_settings().characterization_dir, macro or acc.weights.macro))
-    corners = parse_sweep(sweep, temp_c, table)
+    corners = parse_sweep(sweep, temp_c, table) if sweep else [Corner(process, v, temp_c) for v in vdds]
     specs = [InferSpec(corner=c, **base) for c in corners]
     rows = []
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     with tqdm(total=len(specs), desc="corners", unit="corner") as bar:
-        for rep in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots) for s in specs):
+        for rep in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots, qmodel, data, source)
+                       for s in specs):
             rows.append({k: rep[k] for k in ("process", "vdd", "temp_c", "accuracy", "energy_per_inference_j",
                                               "latency_per_inference_s", "average_power_w", "clock_hz", "n_images")}
                         | {"bit_error_rate": rep["bit_errors"]["bit_error_rate"]})
             bar.update(1)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda r: (r["process"], r["temp_c"], r["vdd"]))
-    (Path(out_dir) / "sweep.json").write_text(json.dumps(rows, indent=1))
+    tmp = Path(out_dir) / ".sweep.json.tmp"
+    tmp.write_text(json.dumps(rows, indent=1))
+    tmp.replace(Path(out_dir) / "sweep.json")
     if not no_plots:
         plot_sweep(rows, Path(out_dir))
     for r in rows:
         click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  acc {r['accuracy'] * 100:6.2f} %  "
                    f"E {r['energy_per_inference_j'] * 1e9:10.3f} nJ  t {r['latency_per_inference_s'] * 1e6:10.2f} us  "
                    f"BER {r['bit_error_rate']:.3g}")
-    click.echo(f"  wrote {out_dir}/sweep.json, sweep_vs_vdd.png and one folder per corner")
+    click.echo(f"  wrote {out_dir}/sweep.json" + ("" if no_plots else ", sweep_vs_vdd.png") + " and one folder per corner")

@@ -18,7 +18,7 @@ import torch
 from cosim.config import PROJECT_ROOT
 from cosim.engine.evaluate import classification_metrics
 from cosim.memory.ledger import COMPONENTS
-from cosim.report.infer import InferResult
+from cosim.simulate import InferResult
 
 #: the seeds' figures for one image, printed by an earlier attempt with no simulation behind them
 SEED_CLAIM = {"latency_s": 36.59e-3, "power_w": 7.3e-3, "energy_j": 0.267e-3}
@@ -135,7 +135,8 @@ def build_report(res: InferResult) -> dict:
                            "word_size": t.word_size, "num_words": t.num_words}
     spec = res.spec
     return {
-        "model": spec.model, "dataset": res.extra["dataset"], "n_images": N, "accuracy": acc_val,
+        "model": spec.model, "dataset": res.extra["dataset"], "classes": list(res.classes), "n_images": N,
+        "accuracy": acc_val,
         "macro": acc.weights.macro, "activation_macro": acc.activations.macro,
         "process": spec.corner.process, "vdd": spec.corner.vdd_v, "temp_c": spec.corner.temp_c,
         "energy_per_inference_j": energy, **comp, "model_load_j": model_load,
@@ -184,24 +185,24 @@ def build_report(res: InferResult) -> dict:
     }
 
 
-def _clean(x):
+def clean(x):
     if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
+        return {str(k): clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [clean(v) for v in x]
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
         return None if not math.isfinite(float(x)) else float(x)
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return clean(x.tolist())
     return x
 
 
 def write_outputs(res: InferResult, out_dir: Path, *, plots: bool = True) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = _clean(build_report(res))
+    report = clean(build_report(res))
     (out_dir / "report.json").write_text(json.dumps(report, indent=1))
     latency = report["latency_per_inference_s"]
     with open(out_dir / "per_image.csv", "w", newline="") as fh:

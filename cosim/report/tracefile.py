@@ -6,21 +6,25 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cosim.report.infer import InferResult
+from cosim.simulate import InferResult
 
 
-def write_trace(res: InferResult, path: Path, n_images: int) -> int:
+def write_trace(res: InferResult, path: Path, n_images: int, qmodel=None, images=None) -> int:
+    """`qmodel`/`images`: the run's quantized model and evaluation images where they are not a committed model
+    and a named dataset (which are rebuilt here)."""
     from cosim.data import load_dataset
     from cosim.engine import quantize_trained, run
     from cosim.memory.system import charge_batch, initial_act_state
     from cosim.memory.trace import trace
 
     spec = res.spec
-    data = load_dataset(res.extra["dataset"], "test")
-    if spec.limit is not None:
-        data = data.subset(spec.limit, seed=spec.seed)
-    qmodel = quantize_trained(spec.model)
-    layers = run(qmodel, data.images[:n_images], record=True).layers  # clean reads: the trace shows stored words
+    if images is None:
+        data = load_dataset(res.extra["dataset"], "test")
+        if spec.limit is not None:
+            data = data.subset(spec.limit, seed=spec.seed)
+        images = data.images
+    qmodel = quantize_trained(spec.model) if qmodel is None else qmodel
+    layers = run(qmodel, images[:n_images], record=True).layers  # clean reads: the trace shows stored words
     accesses = trace(res.system, layers)
     ch, *_ = charge_batch(res.system, layers, initial_act_state(res.system), True)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def test_lenet5_trace_equals_vectorised_on_real_table():
 
 
 def test_lenet5_mnist_subset_on_real_table(tmp_path):
-    from cosim.report.infer import InferSpec, run_inference
+    from cosim.simulate import InferSpec, run_inference
     from cosim.report.report import write_outputs
 
     macro = "sram_16x128" if table_path(SETTINGS.characterization_dir, "sram_16x128").is_file() else "sram_8x16"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cosim.config import load_settings
-from cosim.report.infer import InferSpec, run_inference
+from cosim.simulate import InferSpec, run_inference
 from cosim.report.report import write_outputs
 from cosim.types import Corner
 from tests.tablegen import write_table
@@ -122,7 +122,7 @@ def test_no_flips_where_table_has_no_errors(report):
 def test_cli_and_sweep(settings, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import cosim.report.infer as infer_mod
+    import cosim.simulate as infer_mod
     from cosim.cli import cli
 
     monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
@@ -146,7 +146,7 @@ def test_clock_faster_than_table_refused(settings, tmp_path):
 def test_sweep_in_process(settings, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import cosim.report.infer as infer_mod
+    import cosim.simulate as infer_mod
     from cosim.cli import cli
 
     monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
