@@ -36,6 +36,7 @@ class InferSpec:
     macro: str | None = None  #: overrides both memories' macro of the accelerator file
     corner: Corner = Corner("tt", 1.8, 25.0)
     accelerator: Path | None = None  #: None: cosim/memory/default_accelerator.toml
+    banks: tuple[int, int] | None = None  #: (weights, activations): overrides the accelerator file's bank counts
     limit: int | None = None  #: first N test images (seeded subset)
     batch_size: int = 500  #: images per engine call; batches run side by side, one per core
     seed: int = 0  #: bit-error generator seed (per corner it is combined with the corner name) and subset seed
@@ -116,6 +117,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     acc = load_accelerator(spec.accelerator)
     if spec.macro:
         acc = acc.with_macro(spec.macro)
+    if spec.banks:
+        acc = acc.with_banks(*spec.banks)
     tw, kw = load_costs(settings, acc.weights.macro, spec.corner, tables)
     ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(
         settings, acc.activations.macro, spec.corner, tables)
