@@ -38,6 +38,13 @@ class Settings:
         return path if path.is_dir() else None
 
 
+def _dir(env, name: str, default: Path) -> Path:
+    """A folder from the environment, else the checkout's: an installed wheel points these at a copy of the
+    committed tables and netlists."""
+    value = env.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     pdk = env.get("PDK_ROOT")
@@ -55,7 +62,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         pdk_root=pdk_root,
         data_dir=data_dir,
         cache_dir=cache_dir,
-        netlists_dir=PROJECT_ROOT / "netlists",
+        netlists_dir=_dir(env, "COSIM_NETLISTS_DIR", PROJECT_ROOT / "netlists"),
         configs_dir=PROJECT_ROOT / "openram_configs",
-        characterization_dir=PROJECT_ROOT / "characterization",
+        characterization_dir=_dir(env, "COSIM_CHARACTERIZATION_DIR", PROJECT_ROOT / "characterization"),
     )

@@ -18,7 +18,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, Block, Plan
+from cosim.memory.mapping import WEIGHTS, Block, Plan
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def render_html(r: dict, pngs: list[Path] = ()) -> str:
     energy_rows.append(("total", eng(total, "J"), "100 %", "derived"))
     ber = r["bit_errors"]
     kpis = [
-        ("accuracy", f"{r['accuracy'] * 100:.2f} %", f"{r['n_images']} images, labels vs predictions"),
+        ("accuracy", f"{r['accuracy'] * 100:.2f} %", f"{r['n_images']} images; 95 % CI "
+         f"{r['accuracy_ci95'][0] * 100:.1f}-{r['accuracy_ci95'][1] * 100:.1f} %"),
         ("energy / inference", eng(total, "J"),
          f"SRAM {m['sram_energy_share'] * 100:.1f} %, off-chip {m['offchip_energy_share'] * 100:.1f} %"),
         ("latency / inference", eng(r["latency_per_inference_s"], "s"),

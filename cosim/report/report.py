@@ -87,6 +87,20 @@ def _sources(res: InferResult) -> dict:
     }
 
 
+def clopper_pearson(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) confidence interval of a proportion k/n: how far a rate measured on n trials can be
+    trusted (an accuracy on a few hundred images, or a bit-error rate with no error seen in a short check)."""
+    from scipy.stats import beta
+
+    if not (math.isfinite(k) and math.isfinite(n)) or n < 1:
+        return 0.0, 1.0
+    k, n = int(round(k)), int(round(n))  # interpolated counts are blends of whole counts
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi
+
+
 def model_load_offchip(res: InferResult) -> float:
     """Off-chip energy of the once-per-run weights preload, per image (amortized like model_load_j)."""
     return res.preload["offchip_j"] / res.n_images
@@ -189,6 +203,7 @@ def build_report(res: InferResult) -> dict:
     sources = _sources(res)
     return {
         "model": spec.model, "dataset": res.extra["dataset"], "n_images": N, "accuracy": acc_val,
+        "accuracy_ci95": clopper_pearson(int(correct.sum()), N),
         "macro": acc.weights.macro, "activation_macro": acc.activations.macro,
         "process": spec.corner.process, "vdd": spec.corner.vdd_v, "temp_c": spec.corner.temp_c,
         "energy_per_inference_j": energy, **comp, "model_load_j": model_load,
@@ -211,6 +226,7 @@ def build_report(res: InferResult) -> dict:
         "bit_errors": {"bit_error_rate": ber, "injected": ber > 0,
                        "bit_error_rate_upper95_weights_macro": kw.bit_error_rate_upper95,
                        "bits_checked_in_table": kw.bits_checked, "bit_errors_in_table": kw.bit_errors,
+                       "table_rate_ci95_weights_macro": clopper_pearson(kw.bit_errors, kw.bits_checked),
                        "bits_read_by_engine": res.bits_read, "bits_flipped": res.bits_flipped,
                        "seed": res.extra["ber_seed"]},
         "access_costs": {m: {k: getattr(c, k) for k in (
@@ -300,7 +316,8 @@ def summary(report: dict) -> str:
         lines.append(f"  MODEL DOES NOT FIT    {'; '.join(why)}: {m['offchip_energy_share'] * 100:.1f} % of the "
                      f"energy is off-chip (literature value); add banks (--banks) or a larger macro")
     lines += [
-        f"  accuracy              {r['accuracy'] * 100:.2f} %   (data: labels vs predictions)",
+        f"  accuracy              {r['accuracy'] * 100:.2f} %   (95 % CI {r['accuracy_ci95'][0] * 100:.1f}-"
+        f"{r['accuracy_ci95'][1] * 100:.1f} %; data: labels vs predictions)",
         f"  clock                 {eng(r['clock_hz'], 'Hz')} (table {_clock_ops(r)})"
         if r["sources"]["clock_hz"]["formula"].startswith("clock period")
         else f"  clock                 {eng(r['clock_hz'], 'Hz')} (fixed, checked against the table)",

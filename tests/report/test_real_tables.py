@@ -2,7 +2,6 @@
 
 Skipped, with the reason, while a table is not committed yet; they run as soon as it is."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

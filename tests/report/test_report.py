@@ -210,3 +210,37 @@ def test_batch_size_and_limit_below_one_refused(settings):
             run_inference(spec, settings)
     r = CliRunner().invoke(cli, ["infer", "--batch-size", "0"])
     assert r.exit_code != 0 and "--batch-size" in r.output
+
+
+def test_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, capsys):
+    import cosim.cli as cli_mod
+
+    def needs_dask(**_):
+        raise ModuleNotFoundError("No module named 'distributed'", name="distributed")
+
+    monkeypatch.setattr(cli_mod, "cli", needs_dask)
+    with pytest.raises(SystemExit) as exc:
+        cli_mod.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cosim[dask]" in err
+
+
+def test_make_clean_keeps_the_point_cache(tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    makefile = Path(__file__).resolve().parents[2] / "Makefile"
+    for d in (".cache/points/sram_8x16", ".cache/runs/sram_8x16", ".cache/models", "out/infer"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "f").write_text("x")
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed")
+    subprocess.run(["make", "-s", "-f", str(makefile), "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / ".cache/points/sram_8x16/f").is_file()
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".cache/runs").exists()
+    assert not (tmp_path / ".cache/models").exists()
+    subprocess.run(["make", "-s", "-f", str(makefile), "distclean", "VENV=venv-none"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert not (tmp_path / ".cache").exists()
