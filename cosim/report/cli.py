@@ -45,10 +45,17 @@ def parse_banks(value: str | None) -> tuple[int, int] | None:
 
 
 def _one(spec, out_dir: Path, plots: bool) -> dict:
+    """One corner of a sweep; a corner the table refuses (a failed or missing row) is a failed row of the sweep,
+    with the table's message, not the end of the sweep."""
+    from cosim.errors import TableRangeError
     from cosim.report.infer import run_inference
     from cosim.report.report import write_outputs
 
-    res = run_inference(spec)
+    try:
+        res = run_inference(spec)
+    except TableRangeError as exc:
+        c = spec.corner
+        return {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c, "failed": str(exc)}
     return write_outputs(res, out_dir, plots=plots)
 
 
@@ -120,6 +127,10 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, ban
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     with tqdm(total=len(specs), desc="corners", unit="corner") as bar:
         for rep in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots) for s in specs):
+            if "failed" in rep:
+                rows.append(rep)
+                bar.update(1)
+                continue
             rows.append({k: rep[k] for k in ("process", "vdd", "temp_c", "accuracy", "energy_per_inference_j",
                                               "sram_energy_per_inference_j",
                                               "latency_per_inference_s", "average_power_w", "clock_hz", "n_images")}
@@ -131,6 +142,9 @@ def infer(model, dataset, macro, process, vdd, temp_c, out_dir, accelerator, ban
     if not no_plots:
         plot_sweep(rows, Path(out_dir))
     for r in rows:
+        if "failed" in r:
+            click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  FAILED CORNER: {r['failed']}")
+            continue
         click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  acc {r['accuracy'] * 100:6.2f} %  "
                    f"E {eng(r['energy_per_inference_j'], 'J'):>10}  t {eng(r['latency_per_inference_s'], 's'):>10}  "
                    f"BER {r['bit_error_rate']:.3g}")

@@ -103,8 +103,10 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
     """Accuracy, SRAM energy and latency vs VDD, one line per (process, temperature). The energy panel shows the
     SRAM energy (the part the corner changes); off-chip and MAC terms are literature constants."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    failed = [r for r in rows if "failed" in r]
+    rows = [r for r in rows if "failed" not in r]
     keys = sorted({(r["process"], r["temp_c"]) for r in rows})
-    e_scale, e_unit = _prefix([r["sram_energy_per_inference_j"] for r in rows])
+    e_scale, e_unit = _prefix([r["sram_energy_per_inference_j"] for r in rows] or [1e-9])
     for p, t in keys:
         pts = sorted((r for r in rows if r["process"] == p and r["temp_c"] == t), key=lambda r: r["vdd"])
         v = [r["vdd"] for r in pts]
@@ -117,6 +119,10 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
         ax.set_ylabel(lab)
         ax.set_title(ttl, fontsize=10)
         ax.grid(alpha=0.3)
+    for r in failed:  # a corner the table refuses: marked on the accuracy panel's axis, no figure
+        axes[0].plot(r["vdd"], 0, "rx", markersize=9)
+    if failed:
+        axes[0].plot([], [], "rx", label="failed corner (no figures)")
     axes[0].legend(fontsize=7)
     fig.suptitle("Corner sweep: every point is one full run at that corner", fontsize=10)
     fig.tight_layout()

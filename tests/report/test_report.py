@@ -244,3 +244,23 @@ def test_make_clean_keeps_the_point_cache(tmp_path):
     subprocess.run(["make", "-s", "-f", str(makefile), "distclean", "VENV=venv-none"], cwd=tmp_path, check=True,
                    capture_output=True)
     assert not (tmp_path / ".cache").exists()
+
+
+def test_sweep_marks_a_failed_corner_and_goes_on(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import cosim.report.infer as infer_mod
+    from cosim.cli import cli
+
+    d = tmp_path / "characterization"
+    d.mkdir()
+    write_table(d, macro="sram_32x512", num_words=512, word_size=32)
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: replace(load_settings(), characterization_dir=d))
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(cli, ["infer", "--limit", "20", "--out", str(out), "--jobs", "1",
+                                 "--sweep", "tt/1.8/25,ss/1.0/125"])  # 1.0 V: outside the table, refused
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "sweep.json").read_text())
+    failed = [x for x in rows if "failed" in x]
+    assert len(failed) == 1 and failed[0]["process"] == "ss" and failed[0]["failed"]
+    assert "FAILED CORNER" in r.output and (out / "sweep_vs_vdd.png").is_file()
