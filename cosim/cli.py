@@ -13,6 +13,9 @@ import click
 
 from cosim.errors import CosimError
 
+#: optional dependencies (pyproject extras): module -> the extra that installs it
+OPTIONAL = {"dask": "dask", "distributed": "dask", "xarray": "xarray", "openram": "openram"}
+
 #: sub-command name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "pdk": "cosim.pdk.cli:pdk",
@@ -64,6 +67,13 @@ def main() -> None:
     except click.Abort:
         click.echo("cosim: aborted", err=True)
         sys.exit(1)
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        click.echo(f"cosim: error: this needs the optional package {exc.name!r}: pip install 'cosim[{extra}]' "
+                   f"(in a checkout: .venv/bin/pip install -e '.[{extra}]')", err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 

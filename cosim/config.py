@@ -41,6 +41,8 @@ class Settings:
 
 
 def _dir(env, name: str, default: Path) -> Path:
+    """A folder from the environment, else the checkout's: an installed wheel points these at a copy of the
+    committed tables and netlists."""
     value = env.get(name)
     return Path(value).expanduser().resolve() if value else default
 

@@ -44,6 +44,7 @@ class InferSpec:
     macro: str | None = None  #: overrides both memories' macro of the accelerator file
     corner: Corner = Corner("tt", 1.8, 25.0)
     accelerator: Path | None = None  #: None: cosim/memory/default_accelerator.toml
+    banks: tuple[int, int] | None = None  #: (weights, activations): overrides the accelerator file's bank counts
     limit: int | None = None  #: first N test images (seeded subset)
     batch_size: int = 500  #: images per engine call; batches run side by side, one per core
     seed: int = 0  #: bit-error generator seed (per corner it is combined with the corner name) and subset seed
@@ -126,6 +127,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     acc = load_accelerator(spec.accelerator)
     if spec.macro:
         acc = acc.with_macro(spec.macro)
+    if spec.banks:
+        acc = acc.with_banks(*spec.banks)
     tw, kw = load_costs(settings, acc.weights.macro, spec.corner, tables)
     ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(
         settings, acc.activations.macro, spec.corner, tables)
@@ -246,21 +249,25 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
 @dataclass(frozen=True)
 class Hardware:
     """The accelerator the model runs on: its TOML file (None: cosim/memory/default_accelerator.toml), optionally
-    both memories built from one `macro`, and whether the corner's bit-error rate is injected into reads."""
+    both memories built from one `macro` and with `banks` (weights, activations) banks, and whether the corner's
+    bit-error rate is injected into reads."""
 
     accelerator: Path | None = None
     macro: str | None = None
     bit_errors: bool = True
+    banks: tuple[int, int] | None = None
 
     @classmethod
     def load(cls, accelerator: str | Path | None = None, *, macro: str | None = None,
-             bit_errors: bool = True) -> "Hardware":
+             bit_errors: bool = True, banks: tuple[int, int] | None = None) -> "Hardware":
         """Check the accelerator file (and macro name) now, so a typo fails before any simulation."""
         path = Path(accelerator) if accelerator is not None else None
         acc = load_accelerator(path)
         if macro:
-            acc.with_macro(macro)
-        return cls(path, macro, bit_errors)
+            acc = acc.with_macro(macro)
+        if banks:
+            acc.with_banks(*banks)
+        return cls(path, macro, bit_errors, None if banks is None else (int(banks[0]), int(banks[1])))
 
 
 @dataclass(frozen=True)
@@ -490,7 +497,7 @@ def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | 
         dataset = dataset.subset(options.limit, seed=options.seed)
     spec = InferSpec(model=loaded.name, dataset=dataset.name, macro=hardware.macro, corner=corner,
                      accelerator=hardware.accelerator, limit=options.limit, batch_size=options.batch_size,
-                     seed=options.seed, bit_errors=hardware.bit_errors)
+                     seed=options.seed, bit_errors=hardware.bit_errors, banks=hardware.banks)
     res = run_inference(spec, settings, progress=progress, qmodel=qmodel, data=dataset,
                         source={**loaded.source, "calibration": note})
     from cosim.report.report import build_report, clean  # the report's figures are the result's figures

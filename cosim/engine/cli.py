@@ -10,7 +10,13 @@ import click
 
 from cosim.models import SPECS
 
-REPORTS_DIR = Path(__file__).resolve().parent.parent / "models" / "reports"
+#: run outputs of train/evaluate/compress: never the package folder
+OUT_DIR = Path("out")
+
+
+def at_chance(accuracy: float, classes: int) -> bool:
+    """Top-1 no better than guessing (within 1.5x of 1/classes): the model has not learned."""
+    return classes > 1 and accuracy <= 1.5 / classes
 
 
 def _predict_int8(qmodel, images, batch_size: int = 1000):
@@ -29,21 +35,33 @@ def _predict_float(model, images, batch_size: int = 1000):
 
 
 @click.command("train")
-@click.option("--model", "name", type=click.Choice(sorted(SPECS)), required=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--model", "name", type=click.Choice(sorted(SPECS)), required=True,
+              help="the model to train (its dataset and recipe are in cosim.models.SPECS)")
+@click.option("--seed", default=0, show_default=True, help="seed of the initialisation and the shuffling")
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads (training is deterministic per value)")
 @click.option("--epochs", type=int, default=None, help="override the recipe's epochs")
 @click.option("--train-subset", type=int, default=None, help="train on a seeded subset of this many images")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="architecture argument, e.g. width=16 for a narrower ResNet-18 (int/float values)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="weights file (default: the committed cosim/models/weights/<model>.pt)")
+              help="weights file (default: out/train/<model>.pt)")
+@click.option("--save-committed", is_flag=True,
+              help="replace the committed weights cosim/models/weights/<model>.pt (what cosim infer uses)")
 def train(name: str, seed: int, threads: int, epochs: int | None, train_subset: int | None, model_args: tuple[str, ...],
-          out: Path | None) -> None:
-    """Train a model with its seeded CPU recipe and save its weights + metadata."""
+          out: Path | None, save_committed: bool) -> None:
+    """Train a model with its seeded CPU recipe and save its weights + metadata (to out/train/ unless
+    --save-committed)."""
+    from tqdm import tqdm
+
     from cosim.config import load_settings
+    from cosim.data import load_dataset
     from cosim.errors import ConfigError
+    from cosim.models import weights_path
     from cosim.models.train import save, train_named
+
+    if out is not None and save_committed:
+        raise ConfigError("--out and --save-committed both name where to save: pass one of them")
+    out = weights_path(name) if save_committed else (out or OUT_DIR / "train" / f"{name}.pt")
 
     kwargs = {}
     for item in model_args:
@@ -51,19 +69,40 @@ def train(name: str, seed: int, threads: int, epochs: int | None, train_subset: 
         if not sep:
             raise ConfigError(f"--model-arg {item!r}: write KEY=VALUE, e.g. width=16")
         kwargs[key] = float(value) if "." in value else int(value)
-    result = train_named(name, load_settings(), seed=seed, threads=threads, epochs=epochs, train_subset=train_subset,
-                         model_kwargs=kwargs)
+    bar = []
+
+    def progress(n: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc=f"training {name}", unit="step", leave=False))
+        bar[0].update(n)
+
+    settings = load_settings()
+    try:
+        result = train_named(name, settings, seed=seed, threads=threads, epochs=epochs, train_subset=train_subset,
+                             model_kwargs=kwargs, progress=progress)
+    finally:
+        for b in bar:
+            b.close()
     save(result, out)
     click.echo(f"{name}: float test accuracy {100 * result.test_accuracy:.2f} % after {result.train_seconds:.1f} s "
-               f"({threads} thread(s)); saved {out or 'cosim/models/weights/' + name + '.pt'}")
+               f"({threads} thread(s)); saved {out}")
+    classes = len(load_dataset(SPECS[name].dataset, "test", settings).classes)
+    if at_chance(result.test_accuracy, classes):
+        click.echo(f"warning: {100 * result.test_accuracy:.2f} % is at chance for {classes} classes "
+                   f"({100 / classes:.1f} %): the model has not learned; train longer (--epochs) or check the data",
+                   err=True)
 
 
 @click.command("evaluate")
-@click.option("--model", "name", type=click.Choice(sorted(SPECS)), required=True)
-@click.option("--split", default="test", show_default=True)
+@click.option("--model", "name", type=click.Choice(sorted(SPECS)), required=True,
+              help="a model with committed weights")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test", "all"]),
+              help="the dataset split to evaluate on")
 @click.option("--limit", type=int, default=0, help="evaluate a seeded subset of this many images (0 = all)")
-@click.option("--requantization", type=click.Choice(["fbgemm", "fixed_point"]), default="fbgemm", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/evaluate"), show_default=True)
+@click.option("--requantization", type=click.Choice(["fbgemm", "fixed_point"]), default="fbgemm", show_default=True,
+              help="fbgemm's float32 steps (bit-exact with torch.ao) or an integer multiplier and shift")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/evaluate"), show_default=True,
+              help="folder for the JSON, CSV and PNG reports")
 def evaluate(name: str, split: str, limit: int, requantization: str, out: Path) -> None:
     """Float and INT8 top-1, per-class precision/recall/F1 and confusion matrices -> JSON, CSV, PNG."""
     from cosim.config import load_settings
@@ -118,9 +157,12 @@ def compress_variants(layer_names: tuple[str, ...], weighted: tuple[str, ...]):
 
 
 @click.command("compress")
-@click.option("--model", "name", type=click.Choice(sorted(SPECS)), default="lenet5", show_default=True)
-@click.option("--split", default="test", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=REPORTS_DIR, show_default=True)
+@click.option("--model", "name", type=click.Choice(sorted(SPECS)), default="lenet5", show_default=True,
+              help="a model with committed weights")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "test", "all"]),
+              help="the dataset split to measure accuracy on")
+@click.option("--out", type=click.Path(path_type=Path), default=OUT_DIR / "compress", show_default=True,
+              help="folder for compress_<model>.csv and .png")
 def compress(name: str, split: str, out: Path) -> None:
     """Accuracy vs bit width (4/8/16, mixed per layer) and magnitude pruning -> compress_<model>.csv/.png."""
     import torch

@@ -29,6 +29,8 @@ class Accelerator:
     activations: MemorySpec
     clock_mode: str  #: "min_cycle" or "fixed"
     frequency_hz: float | None
+    #: banks not accessed in a cycle have their clock gated (charged leakage); False: clocked (charged idle energy)
+    clock_gating: bool
     macs_per_cycle: int
     offchip_energy_per_byte_j: float
     offchip_energy_source: str
@@ -44,12 +46,22 @@ class Accelerator:
         return replace(self, weights=MemorySpec(macro, self.weights.banks),
                        activations=MemorySpec(macro, self.activations.banks))
 
+    def with_banks(self, weights: int, activations: int) -> "Accelerator":
+        """The same accelerator with other bank counts (the CLI's --banks)."""
+        from dataclasses import replace
+
+        if weights < 1 or activations < 1:
+            raise ConfigError(f"banks must be at least 1 (got weights {weights}, activations {activations})")
+        return replace(self, weights=MemorySpec(self.weights.macro, weights),
+                       activations=MemorySpec(self.activations.macro, activations))
+
     def as_dict(self) -> dict:
         return {
             "path": str(self.path),
             "weights": {"macro": self.weights.macro, "banks": self.weights.banks},
             "activations": {"macro": self.activations.macro, "banks": self.activations.banks},
-            "clock": {"mode": self.clock_mode, "frequency_hz": self.frequency_hz},
+            "clock": {"mode": self.clock_mode, "frequency_hz": self.frequency_hz,
+                      "clock_gating": self.clock_gating},
             "mac_array": {"macs_per_cycle": self.macs_per_cycle},
             "offchip": {"energy_per_byte_j": self.offchip_energy_per_byte_j, "energy_source": self.offchip_energy_source,
                         "bandwidth_bytes_per_s": self.offchip_bandwidth_bytes_per_s,
@@ -92,12 +104,16 @@ def load_accelerator(path: str | Path | None = None) -> Accelerator:
         freq = _get(d, p, "clock", "frequency_hz", float)
     else:
         freq = None
+    gating = d.get("clock", {}).get("clock_gating", True)
+    if not isinstance(gating, bool):
+        raise ConfigError(f"{p}: [clock] clock_gating = {gating!r}: use true or false")
     return Accelerator(
         path=p,
         weights=MemorySpec(_get(d, p, "weights", "macro", str), _get(d, p, "weights", "banks", int)),
         activations=MemorySpec(_get(d, p, "activations", "macro", str), _get(d, p, "activations", "banks", int)),
         clock_mode=mode,
         frequency_hz=freq,
+        clock_gating=gating,
         macs_per_cycle=_get(d, p, "mac_array", "macs_per_cycle", int),
         offchip_energy_per_byte_j=_get(d, p, "offchip", "energy_per_byte_j", float, positive=False),
         offchip_energy_source=_get(d, p, "offchip", "energy_source", str),

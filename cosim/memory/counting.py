@@ -18,7 +18,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, Block, Plan
+from cosim.memory.mapping import WEIGHTS, Block, Plan
 
 
 @dataclass(frozen=True)
@@ -233,10 +233,9 @@ def _pad_to_blocks(words: np.ndarray) -> np.ndarray:
     return out
 
 
-# The per-image work below is compiled with numba. The numpy formulation of the same sums (one call per column run
-# over all images) cost ~35 ms per 1000 LeNet-5 images, and still ~10 ms with 64-bit popcounts: bound by per-call
-# overhead on the many short runs and by passes over the batch, and no faster on two threads. Compiled, one image's
-# words stay in cache while every run is summed, and nogil lets count_parallel's threads run it side by side.
+# The per-image work below is compiled with numba. A numpy formulation of the same sums (one call per column run
+# over all images) is bound by per-call overhead on the many short runs and by passes over the batch. Compiled, one
+# image's words stay in cache while every run is summed, and nogil lets count_parallel's threads run it side by side.
 
 @numba.njit(inline="always")
 def _popcount64(x):

@@ -3,8 +3,12 @@
 Energy of one image in one layer, per memory (weights, activations), from AccessCosts at the run's clock period:
   sram_read_j  = reads * read_base_j + ones_read * read_per_one_j
   sram_write_j = writes * write_same_j + flips_0to1 * write_per_0to1_j + flips_1to0 * write_per_1to0_j
-  idle_j       = (banks * cycles - reads - writes) * idle_j           (banks clocked but not accessed, hold cycles included)
-  leakage_j    = stall_s * banks * leakage_w                          (clock gated while waiting on off-chip memory)
+  idle_j       = holds * idle_j                                       (deselected cycles the row-switch hazard needs)
+  leakage_j    = (banks * cycles - reads - writes - holds) * clock_s * leakage_w + stall_s * banks * leakage_w
+                 (a bank not accessed in a cycle has its clock gated, and so has every bank while waiting on
+                 off-chip memory: it only leaks)
+  With clock_gating = false in the accelerator file, a bank not accessed is clocked and charged the table's idle
+  cycle instead: idle_j = (banks * cycles - reads - writes) * idle_j; leakage_j = stall_s * banks * leakage_w.
   offchip_j    = bytes moved * offchip energy per byte                (NOT SPICE-derived, literature)
   compute_j    = macs * energy per MAC                                (NOT SPICE-derived, literature)
 Latency of a layer: cycles * clock_s + stall_s with
@@ -14,7 +18,7 @@ Latency of a layer: cycles * clock_s + stall_s with
   (memories and MAC array work in parallel; banks are word-interleaved) and
   stall_s = off-chip bytes / off-chip bandwidth (transfers are not overlapped with compute: conservative).
 The per-cycle energies of the table already hold that cycle's leakage, so leakage is charged separately only for
-stalled (unclocked) time.
+gated (unclocked) bank-cycles and stalled time.
 """
 
 from __future__ import annotations
@@ -79,8 +83,13 @@ def charge(cw: MemoryCounts, ca: MemoryCounts, *, costs_w: AccessCosts, costs_a:
     def mem(c: MemoryCounts, k: AccessCosts, banks: int, accesses: np.ndarray):
         read = c.reads * k.read_base_j + c.read_ones * k.read_per_one_j
         write = c.writes * k.write_same_j + c.flips_0to1 * k.write_per_0to1_j + c.flips_1to0 * k.write_per_1to0_j
-        idle = (banks * cycles - accesses) * k.idle_j
-        leak = stall * banks * k.leakage_w
+        unused = banks * cycles - accesses  # bank-cycles with no read or write, hold cycles included
+        if acc.clock_gating:
+            idle = c.holds * k.idle_j
+            leak = (unused - c.holds) * clock_s * k.leakage_w + stall * banks * k.leakage_w
+        else:
+            idle = unused * k.idle_j
+            leak = stall * banks * k.leakage_w
         return read, write, idle, leak
 
     rw, ww, iw, lw = mem(cw, costs_w, bw, acc_w)

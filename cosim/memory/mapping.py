@@ -1,6 +1,6 @@
 """Map a network onto the two SRAM memories and write down, per image, every access the dataflow performs.
 
-Dataflow (batch of one image at a time, layers in order; documented in README "Memory model"):
+Dataflow (batch of one image at a time, layers in order; explained in docs/memory-model.md):
 
 Weight memory (capacity Cw = banks x num_words words):
 * If all layers' weights and biases fit in Cw they are loaded once per run (off-chip read + SRAM write, "preload")

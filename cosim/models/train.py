@@ -44,7 +44,8 @@ def evaluate_float(model: torch.nn.Module, data: Dataset, batch_size: int = 1000
     return correct / max(1, len(data))
 
 
-def train(config: TrainConfig, train_data: Dataset, test_data: Dataset) -> TrainResult:
+def train(config: TrainConfig, train_data: Dataset, test_data: Dataset, progress=None) -> TrainResult:
+    """``progress(steps_done, total_steps)`` after every optimizer step (a progress bar; no effect on the result)."""
     spec = config.spec
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -74,6 +75,8 @@ def train(config: TrainConfig, train_data: Dataset, test_data: Dataset) -> Train
                 optimizer.step()
                 schedule.step()
                 running += float(loss.detach())
+                if progress is not None:
+                    progress(1, total_steps)
             losses.append(running / steps_per_epoch)
         seconds = time.perf_counter() - started
         accuracy = evaluate_float(model, test_data)
@@ -93,7 +96,7 @@ def train(config: TrainConfig, train_data: Dataset, test_data: Dataset) -> Train
 
 
 def train_named(name: str, settings, seed: int = 0, threads: int = 1, epochs: int | None = None,
-                train_subset: int | None = None, model_kwargs: dict | None = None) -> TrainResult:
+                train_subset: int | None = None, model_kwargs: dict | None = None, progress=None) -> TrainResult:
     spec = SPECS[name]
     if epochs is not None:
         spec = replace(spec, epochs=epochs)
@@ -102,11 +105,22 @@ def train_named(name: str, settings, seed: int = 0, threads: int = 1, epochs: in
     train_data = load_dataset(spec.dataset, "train", settings)
     test_data = load_dataset(spec.dataset, "test", settings)
     kwargs = tuple(sorted((model_kwargs or {}).items()))
-    return train(TrainConfig(spec, seed=seed, threads=threads, model_kwargs=kwargs), train_data, test_data)
+    return train(TrainConfig(spec, seed=seed, threads=threads, model_kwargs=kwargs), train_data, test_data, progress)
 
 
 def save(result: TrainResult, path=None) -> None:
+    """Write the weights whole or not at all (a temp file renamed into place): an interrupted run keeps the old."""
+    import os
+    import tempfile
+
     path = weights_path(result.metadata["model"]) if path is None else path
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
-    torch.save({"state_dict": state, "metadata": result.metadata}, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"state_dict": state, "metadata": result.metadata}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,7 +1,7 @@
 """Reduced model decks: only the model files that a netlist's devices need, for one process corner.
 
-The sky130 library's `.lib <corner>` section pulls in every device of the process (~20 s and 1.7 GB per ngspice run,
-measured). A netlist uses a handful of them. We walk the corner's include tree once and keep a file when it is
+The sky130 library's `.lib <corner>` section pulls in every device of the process, which costs ngspice far more
+than simulating a macro. A netlist uses a handful of them. We walk the corner's include tree once and keep a file when it is
 generic (options, parameters not tied to a device) or concerns a device the netlist needs; everything kept is inlined
 into one self-contained deck, so its sha256 identifies the models exactly (provenance) and the simulator reads a
 single file.
@@ -30,8 +30,8 @@ _DEFINE = re.compile(r"^\s*\.(?:subckt|model)\s+(sky130_fd_pr__[a-z0-9_.]+)", re
 #: to "special_pfet_latch". The original incorrect name is kept here to prevent breaking legacy netlists.' -- so the
 #: name is an alias of special_pfet_latch with the same terminals (d g s b) and instance parameters. The legacy
 #: wrapper kept in that file cannot be used by ngspice: its instance line lists the parameters *before* the subckt
-#: name, which ngspice reads as a call of an unknown subckt ("unknown subckt: ... sky130_fd_pr__special_pfet_latch",
-#: measured with ngspice 39), and older releases lack it altogether. So cosim drops any library definition of the
+#: name, which ngspice 39 reads as a call of an unknown subckt ("unknown subckt: ... sky130_fd_pr__special_pfet_latch"),
+#: and older releases lack it altogether. So cosim drops any library definition of the
 #: alias and adds the wrapper below, which instantiates special_pfet_latch with the same parameters.
 PFET_PASS = "sky130_fd_pr__special_pfet_pass"
 PFET_LATCH = "sky130_fd_pr__special_pfet_latch"
@@ -178,10 +178,9 @@ def hoist_models(lines: list[str]) -> list[str]:
     """Move `.model` cards out of device subckts to the top level, where ngspice evaluates them once.
 
     Why: sky130's device subckts (e.g. sky130_fd_pr__nfet_01v8) carry their ~180 binned `.model` cards inside the
-    `.subckt`, so ngspice re-evaluates every card's parameter expressions for every transistor instance. On an SRAM
-    macro that expansion, not the simulation, dominates (measured: 17.9 s of a 19 s run of the 8x16 macro's control
-    logic; the transient itself took 0.17 s). Hoisted, the models are identical (see _mismatch_free) and expanded
-    once. A subckt whose cards depend on instance parameters any other way is left as it is.
+    `.subckt`, so ngspice re-evaluates every card's parameter expressions for every transistor instance: on an SRAM
+    macro that expansion, not the simulation, dominates. Hoisted, the models are identical (see _mismatch_free) and
+    expanded once. A subckt whose cards depend on instance parameters any other way is left as it is.
     """
     out: list[str] = []
     hoisted: list[str] = []
@@ -384,9 +383,8 @@ def write_reduced_deck(deck: ReducedDeck, cache_dir: Path) -> Path:
 # ---- size-bin pruning ------------------------------------------------------------------------------------------
 # Why: each sky130 fet comes in ~60-130 `.model` bins (one per W/L range), and ngspice binds an instance to its bin
 # by scanning every bin card of the device's name and parsing its lmin/lmax/wmin/wmax from the card's text, per
-# instance. On the bit-folded 2 KB macro (3,639 transistors, 292 bins in the deck) that setup took 9 of the 13 s
-# before the first time step of every deck; a macro uses 1-12 sizes per device, and with only the bins those sizes
-# fall in (26 of 292) the same deck ran 78 s instead of 87 s with identical waveforms (measured, ngspice 39).
+# instance, which dominates a deck's set-up. A macro uses a few sizes per device: with only the bins those sizes
+# fall in, the waveforms are identical (tests/pdk/test_bins.py) and the set-up much shorter.
 
 _SI = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "u": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 _NUMBER = re.compile(r"^([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(meg|[tgkmunpf])?[a-z]*$", re.IGNORECASE)
@@ -527,8 +525,8 @@ def prune_bins(deck: ReducedDeck, sizes: Sizes) -> ReducedDeck:
 # Why: sky130's corner files define ~9,300 top-level `.param`s, nearly all for devices cosim never instantiates
 # (interconnect capacitances, resistors, diodes, mismatch of other fets); a deck of the macros' five devices uses
 # ~120. ngspice's parameter handling searches every line's text for every parameter name (strstr dominates its
-# profile), so those unused definitions cost 2.2 s of a 1 KB macro deck's 3.0 s of set-up, before the first time
-# step, on every run (measured, ngspice 39: 3.0 s -> 0.8 s, waveforms bit for bit the same). The physical line
+# profile), so those unused definitions dominate a deck's set-up on every run; dropping them leaves the waveforms
+# bit for bit the same (tests/pdk/test_params.py). The physical line
 # ranges are needed to drop whole blocks, hence a logical-line pass of its own rather than _logical_lines.
 
 _NAME_TOKEN = re.compile(r"[a-z_][a-z0-9_]*")

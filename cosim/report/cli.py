@@ -29,11 +29,33 @@ def parse_sweep(spec: str, temp_c: float, table=None) -> list[Corner]:
     return corners
 
 
+def parse_banks(value: str | None) -> tuple[int, int] | None:
+    """--banks "W,A" (weights, activations) or "N" (both)."""
+    if value is None:
+        return None
+    try:
+        parts = [int(x) for x in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: write WEIGHTS,ACTIVATIONS bank counts, e.g. 19,2") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise click.BadParameter(f"{value!r}: write two bank counts >= 1, e.g. 19,2")
+    return parts[0], parts[1]
+
+
 def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) -> dict:
+    """One corner of a sweep; a corner the table refuses (a failed or missing row) is a failed row of the sweep,
+    with the table's message, not the end of the sweep."""
+    from cosim.errors import TableRangeError
     from cosim.report.report import write_outputs
     from cosim.simulate import run_inference, write_atomically
 
-    res = run_inference(spec, qmodel=qmodel, data=data, source=source)
+    try:
+        res = run_inference(spec, qmodel=qmodel, data=data, source=source)
+    except TableRangeError as exc:
+        c = spec.corner
+        return {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c, "failed": str(exc)}
     box = {}
     write_atomically(out_dir, lambda tmp: box.setdefault("report", write_outputs(res, tmp, plots=plots)))
     return box["report"]
@@ -130,6 +152,9 @@ def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
               help="output folder (written to a temporary folder first and renamed into place)")
 @click.option("--accelerator", default=None, type=click.Path(path_type=Path),
               help="accelerator TOML (default cosim/memory/default_accelerator.toml)")
+@click.option("--banks", default=None, callback=lambda ctx, param, v: parse_banks(v),
+              help="banks of the weight and activation memories, e.g. 19,2 (or one number for both); "
+                   "overrides the accelerator file")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="a seeded subset of N test images")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
               help="images per engine call; batches run side by side, one per core")
@@ -143,8 +168,8 @@ def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
 @click.option("--trace", "trace_images", default=0, show_default=True, type=click.IntRange(min=0),
               help="also write DIR/trace.csv: every access of the first N images, one row each (trace mode)")
 def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calibration, calibration_data, macro,
-          process, vdd, temp_c, out_dir, accelerator, limit, batch_size, seed, no_bit_errors, sweep, jobs, no_plots,
-          trace_images):
+          process, vdd, temp_c, out_dir, accelerator, banks, limit, batch_size, seed, no_bit_errors, sweep, jobs,
+          no_plots, trace_images):
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
@@ -172,7 +197,7 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         name, dataset = loaded.name, data.name
         source = {**loaded.source, "calibration": note}
     vdds = vdd
-    base = dict(model=name, dataset=dataset, macro=macro, accelerator=accelerator, limit=limit,
+    base = dict(model=name, dataset=dataset, macro=macro, accelerator=accelerator, banks=banks, limit=limit,
                 batch_size=batch_size, seed=seed, bit_errors=not no_bit_errors)
     if sweep is None and len(vdds) == 1:
         spec = InferSpec(corner=Corner(process, vdds[0], temp_c), **base)
@@ -195,13 +220,14 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         click.echo(summary(box["report"]))
         if trace_images > 0:
             click.echo(f"  trace: {box['trace']} accesses of the first {trace_images} image(s) -> {out_dir}/trace.csv")
-        click.echo(f"  wrote {out_dir}/report.json, per_image.csv" + ("" if no_plots else ", *.png"))
+        click.echo(f"  wrote {out_dir}/report.html, report.json, per_image.csv" + ("" if no_plots else ", *.png"))
         return
     from joblib import Parallel, delayed
 
     from cosim.config import load_settings
     from cosim.memory.accelerator import load_accelerator
     from cosim.report.plots import plot_sweep
+    from cosim.report.units import eng
     from cosim.table import CharacterizationTable, table_path
 
     table = None
@@ -215,7 +241,12 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     with tqdm(total=len(specs), desc="corners", unit="corner") as bar:
         for rep in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots, qmodel, data, source)
                        for s in specs):
+            if "failed" in rep:
+                rows.append(rep)
+                bar.update(1)
+                continue
             rows.append({k: rep[k] for k in ("process", "vdd", "temp_c", "accuracy", "energy_per_inference_j",
+                                              "sram_energy_per_inference_j",
                                               "latency_per_inference_s", "average_power_w", "clock_hz", "n_images")}
                         | {"bit_error_rate": rep["bit_errors"]["bit_error_rate"]})
             bar.update(1)
@@ -227,7 +258,10 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     if not no_plots:
         plot_sweep(rows, Path(out_dir))
     for r in rows:
+        if "failed" in r:
+            click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  FAILED CORNER: {r['failed']}")
+            continue
         click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  acc {r['accuracy'] * 100:6.2f} %  "
-                   f"E {r['energy_per_inference_j'] * 1e9:10.3f} nJ  t {r['latency_per_inference_s'] * 1e6:10.2f} us  "
+                   f"E {eng(r['energy_per_inference_j'], 'J'):>10}  t {eng(r['latency_per_inference_s'], 's'):>10}  "
                    f"BER {r['bit_error_rate']:.3g}")
     click.echo(f"  wrote {out_dir}/sweep.json" + ("" if no_plots else ", sweep_vs_vdd.png") + " and one folder per corner")

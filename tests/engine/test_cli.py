@@ -59,3 +59,35 @@ def test_train_rejects_malformed_model_args():
 
     result = CliRunner().invoke(cli, ["train", "--model", "resnet18", "--model-arg", "width16"])
     assert isinstance(result.exception, ConfigError) and "KEY=VALUE" in str(result.exception)
+
+
+def test_train_writes_under_out_unless_save_committed(tmp_path, monkeypatch):
+    from cosim.models import weights_path
+
+    committed = weights_path("digits").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["train", "--model", "digits", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "train" / "digits.pt").is_file()
+    assert weights_path("digits").read_bytes() == committed
+    result = CliRunner().invoke(cli, ["train", "--model", "digits", "--epochs", "1", "--save-committed", "--out", "x.pt"])
+    assert result.exit_code != 0 and weights_path("digits").read_bytes() == committed
+
+
+def test_chance_accuracy_is_flagged():
+    from cosim.engine.cli import at_chance
+
+    assert at_chance(0.10, 10) and at_chance(0.14, 10) and not at_chance(0.5, 10) and not at_chance(0.5, 1)
+
+
+def test_every_option_has_help():
+    import click
+
+    from cosim.cli import COMMANDS, _LazyGroup
+
+    group = _LazyGroup()
+    for name in ("train", "evaluate", "compress"):
+        cmd = group.get_command(click.Context(group), name)
+        missing = [p.name for p in cmd.params if isinstance(p, click.Option) and not p.help and p.name != "help"]
+        assert not missing, (name, missing)
+    assert set(COMMANDS) >= {"train", "evaluate", "compress"}

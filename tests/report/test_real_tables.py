@@ -2,7 +2,6 @@
 
 Skipped, with the reason, while a table is not committed yet; they run as soon as it is."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +93,17 @@ def test_lenet5_mnist_subset_on_real_table(tmp_path):
         for src in rep["sources"].values():
             for r in src.get("rows", []):
                 assert r["point_key"] in keys
+
+
+def test_default_run_holds_the_model_on_chip_with_sram_the_main_term(tmp_path):
+    """`make infer`'s run (the default model, accelerator and corner) on the committed tables."""
+    from cosim.simulate import InferSpec, run_inference
+    from cosim.report.report import summary, write_outputs
+
+    res = run_inference(InferSpec(), SETTINGS)  # the full 449 test images, as make infer (the preload amortizes)
+    rep = write_outputs(res, tmp_path, plots=False)
+    mem = rep["memory"]
+    assert mem["on_chip"] and mem["clock_gating"]
+    assert mem["sram_energy_share"] > 0.5 and mem["offchip_energy_share"] < 0.1
+    assert rep["idle_j"] == 0.0 or rep["hold_cycles_per_inference"] > 0  # gated banks leak, they are not clocked
+    assert "model on chip" in summary(rep)

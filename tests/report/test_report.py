@@ -20,7 +20,7 @@ TOP_KEYS = {
     "offchip_j": float, "compute_j": float, "idle_j": float, "latency_per_inference_s": float,
     "throughput_inferences_per_s": float, "average_power_w": float, "clock_hz": float, "sram_reads": int,
     "sram_writes": int, "offchip_bytes": int, "per_layer": list, "per_class": list, "confusion_matrix": list,
-    "provenance": dict, "sources": dict, "comparison_with_seed_claim": dict, "bit_errors": dict,
+    "provenance": dict, "sources": dict, "memory": dict, "corners": dict, "bit_errors": dict,
 }
 LAYER_KEYS = {"name", "op", "sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j", "compute_j", "energy_j",
               "latency_s", "cycles", "sram_reads", "sram_writes", "offchip_bytes", "macs"}
@@ -29,7 +29,7 @@ LAYER_KEYS = {"name", "op", "sram_read_j", "sram_write_j", "idle_j", "leakage_j"
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
     d = tmp_path_factory.mktemp("characterization")
-    write_table(d, macro="sram_16x128", num_words=128, word_size=16, bit_errors_at=("ss", 1.6, 125.0))
+    write_table(d, macro="sram_32x512", num_words=512, word_size=32, bit_errors_at=("ss", 1.6, 125.0))
     return replace(load_settings(), characterization_dir=d)
 
 
@@ -56,7 +56,7 @@ def test_report_schema(report):
         rows = rep["sources"][k]["rows"]
         assert rows and all(r["process"] == "tt" and r["vdd_v"] == 1.8 and r["temp_c"] == 25.0 for r in rows)
     assert "NOT SPICE-derived" in rep["sources"]["offchip_j"]["note"]
-    assert rep["provenance"]["tables"]["sram_16x128"]["csv_sha256"]
+    assert rep["provenance"]["tables"]["sram_32x512"]["csv_sha256"]
     assert rep["provenance"]["model_file_sha256"]
     # totals add up
     parts = sum(rep[k] for k in ("sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j", "compute_j",
@@ -71,15 +71,42 @@ def test_report_schema(report):
     for png in ("energy_per_layer.png", "energy_breakdown.png", "confusion_matrix.png"):
         assert (out / png).stat().st_size > 1000
     assert json.loads((out / "report.json").read_text())["n_images"] == 120
+    # the default accelerator holds the digits model on chip, with SRAM the main term of the energy
+    mem = rep["memory"]
+    assert mem["on_chip"] and mem["weights"]["fits"] and mem["activations"]["fits"]
+    assert mem["weights"]["total_bytes"] == mem["weights"]["banks"] * 2048 >= mem["weights"]["needed_bytes"]
+    # shares of the total (synthetic energies here; the real shares are checked in tests/report/test_real_tables.py)
+    assert mem["sram_energy_share"] + mem["offchip_energy_share"] + rep["compute_j"] / rep["energy_per_inference_j"] \
+        == pytest.approx(1.0, rel=1e-12)
+    assert rep["offchip_bytes"] == 64  # only the 8x8 image comes from off-chip
+    # report.html: self-contained (plots inline), provenance and key figures present
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "<img" in html and 'src="http' not in html
+    assert rep["provenance"]["tables"]["sram_32x512"]["csv_sha256"] in html
+    assert "runs on chip" in html and "claim" not in json.dumps(rep) and "36.59" not in html
+
+
+def test_model_that_does_not_fit_is_said_so(settings, tmp_path):
+    from cosim.report.report import summary
+
+    res = run_inference(InferSpec(model="digits", limit=20, banks=(1, 1)), settings)
+    rep = write_outputs(res, tmp_path, plots=False)
+    mem = rep["memory"]
+    assert not mem["on_chip"] and not mem["weights"]["fits"] and not mem["activations"]["fits"]
+    assert mem["offchip_energy_share"] == pytest.approx(
+        (rep["offchip_j"] + res.preload["offchip_j"] / 20) / rep["energy_per_inference_j"])
+    text = summary(rep)
+    assert "DOES NOT FIT" in text and f"{mem['offchip_energy_share'] * 100:.1f} % of the energy is off-chip" in text
+    assert "does not fit on chip" in (tmp_path / "report.html").read_text()
 
 
 def test_bit_errors_injected_at_table_rate(settings):
-    # synthetic table: 1 wrong bit of 32 checked at ss/1.6/125 -> BER 1/32; none elsewhere
+    # synthetic table: 1 wrong bit of 64 checked (two 32-bit reads) at ss/1.6/125 -> BER 1/64; none elsewhere
     res = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3), settings)
-    assert res.extra["ber_applied"] == pytest.approx(1 / 32)
+    assert res.extra["ber_applied"] == pytest.approx(1 / 64)
     assert res.bits_read > 0
     p = res.bits_flipped / res.bits_read
-    assert abs(p - 1 / 32) < 5 * np.sqrt(p * (1 - p) / res.bits_read)
+    assert abs(p - 1 / 64) < 5 * np.sqrt(p * (1 - p) / res.bits_read)
     clean = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), bit_errors=False), settings)
     assert clean.bits_flipped == 0
     assert (res.predictions == res.labels).mean() < (clean.predictions == clean.labels).mean()
@@ -183,3 +210,59 @@ def test_batch_size_and_limit_below_one_refused(settings):
             run_inference(spec, settings)
     r = CliRunner().invoke(cli, ["infer", "--batch-size", "0"])
     assert r.exit_code != 0 and "--batch-size" in r.output
+
+
+def test_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, capsys):
+    import cosim.cli as cli_mod
+
+    def needs_dask(**_):
+        raise ModuleNotFoundError("No module named 'distributed'", name="distributed")
+
+    monkeypatch.setattr(cli_mod, "cli", needs_dask)
+    with pytest.raises(SystemExit) as exc:
+        cli_mod.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cosim[dask]" in err
+
+
+def test_make_clean_keeps_the_point_cache(tmp_path):
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    makefile = Path(__file__).resolve().parents[2] / "Makefile"
+    for d in (".cache/points/sram_8x16", ".cache/runs/sram_8x16", ".cache/models", "out/infer"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "f").write_text("x")
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed")
+    subprocess.run(["make", "-s", "-f", str(makefile), "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert (tmp_path / ".cache/points/sram_8x16/f").is_file()
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".cache/runs").exists()
+    assert not (tmp_path / ".cache/models").exists()
+    subprocess.run(["make", "-s", "-f", str(makefile), "distclean", "VENV=venv-none"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    assert not (tmp_path / ".cache").exists()
+
+
+def test_sweep_marks_a_failed_corner_and_goes_on(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import importlib
+
+    infer_mod = importlib.import_module("cosim.simulate")
+    from cosim.cli import cli
+
+    d = tmp_path / "characterization"
+    d.mkdir()
+    write_table(d, macro="sram_32x512", num_words=512, word_size=32)
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: replace(load_settings(), characterization_dir=d))
+    out = tmp_path / "sweep"
+    r = CliRunner().invoke(cli, ["infer", "--limit", "20", "--out", str(out), "--jobs", "1",
+                                 "--sweep", "tt/1.8/25,ss/1.0/125"])  # 1.0 V: outside the table, refused
+    assert r.exit_code == 0, r.output
+    rows = json.loads((out / "sweep.json").read_text())
+    failed = [x for x in rows if "failed" in x]
+    assert len(failed) == 1 and failed[0]["process"] == "ss" and failed[0]["failed"]
+    assert "FAILED CORNER" in r.output and (out / "sweep_vs_vdd.png").is_file()
