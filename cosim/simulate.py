@@ -169,11 +169,9 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     batch_seeds = np.random.SeedSequence(seed).spawn(len(starts))
     hooks = [BitErrorHook(ber, s, bits) if ber > 0 else None for s in batch_seeds]
 
-    # Batches run side by side, one per core, each engine call on one torch thread: on 2 cores two single-threaded
-    # pipelines (engine, then charging the batch while its codes are still in that core's cache) beat one pipeline
-    # whose every torch op and count is split over both cores (LeNet-5 on MNIST's 10,000 test images, same engine
-    # kernels: 0.23-0.26 s against 0.26-0.32 s in batches of 500, 0.34-0.37 s against 0.39-0.41 s in batches of
-    # 1000). Batch k's charging needs the activation memory's content after batch k - 1, which depends only
+    # Batches run side by side, one per core, each engine call on one torch thread: single-threaded pipelines
+    # (engine, then charging the batch while its codes are still in that core's cache) beat one pipeline whose every
+    # torch op and count is split over the cores (bench/infer.py). Batch k's charging needs the activation memory's content after batch k - 1, which depends only
     # on batch k - 1's recorded codes, not on its counts: each job hands the next one that content as soon as its
     # engine run is done, so the charging of one batch overlaps the engine run of the next.
     workers = max(1, torch.get_num_threads())

@@ -372,8 +372,8 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     ws, w01, w10 = q("write_same", "energy_j"), q("write_0to1", "energy_j"), q("write_1to0", "energy_j")
 
     ta0, ta1 = q("read_0", "access_time_s", optional=True), q("read_1", "access_time_s", optional=True)
-    # write time: a row can store the right word yet miss a crossing inside its cycle (measured: sram_16x128
-    # ff/1.6 V/25 C write_0to1), so it is reported where measured and nan otherwise, like read access
+    # write time: a row can store the right word yet miss a crossing inside its cycle, so it is reported where
+    # measured and nan otherwise, like read access
     tw01, tw10 = q("write_0to1", "access_time_s", optional=True), q("write_1to0", "access_time_s", optional=True)
     tmin = table.clock_floor(p, v, t)
     # every per-cycle energy is moved to one reference period (read_0's) by the leakage energy of the difference,

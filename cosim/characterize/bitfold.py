@@ -11,9 +11,8 @@ current and charge of one, which is what the devices' multiplier computes (as fo
 slice per class is simulated with its devices times N (:func:`_mult`), the others are removed, and each removed slice's data output is tied
 to its class's (a 0 V source, so each output keeps its own load), as are the storage nodes the sequences probe.
 
-Measured (bench/characterize.py --compare folded,bits): every measurement of sram_8x16 at tt/1.8 V/25 C and of
-sram_16x128 at ss/1.6 V/125 C equal to the storage-folded netlist's to the printed digit, 1.3x and 2.1x faster a
-point; sram_32x256 7,185 -> 2,295 devices, sram_32x512 8,529 -> 3,639.
+`bench/characterize.py --compare folded,bits` compares a point on this netlist with one on the storage-folded
+netlist; tests/characterize/test_bitfold.py holds them equal.
 
 How, without trusting names: the netlist is flattened (nets keep their hierarchical names, so every node ngspice
 reports is named as in the hierarchical netlist), slices are grown from each bit's din/dout port through nets that
@@ -153,10 +152,9 @@ def _mult(ref: str, params: tuple[tuple[str, str], ...], n: int) -> tuple[tuple[
     """Device parameters times ``n``: the storage cells' special devices (BSIM 3.2) as ``mult`` (as the folded
     storage cells carry it), every other device as the call line's ``m``, ngspice's instance multiplier.
 
-    Why two ways, measured on the folded sram_8x16 at tt/1.8 V/25 C against the netlist it folds: ``mult`` x n on
-    the sense amps, write drivers and flops (nfet/pfet_01v8 calls) gave 17-26 % less energy than n copies of the
-    device (although a lone device with mult=4 draws what four copies draw), ``m`` x n on the cells moved a write
-    time 8 %, and this split gives the copies' numbers to every digit. A call line's ``m`` also overrides the
+    Why two ways: ``mult`` x n on the sense amps, write drivers and flops (nfet/pfet_01v8 calls) does not draw what
+    n copies of the device draw, and ``m`` x n on the cells moves write times; this split gives the copies' numbers
+    (tests/characterize/test_bitfold.py). A call line's ``m`` also overrides the
     ``m={mult}`` the model deck gives the transistor inside (m=2 mult=2 draws what m=2 alone draws), so a device
     keeps one multiplier: the product of what it had and ``n``."""
     have = {k.lower(): v for k, v in params}

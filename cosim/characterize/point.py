@@ -33,14 +33,11 @@ CONSERVATIVE_OPTIONS = ("method=gear", "reltol=1e-3", "gmin=1e-12", "itl4=100")
 #: Leakage deck: a read, a deselected cycle, then the clock stops (low, as a clock gate leaves it) for LEAK_S;
 #: leakage is the mean supply power over the last half, and the message gives the drift (the quarter before vs the
 #: window). Why a read first: OpenRAM precharges only in selected cycles, so without an access the bit lines keep the
-#: transient's 0 V start, the sense amps and dout sit at mid-rail and draw crowbar current (measured: 280 uW at
-#: sram_8x16 sf/1.95 V/-40 C; 5.3 nW with the read). Why so long: after the clock stops, OpenRAM's bit lines and
-#: replica bit line float and drift on leakage for microseconds: at ff/1.8 V/25 C the replica bit line rises from
-#: 0.28 V to 1.07 V, the control logic's delay chain flips, and the supply power goes 1.9 uW -> 570 uW (2-3 us) ->
-#: 47 uW (6-8 us): a property of the macro in standby, recorded with its drift, not hidden. At tt/1.8 V/125 C a
-#: 2 us window caught such a tail (30 uW vs 10.6 uW settled), so the window is 8 us. Nothing switches, so the step
-#: may be long: gear integration, because trapezoidal integration rings with long steps (gear with 2 ns steps is
-#: within 2 % of 20 ps steps at 64-256 ns).
+#: transient's 0 V start, and the sense amps and dout sit at mid-rail drawing crowbar current. Why so long: after the
+#: clock stops, OpenRAM's bit lines and replica bit line float and drift on leakage for microseconds, and the control
+#: logic's delay chain can flip: a property of the macro in standby, recorded with its drift, not hidden
+#: (docs/testbench-and-measurements.md). Nothing switches, so the step may be long: gear integration, because
+#: trapezoidal integration rings with long steps.
 LEAK_S = 8192e-9
 LEAK_STEP_S = 8e-9
 LEAK_OPTIONS = ("method=gear",)
@@ -144,7 +141,7 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
         row["solver_options"] = " ".join(retried)
     late = t1 - min(0.02 * period, 50e-12)  # stored values: just before the next rising edge
     # OpenRAM's data outputs settle at the end of the read cycle and stay valid until the next cycle's precharge
-    # (~0.2 periods after its rising edge, measured): sample them just after the edge
+    # (some tenths of a period after its rising edge): sample them just after the edge
     valid = t1 + READ_SAMPLE_AFTER_EDGE * period
     if m.op.startswith("read") or m.op == "row_switch":
         dout = req.plan.ports.dout[:width]

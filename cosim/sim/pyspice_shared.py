@@ -1,8 +1,8 @@
 """The same run as :func:`cosim.sim.ngspice.run_deck`, through PySpice's binding of the ngspice shared library.
 
-Kept as an alternative backend (`COSIM_SIM_BACKEND=pyspice`): same deck, same typed result, tested to give the same
-waveforms. Not the default: on a 256 B macro deck it cost 36 s of CPU against 10 s for an `ngspice -b` process
-(ngspice 39), and libngspice's global state allows one circuit per process at a time.
+Kept as an alternative backend (``PointRequest.backend="pyspice"``): same deck, same typed result, tested to give
+the same waveforms. Not the default: a batch process costs less CPU, can be killed on a timeout, and libngspice's
+global state allows one circuit per process at a time.
 """
 
 from __future__ import annotations

@@ -25,9 +25,8 @@ _ENV = jinja2.Environment(
 )
 
 
-#: default maximum time step: period / STEPS_PER_PERIOD. Measured on sram_16x128 (folded, tt/1.8 V/25 C): period/100
-#: runs the main deck 1.35x faster but moves read_0's access time by 1.04 % (17 ps); period/40 1.6x faster, energies
-#: up to 1.84 % off. The tables keep period/200.
+#: default maximum time step: period / STEPS_PER_PERIOD. Coarser steps run faster but move access times and
+#: energies by about a percent or more (bench/characterize.py compares them).
 STEPS_PER_PERIOD = 200
 
 
