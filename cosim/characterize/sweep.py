@@ -214,8 +214,7 @@ def simulated_netlist(macro_netlist, plan, cache_dir: Path, trim: bool | None, f
     """The netlist a sweep simulates. ``trim=None`` folds the storage array when that removes at least
     :data:`AUTO_TRIM_FRACTION` of the cells; ``fold_bits`` also folds the alike bit slices of a folded array
     (cosim.characterize.bitfold), and ``fold_rows`` then the alike rows (cosim.characterize.rowfold). An unfolded
-    netlist (``trim=False``) is simulated as committed, whole."""
-    sp_path = macro_netlist.sp_path
+    netlist (``trim=False``) is simulated whole, as rebuilt from its parsed cards."""
     folded = trim_netlist(macro_netlist.netlist, plan)
     summary = trim_summary(macro_netlist.netlist, folded)
     if trim is None:
@@ -338,9 +337,9 @@ def sweep_macro(
     on_disk = read_committed(csv_path)
     corners = sorted(set(grid.corners()) | set(on_disk.corners), key=corner_order)
     setup = sweep_setup(macro_netlist, settings, [c.process for c in corners], trim, fold_bits, fold_rows)
-    macro, plan, period, decks = setup.macro_netlist.macro, setup.plan, setup.period_s, setup.decks
+    macro, period, decks = setup.macro_netlist.macro, setup.period_s, setup.decks
     simulated = setup.simulated
-    sim_path, sim_sha, trim_info, cells = simulated.path, simulated.sha256, simulated.info, simulated.storage_cells
+    sim_sha, trim_info = simulated.sha256, simulated.info
     cache = settings.cache_dir / "points" / macro.name
     cache.mkdir(parents=True, exist_ok=True)
     # ngspice's OpenMP threads per run: the cores left per parallel point (one each when points fill the cores)

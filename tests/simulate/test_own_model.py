@@ -4,7 +4,6 @@ a checkpoint on an ImageFolder of 50 PNGs the test writes, a torch.export progra
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
