@@ -9,7 +9,7 @@ from cosim.engine.reference import as_quantized, build_twin, quantize_input_torc
 from cosim.engine.runner import quantize_input
 from cosim.models import build_model
 
-from engine_helpers import randomize_batchnorm
+from engine_helpers import layerwise_mismatches, randomize_batchnorm
 
 
 def chain_mismatches(qmodel, images) -> dict[str, int]:
@@ -50,42 +50,15 @@ def test_small_resnet18_matches_fbgemm():
     assert sum(counts.values()) == 0, counts
 
 
-def reference_lut_or_mul(layer, inputs: list[torch.Tensor]) -> torch.Tensor:
-    """float64 reference of the integer formulas of the ops fbgemm has no operator for."""
-    out_q = layer.output_qparams
-    if layer.op in ("silu", "sigmoid"):
-        in_q = layer.input_qparams[0]
-        real = (inputs[0].double() - in_q.zero_point) * in_q.scale
-        value = torch.sigmoid(real) if layer.op == "sigmoid" else real * torch.sigmoid(real)
-        return torch.clamp(torch.round(value / out_q.scale) + out_q.zero_point, out_q.qmin, out_q.qmax)
-    if layer.op == "mul":
-        (qa, qb), (a, b) = layer.input_qparams, inputs
-        product = (a.double() - qa.zero_point) * (b.double() - qb.zero_point)
-        m = torch.tensor(qa.scale, dtype=torch.float32) * torch.tensor(qb.scale, dtype=torch.float32) \
-            / torch.tensor(out_q.scale, dtype=torch.float32)
-        value = product.float() * m  # the engine's documented float32 requantization of the exact product
-        return torch.clamp(torch.round(value.double()) + out_q.zero_point, out_q.qmin, out_q.qmax)
-    raise AssertionError(layer.op)
-
-
 def test_small_efficientnet_b0_layerwise():
     # each layer fed the codes our engine recorded: fbgemm twin where one exists, float64 reference otherwise
     torch.manual_seed(1)
     model = randomize_batchnorm(build_model("efficientnet_b0", width=0.25, depth=0.25))
     qmodel = quantize(model, torch.rand(16, 3, 32, 32), QuantConfig(reduce_range=True))
     result = run(qmodel, torch.rand(8, 3, 32, 32), record=True)
-    twins = build_twin(qmodel, partial=True)
-    checked = {"twin": 0, "reference": 0}
-    for io, twin, layer in zip(result.layers, twins, qmodel.layers):
-        inputs = [io.input, *io.extra_inputs]
-        if twin is not None:
-            quantized = [as_quantized(x, q) for x, q in zip(inputs, layer.input_qparams)]
-            expected = twin_layer(twin, quantized).int_repr().reshape(io.output.shape)
-            checked["twin"] += 1
-        else:
-            expected = reference_lut_or_mul(layer, inputs)
-            checked["reference"] += 1
-        assert torch.equal(io.output.to(torch.int64), expected.to(torch.int64)), layer.name
+    mismatches = layerwise_mismatches(qmodel, result)
+    checked = mismatches.pop("_checked")
+    assert not any(mismatches.values()), {name: n for name, n in mismatches.items() if n}
     assert checked["twin"] > 20 and checked["reference"] > 10
     assert {layer.op for layer in qmodel.layers} >= {"silu", "sigmoid", "mul", "add", "depthwise_conv2d", "gap"}
 
