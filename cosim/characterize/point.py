@@ -137,8 +137,7 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
     i_supply = r.v("v_supply#branch")
     width = req.plan.macro.word_size
     row: dict = {"op": m.op, "status": "ok", "period_s": period, "energy_j": energy_j(t, i_supply, vdd, t0, t1)}
-    if retried := [o for o in spec.options if o in CONSERVATIVE_OPTIONS and o not in req.options]:
-        row["solver_options"] = " ".join(retried)
+    row["solver_options"] = _retried_with(spec, req.options)
     late = t1 - min(0.02 * period, 50e-12)  # stored values: just before the next rising edge
     # OpenRAM's data outputs settle at the end of the read cycle and stay valid until the next cycle's precharge
     # (some tenths of a period after its rising edge): sample them just after the edge
@@ -261,17 +260,22 @@ def key_decks(req: PointRequest) -> dict[str, str]:
     return decks
 
 
+def _retried_with(ran: TestbenchSpec, asked: tuple[str, ...]) -> str | None:
+    """The solver options a deck ran with beyond those it was rendered with (the non-convergence retry's), or None."""
+    return " ".join(o for o in ran.options if o not in asked) or None
+
+
 def measure_leakage(req: PointRequest, period_s: float, counters: dict, decks: dict) -> MeasurementRow:
     """The leakage row: mean supply power over the last half of LEAK_S with the clock stopped; the message gives
     the settling (the mean over the quarter before, relative)."""
-    spec = _leakage_spec(req, period_s)
+    spec = asked = _leakage_spec(req, period_s)
     r, deck, spec = _run(req, spec, "leakage", counters)
     decks["leakage"] = _sha(deck)
     t_end, i, vdd = stop_time_s(spec), r.v("v_supply#branch"), req.corner.vdd_v
     leak = mean_power_w(r.time_s, i, vdd, t_end - LEAK_S / 2, t_end)
     before = mean_power_w(r.time_s, i, vdd, t_end - 3 * LEAK_S / 4, t_end - LEAK_S / 2)
     drift = (before - leak) / abs(leak) if leak else math.nan
-    return MeasurementRow(op="leakage", leakage_w=leak, message=f"clock stopped {LEAK_S * 1e9:.0f} ns; mean of the last "
+    return MeasurementRow(op="leakage", leakage_w=leak, solver_options=_retried_with(spec, asked.options), message=f"clock stopped {LEAK_S * 1e9:.0f} ns; mean of the last "
                           f"half, {drift * 100:+.1f} % in the quarter before")
 
 

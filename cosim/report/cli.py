@@ -67,9 +67,9 @@ MODEL_NAMES = ("digits", "lenet5", "dscnn")
 
 
 def _macro_names() -> str:
-    from cosim.config import PROJECT_ROOT
+    from cosim.config import load_settings
 
-    names = sorted(p.stem for p in (PROJECT_ROOT / "characterization").glob("*.csv"))
+    names = sorted(p.stem for p in load_settings().characterization_dir.glob("*.csv"))
     return ", ".join(names) or "none characterized yet"
 
 
