@@ -11,18 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cosim.memory.ledger import COMPONENTS  # noqa: E402
+from cosim.report.units import axis_scale  # noqa: E402
 
 _LABELS = {"sram_read_j": "SRAM read", "sram_write_j": "SRAM write", "idle_j": "SRAM idle (clocked)",
            "leakage_j": "SRAM leakage (gated)", "offchip_j": "off-chip (literature)", "compute_j": "MAC (literature)"}
-
-
-def _prefix(values) -> tuple[float, str]:
-    """A joule scale for an axis: the SI prefix of the largest value."""
-    top = max([abs(v) for v in values if np.isfinite(v)] + [0.0])
-    for scale, p in ((1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ"), (1e-12, "pJ")):
-        if top >= scale:
-            return scale, p
-    return 1e-15, "fJ"
 
 
 def plot_run(report: dict, out_dir: Path) -> list[Path]:
@@ -34,7 +26,7 @@ def plot_run(report: dict, out_dir: Path) -> list[Path]:
     layers = report["per_layer"]
     names = [L["name"] for L in layers]
     comps = [c for c in COMPONENTS if any(L[c] > 0 for L in layers)]
-    scale, unit = _prefix([L[c] for L in layers for c in comps])
+    scale, unit = axis_scale([L[c] for L in layers for c in comps], "J")
     fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(names) + 3.5), 4.2))
     width = 0.8 / max(1, len(comps))
     x = np.arange(len(names))
@@ -57,7 +49,7 @@ def plot_run(report: dict, out_dir: Path) -> list[Path]:
     keys = list(COMPONENTS) + ["model_load_j"]
     labs = [_LABELS[c] for c in COMPONENTS] + ["weights preload (amortized)"]
     vals = [report[c] for c in keys]
-    scale, unit = _prefix(vals)
+    scale, unit = axis_scale(vals, "J")
     total = report["energy_per_inference_j"]
     fig, ax = plt.subplots(figsize=(7, 4))
     colors = ["#c77c00" if "literature" in lab else "#7f7f7f" if c == "model_load_j" else "#1f77b4"
@@ -106,7 +98,7 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
     failed = [r for r in rows if "failed" in r]
     rows = [r for r in rows if "failed" not in r]
     keys = sorted({(r["process"], r["temp_c"]) for r in rows})
-    e_scale, e_unit = _prefix([r["sram_energy_per_inference_j"] for r in rows] or [1e-9])
+    e_scale, e_unit = axis_scale([r["sram_energy_per_inference_j"] for r in rows] or [1e-9], "J")
     for p, t in keys:
         pts = sorted((r for r in rows if r["process"] == p and r["temp_c"] == t), key=lambda r: r["vdd"])
         v = [r["vdd"] for r in pts]

@@ -22,6 +22,16 @@ def eng(value: float | None, unit: str, digits: int = 4) -> str:
     return f"{value / scale:.{digits}g} {prefix}{unit}"
 
 
+def axis_scale(values, unit: str) -> tuple[float, str]:
+    """One scale for a plot axis: the SI prefix of the largest finite value (``([2e-9, 3e-7], "J")`` -> 1e-9, "nJ")."""
+    top = max([abs(v) for v in values if math.isfinite(v)] + [0.0])
+    scale, prefix = _PREFIXES[0]
+    for s, p in _PREFIXES:
+        if top >= s:
+            scale, prefix = s, p
+    return scale, f"{prefix}{unit}"
+
+
 def bytes_(n: int) -> str:
     """Byte counts in binary units: 38912 -> "38 KiB", 38648 -> "37.74 KiB"."""
     for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
