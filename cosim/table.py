@@ -28,15 +28,15 @@ from cosim.types import PROCESSES, Corner
 
 #: the columns of a characterization table (contract with cosim.characterize)
 COLUMNS: tuple[str, ...] = (
-    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
-    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
+    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "timed_from", "slew_s", "cycle_time_s",
+    "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
 )
 #: operations a table holds
 OPS: tuple[str, ...] = ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
                         "row_switch", "read_cycle")
 #: numeric quantities a query can ask for
 QUANTITIES: tuple[str, ...] = (
-    "access_time_s", "cycle_time_s", "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors",
+    "access_time_s", "slew_s", "cycle_time_s", "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors",
 )
 _FIX = "regenerate it with `make characterize`"
 

@@ -38,8 +38,8 @@ from cosim.characterize.retry import MAIN_OPS
 from cosim.types import PROCESSES, Corner
 
 COLUMNS = (
-    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "cycle_time_s", "energy_j",
-    "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
+    "macro", "process", "vdd_v", "temp_c", "op", "status", "access_time_s", "timed_from", "slew_s", "cycle_time_s",
+    "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors", "message", "solver_options", "point_key",
 )  # fmt: skip
 _ROW_FIELDS = COLUMNS[COLUMNS.index("op") : COLUMNS.index("point_key")]
 

@@ -68,7 +68,7 @@ def check_rows(frame: pd.DataFrame, path: Path, bits: int | None = None) -> None
             return np.full(len(frame), np.nan)
         return pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
 
-    for name, top in (("energy_j", ENERGY_MAX_J), ("access_time_s", TIME_MAX_S), ("cycle_time_s", TIME_MAX_S),
+    for name, top in (("energy_j", ENERGY_MAX_J), ("access_time_s", TIME_MAX_S), ("slew_s", TIME_MAX_S), ("cycle_time_s", TIME_MAX_S),
                       ("period_s", TIME_MAX_S)):
         if name in frame.columns:
             raw = frame[name]

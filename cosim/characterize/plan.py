@@ -92,6 +92,15 @@ def make_plan(macro: Macro, instance: str = "x_sram") -> MacroPlan:
     return MacroPlan(macro=macro, ports=ports, instance=instance)
 
 
+#: The clock edge each timed op is measured from: the edge that launches what is timed (Liberty's timing_type).
+#: OpenRAM's sky130 1rw macros turn the word line on and fire the sense amp after the FALLING edge, so a written cell
+#: flips and a read's 1 reaches dout after it; the sense amp is reset after the RISING edge, which pulls every dout
+#: low whatever the data, so a read's 0 (dout falling from the previous read's 1) is valid from then
+#: (docs/timing.md).
+TIMED_FROM = {"read_1": "clk_fall", "read_0": "clk_rise", "row_switch": "clk_rise", "write_0to1": "clk_fall",
+              "write_1to0": "clk_fall"}
+
+
 @dataclass(frozen=True)
 class Measured:
     """What one cycle of a sequence measures: table op name, the cycle index, the expected word (reads/writes)."""
@@ -114,7 +123,7 @@ def main_sequence(plan: MacroPlan) -> tuple[tuple[Cycle, ...], tuple[Measured, .
         Cycle("idle", a),  # 1: hold
         Cycle("write", b, ones),  # 2: every bit 0 -> 1
         Cycle("idle", b),  # 3
-        Cycle("read", a),  # 4: sets dout to zeros, so the next read's outputs all rise
+        Cycle("read", a),  # 4: sets dout to zeros, so the next read's outputs all rise (timed reads change dout)
         Cycle("idle", a),  # 5
         Cycle("read", b),  # 6: read_1 (all outputs rise)
         Cycle("idle", b),  # 7

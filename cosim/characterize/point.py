@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cosim.characterize.plan import (
+    TIMED_FROM,
     MacroPlan,
     Measured,
     main_sequence,
@@ -22,7 +23,7 @@ from cosim.characterize.plan import (
     settle_cycles,
 )
 from cosim.characterize.records import MeasurementRow
-from cosim.measure import crossing_s, energy_j, level_bits, mean_power_w, sample_v
+from cosim.measure import energy_j, last_crossing_s, level_bits, mean_power_w, sample_v, transition_s
 from cosim.sim import NonConvergence, SimOptions, SimResult, run
 from cosim.testbench import Cycle, TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
@@ -42,12 +43,9 @@ LEAK_S = 8192e-9
 LEAK_STEP_S = 8e-9
 LEAK_OPTIONS = ("method=gear",)
 MIN_CYCLE_STEPS = 4  #: bisection steps of the minimum-cycle search (resolution: 7/8 of the bracket / 2^4)
-#: where a read's data are sampled, in periods after the next rising edge (see _check_cycle)
-READ_SAMPLE_AFTER_EDGE = 0.03
-#: how much of a trailing cycle that nothing measures is simulated: it is there for its rising edge only, after
-#: which READ_SAMPLE_AFTER_EDGE samples the read before it. The waveforms up to then are the same (ngspice's time
-#: steps do not depend on the stop time: the step limit is period / STEPS_PER_PERIOD either way), so every
-#: measurement is unchanged; min-cycle and row-switch decks are 5 cycles long and lose 0.9 of one.
+#: how much of a trailing cycle that nothing measures is simulated: it is there for the edge a read is sampled at
+#: and for the end of dout's transition (its slew). ngspice's time steps do not depend on the stop time (the step
+#: limit is period / STEPS_PER_PERIOD either way), so the waveforms up to then are the same as with the whole cycle.
 TRAILING_CYCLE_FRACTION = 0.1
 
 
@@ -128,8 +126,15 @@ def _word(values: list[float], vdd: float) -> int:
     return int(sum(int(b) << i for i, b in enumerate(level_bits(np.array(values), vdd))))
 
 
+def _edge_s(spec: TestbenchSpec, cycle: int, edge: str) -> float:
+    """Midpoint of the rising edge that starts ``cycle`` or of the falling edge half a period later."""
+    return spec.cycle_start_s(cycle) + (spec.period_s / 2 if edge == "clk_fall" else 0.0)
+
+
 def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measured) -> MeasurementRow:
-    """Measurements of one cycle of a run, as a table row (op, status, numbers)."""
+    """Measurements of one cycle of a run, as a table row (op, status, numbers). Times are taken from the clock
+    edge of TIMED_FROM[op] to the last 50 % crossing toward the right value (all bits: the latest), so a value that
+    glitches back counts from when it last settled; reads also give the 10-90 % transition time of that edge."""
     vdd, period = req.corner.vdd_v, spec.period_s
     t0 = spec.cycle_start_s(m.cycle)
     t1 = t0 + period
@@ -138,18 +143,24 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
     width = req.plan.macro.word_size
     row: dict = {"op": m.op, "status": "ok", "period_s": period, "energy_j": energy_j(t, i_supply, vdd, t0, t1)}
     row["solver_options"] = _retried_with(spec, req.options)
+    edge = TIMED_FROM.get(m.op)
     late = t1 - min(0.02 * period, 50e-12)  # stored values: just before the next rising edge
-    # OpenRAM's data outputs settle at the end of the read cycle and stay valid until the next cycle's precharge
-    # (some tenths of a period after its rising edge): sample them just after the edge
-    valid = t1 + READ_SAMPLE_AFTER_EDGE * period
+    # a read passes when dout holds the right word at the next rising edge, where the reading logic captures it (the
+    # sense amp is reset only after that edge)
+    valid = t1
     if m.op.startswith("read") or m.op == "row_switch":
         dout = req.plan.ports.dout[:width]
         got = _word([sample_v(t, r.v(n), valid) for n in dout], vdd)
         errors = bin((got ^ m.expect) & req.plan.data_mask).count("1")
-        times = [crossing_s(t, r.v(n), vdd / 2, t0, valid, rising=bool((m.expect >> i) & 1)) for i, n in enumerate(dout)]
-        finite = [x for x in times if math.isfinite(x)]
         row.update(bits_checked=width, bit_errors=errors)
-        row["access_time_s"] = (max(finite) - t0) if len(finite) == width else math.nan
+        if edge and not errors:
+            rising = [bool((m.expect >> i) & 1) for i in range(width)]
+            times = [last_crossing_s(t, r.v(n), vdd / 2, t0, valid, up) for n, up in zip(dout, rising)]
+            if all(math.isfinite(x) for x in times):
+                row.update(access_time_s=max(times) - _edge_s(spec, m.cycle, edge), timed_from=edge)
+                slews = [transition_s(t, r.v(n), vdd, x, stop_time_s(spec), up) for n, x, up in zip(dout, times, rising)]
+                if all(math.isfinite(x) for x in slews):
+                    row["slew_s"] = max(slews)
         if errors:
             row.update(status="failed", message=f"read {got:#x}, expected {m.expect:#x}")
     elif m.op.startswith("write"):
@@ -157,9 +168,10 @@ def _check_cycle(req: PointRequest, spec: TestbenchSpec, r: SimResult, m: Measur
         stored = _word([sample_v(t, r.v(n), late) for n in nodes], vdd)
         errors = bin((stored ^ m.expect) & req.plan.data_mask).count("1")
         row.update(bits_checked=width, bit_errors=errors)
-        if m.flips:
-            times = [crossing_s(t, r.v(n), vdd / 2, t0, t1, rising=bool((m.expect >> i) & 1)) for i, n in enumerate(nodes)]
-            row["access_time_s"] = (max(times) - t0) if all(math.isfinite(x) for x in times) else math.nan
+        if m.flips and edge and not errors:
+            times = [last_crossing_s(t, r.v(n), vdd / 2, t0, late, bool((m.expect >> i) & 1)) for i, n in enumerate(nodes)]
+            if all(math.isfinite(x) for x in times):
+                row.update(access_time_s=max(times) - _edge_s(spec, m.cycle, edge), timed_from=edge)
         if errors:
             row.update(status="failed", message=f"stored {stored:#x}, expected {m.expect:#x}")
     return MeasurementRow.from_dict(row)  # a time no crossing gave (NaN) is left unset

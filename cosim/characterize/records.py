@@ -14,7 +14,7 @@ from typing import Mapping
 
 from cosim.types import Corner
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class MeasurementRow:
 
     op: str
     status: str = "ok"
-    access_time_s: float | None = None
+    access_time_s: float | None = None  #: from the clock edge named in ``timed_from`` (cosim.characterize.plan.TIMED_FROM)
+    timed_from: str | None = None  #: "clk_fall" or "clk_rise"
+    slew_s: float | None = None  #: dout 10-90 % transition time (reads)
     cycle_time_s: float | None = None
     energy_j: float | None = None
     leakage_w: float | None = None

@@ -32,6 +32,35 @@ def crossing_s(
     return float(t[i] - x[i] * (t[i + 1] - t[i]) / (x[i + 1] - x[i]))
 
 
+def last_crossing_s(time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float,
+                    rising: bool) -> float:
+    """Last time in (after_s, before_s) at which `v` crosses `level` in the given direction; NaN if none. A signal
+    that ends the window on the far side of `level` has stayed there since this time."""
+    lo = np.searchsorted(time_s, after_s, side="left")
+    hi = np.searchsorted(time_s, before_s, side="right")
+    if hi - lo < 2:
+        return math.nan
+    t, x = time_s[lo:hi], v[lo:hi] - level
+    above = x > 0
+    change = np.nonzero(above[1:] != above[:-1])[0]
+    change = change[above[change + 1] == rising]
+    if len(change) == 0:
+        return math.nan
+    i = change[-1]
+    return float(t[i] - x[i] * (t[i + 1] - t[i]) / (x[i + 1] - x[i]))
+
+
+def transition_s(time_s: np.ndarray, v: np.ndarray, vdd_v: float, mid_s: float, before_s: float, rising: bool,
+                 low: float = 0.1, high: float = 0.9) -> float:
+    """10-90 % transition time of the edge whose 50 % crossing is at `mid_s` (Liberty's slew thresholds): from the
+    last crossing of the starting threshold before it to the first crossing of the ending one after it (before
+    `before_s`); NaN if the edge does not complete."""
+    start, end = (low, high) if rising else (high, low)
+    t_start = last_crossing_s(time_s, v, start * vdd_v, -math.inf, mid_s, rising)
+    t_end = crossing_s(time_s, v, end * vdd_v, mid_s, before_s, rising)
+    return t_end - t_start
+
+
 def _window(time_s: np.ndarray, y: np.ndarray, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
     inside = (time_s > t0) & (time_s < t1)
     t = np.concatenate(([t0], time_s[inside], [t1]))
