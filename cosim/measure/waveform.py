@@ -12,42 +12,38 @@ def sample_v(time_s: np.ndarray, v: np.ndarray, at_s: float) -> float:
     return float(np.interp(at_s, time_s, v))
 
 
-def crossing_s(
-    time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float = math.inf, rising: bool | None = None
-) -> float:
-    """First time in (after_s, before_s) at which `v` crosses `level` (rising, falling or either); NaN if none."""
-    lo = np.searchsorted(time_s, after_s, side="left")
-    hi = np.searchsorted(time_s, before_s, side="right") if math.isfinite(before_s) else len(time_s)
+def _crossings(time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float,
+               rising: bool | None) -> np.ndarray:
+    """Times in (after_s, before_s) at which `v` crosses `level` (linear interpolation between samples). The samples
+    just outside the window count, so a crossing between the last sample before a bound and the first after it is
+    found on the side of the bound where it lies."""
+    lo = max(0, int(np.searchsorted(time_s, after_s, side="left")) - 1)
+    hi = min(len(time_s), int(np.searchsorted(time_s, before_s, side="right")) + 1)
     if hi - lo < 2:
-        return math.nan
+        return np.empty(0)
     t, x = time_s[lo:hi], v[lo:hi] - level
     above = x > 0
     change = np.nonzero(above[1:] != above[:-1])[0]
     if rising is not None:
         change = change[above[change + 1] == rising]
-    if len(change) == 0:
-        return math.nan
-    i = change[0]
-    # linear interpolation between the two samples around the crossing
-    return float(t[i] - x[i] * (t[i + 1] - t[i]) / (x[i + 1] - x[i]))
+    times = t[change] - x[change] * (t[change + 1] - t[change]) / (x[change + 1] - x[change])
+    return times[(times > after_s) & (times < before_s)]
+
+
+def crossing_s(
+    time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float = math.inf, rising: bool | None = None
+) -> float:
+    """First time in (after_s, before_s) at which `v` crosses `level` (rising, falling or either); NaN if none."""
+    times = _crossings(time_s, v, level, after_s, before_s, rising)
+    return float(times[0]) if len(times) else math.nan
 
 
 def last_crossing_s(time_s: np.ndarray, v: np.ndarray, level: float, after_s: float, before_s: float,
                     rising: bool) -> float:
     """Last time in (after_s, before_s) at which `v` crosses `level` in the given direction; NaN if none. A signal
     that ends the window on the far side of `level` has stayed there since this time."""
-    lo = np.searchsorted(time_s, after_s, side="left")
-    hi = np.searchsorted(time_s, before_s, side="right")
-    if hi - lo < 2:
-        return math.nan
-    t, x = time_s[lo:hi], v[lo:hi] - level
-    above = x > 0
-    change = np.nonzero(above[1:] != above[:-1])[0]
-    change = change[above[change + 1] == rising]
-    if len(change) == 0:
-        return math.nan
-    i = change[-1]
-    return float(t[i] - x[i] * (t[i + 1] - t[i]) / (x[i + 1] - x[i]))
+    times = _crossings(time_s, v, level, after_s, before_s, rising)
+    return float(times[-1]) if len(times) else math.nan
 
 
 def transition_s(time_s: np.ndarray, v: np.ndarray, vdd_v: float, mid_s: float, before_s: float, rising: bool,
