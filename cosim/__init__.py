@@ -20,6 +20,7 @@ _PUBLIC = {
     "load_model": "cosim.models.user", "LoadedModel": "cosim.models.user",
     "load_data": "cosim.data.user", "Preprocess": "cosim.data.user",
     "Corner": "cosim.types",
+    "UnusableCorner": "cosim.errors", "InterpolationRefused": "cosim.errors",
 }
 __all__ = sorted(_PUBLIC)
 

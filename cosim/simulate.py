@@ -8,7 +8,9 @@ seed, subset, calibration count), as VlsirTools keeps Sim apart from SimOptions.
 The images are run in batches through cosim.engine.run(record=True); each batch's recorded layer inputs/outputs
 are charged by the memory model (vectorised) and, where the corner's bit-error rate is > 0, the engine reads
 through a seeded BitErrorHook. Nothing here invents a number: SRAM figures come from table rows, off-chip and MAC
-energies from the accelerator file (marked NOT SPICE-derived), accuracy from the labels.
+energies from the accelerator file (marked NOT SPICE-derived), accuracy from the labels. A corner where a macro
+cannot hold the network (its writes fail, or its reads fail at every clock the table tried) raises
+cosim.errors.UnusableCorner before any work; one where reads pass only at a slower clock runs at that clock.
 """
 
 from __future__ import annotations
@@ -101,6 +103,26 @@ def load_costs(settings: Settings, macro: str, corner: Corner,
     return table, table.access_costs(corner)
 
 
+def _accelerator(spec: InferSpec) -> Accelerator:
+    acc = load_accelerator(spec.accelerator)
+    if spec.macro:
+        acc = acc.with_macro(spec.macro)
+    if spec.banks:
+        acc = acc.with_banks(*spec.banks)
+    return acc
+
+
+def check_corner(spec: InferSpec, settings: Settings | None = None,
+                 tables: Mapping[str, CharacterizationTable] | None = None) -> None:
+    """Refuse now, before a model is loaded or calibrated, a corner the tables cannot run ``spec`` at: one where a
+    macro is unusable (cosim.errors.UnusableCorner: writes fail, reads fail at every clock tried), one between grid
+    points that disagree on pass/fail (InterpolationRefused) or outside the grid (TableRangeError)."""
+    settings = load_settings() if settings is None else settings
+    acc = _accelerator(spec)
+    for macro in dict.fromkeys((acc.weights.macro, acc.activations.macro)):
+        load_costs(settings, macro, spec.corner, tables)
+
+
 def bit_widths(layers) -> dict:
     out = {}
     for L in layers:
@@ -124,11 +146,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     if spec.batch_size < 1 or (spec.limit is not None and spec.limit < 1):
         raise ConfigError(f"batch_size ({spec.batch_size}) and limit ({spec.limit}) must be at least 1 image")
     settings = load_settings() if settings is None else settings
-    acc = load_accelerator(spec.accelerator)
-    if spec.macro:
-        acc = acc.with_macro(spec.macro)
-    if spec.banks:
-        acc = acc.with_banks(*spec.banks)
+    acc = _accelerator(spec)
     tw, kw = load_costs(settings, acc.weights.macro, spec.corner, tables)
     ta, ka = (tw, kw) if acc.activations.macro == acc.weights.macro else load_costs(
         settings, acc.activations.macro, spec.corner, tables)
@@ -477,6 +495,8 @@ def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | 
     model: an nn.Module, a committed name ("lenet5"), a .pt2 / TorchScript path, or "file.py:Class" with
     `weights`; data: a dataset name, an ImageFolder tree, an .npz (x, y), (images, labels) tensors or a DataLoader
     (None: a committed model's own dataset); `preprocess`: a cosim.Preprocess for images loaded from a name/path.
+    A corner where a macro is unusable (its writes fail, or its reads fail at every clock the table tried) raises
+    cosim.errors.UnusableCorner, one line naming the macro, the corner, the failed op and the fix.
 
     >>> import cosim, torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
@@ -488,6 +508,9 @@ def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | 
     settings = load_settings() if settings is None else settings
     hardware = hardware or Hardware()
     corner = parse_corner(corner)
+    # an unusable corner is refused before the model is loaded and calibrated
+    check_corner(InferSpec(macro=hardware.macro, corner=corner, accelerator=hardware.accelerator,
+                           banks=hardware.banks), settings)
     qmodel, loaded, dataset, note = prepare_model(
         model, data, weights=weights, calibration_data=calibration_data, calibration=options.calibration,
         seed=options.seed, preprocess=preprocess, settings=settings)

@@ -1,10 +1,16 @@
 """Read a characterization table (``characterization/<macro>.csv`` + ``.json``) and query it.
 
 The table is the only source of SRAM figures in cosim. A query names a process corner, a supply, a temperature, an
-operation and a quantity; it returns the value at that grid point exactly, or a bilinear interpolation over
-(vdd, temp) between the four surrounding grid points of the same process and op. It never extrapolates: a query
-outside the grid raises :class:`~cosim.errors.TableRangeError`. Every value comes back with the rows it was built
-from (:class:`RowRef`), so reports can say which simulator runs produced each figure.
+operation and a quantity; it returns the value at that grid point exactly, or a (bi)linear interpolation over
+(vdd, temp) between the surrounding grid points of the same process and op (scipy's RegularGridInterpolator). It
+never extrapolates: a query outside the grid raises :class:`~cosim.errors.TableRangeError`. Pass/fail is never
+interpolated: a query between grid points whose neighbours disagree on status (any of them failed, or an op's
+status differs) raises :class:`~cosim.errors.InterpolationRefused`. Every value comes back with the rows it was
+built from (:class:`RowRef`), so reports can say which simulator runs produced each figure.
+
+A corner is *usable* for inference when its writes, min_cycle and reads pass (reads possibly only at the slower
+period of its ``read_cycle`` row, cosim.characterize.retry): :meth:`CharacterizationTable.corner_status` says which,
+and :func:`access_costs` refuses an unusable corner with :class:`~cosim.errors.UnusableCorner`.
 
 Per-access costs (:class:`AccessCosts`) are derived from the rows by linear arithmetic documented on each field.
 """
@@ -23,7 +29,7 @@ import pandas as pd
 
 from cosim.characterize.integrity import check_csv
 
-from cosim.errors import CornerError, TableRangeError
+from cosim.errors import CornerError, InterpolationRefused, TableRangeError, UnusableCorner
 from cosim.types import PROCESSES, Corner
 
 #: the columns of a characterization table (contract with cosim.characterize)
@@ -39,6 +45,91 @@ QUANTITIES: tuple[str, ...] = (
     "access_time_s", "slew_s", "cycle_time_s", "energy_j", "leakage_w", "period_s", "bits_checked", "bit_errors",
 )
 _FIX = "regenerate it with `make characterize`"
+
+_WRITES = ("write_same", "write_0to1", "write_1to0")
+_READS = ("read_0", "read_1")
+#: ops whose pass/fail decides whether a corner can hold a network. row_switch is not among them: its wrong bits are
+#: a hazard the memory controller works around with hold cycles (AccessCosts.row_switch_hazard)
+PASS_FAIL_OPS: tuple[str, ...] = _WRITES + ("min_cycle",) + _READS + ("read_cycle", "idle", "leakage")
+
+#: corner verdicts (CornerStatus.status); every unusable one starts with "unusable"
+STATUS_OK = "ok"
+STATUS_SLOWER_CLOCK = "reads fail at this clock; slower clock used"
+UNUSABLE_WRITES = "unusable: writes fail"
+UNUSABLE_NO_CYCLE = "unusable: no clock period passes"
+UNUSABLE_READS = "unusable: reads fail at every clock tried"
+
+
+def classify_corner(rows: Mapping[str, tuple[str, str, float]]) -> tuple[str, str, tuple[str, ...]]:
+    """The verdict on one grid corner from its rows, op -> (status, message, cycle_time_s): (status, reason, failed
+    ops). Writes that fail (or a min_cycle search that found no passing period) make the corner unusable; so do
+    reads that fail with no ``read_cycle`` period at which they pass. Reads that pass only at the read_cycle period
+    (the retry replaced the main rows) are usable at that slower clock. ``reason`` quotes the table's messages."""
+    failed = {op: (rows[op][1] or "no message") for op in PASS_FAIL_OPS if op in rows and rows[op][0] == "failed"}
+
+    def quote(ops) -> str:
+        return "; ".join(f"{op} failed: {failed[op]}" for op in ops)
+
+    writes = [op for op in _WRITES if op in failed]
+    if writes:
+        return UNUSABLE_WRITES, quote(writes), tuple(failed)
+    if "min_cycle" in failed:
+        return UNUSABLE_NO_CYCLE, quote(["min_cycle"]), tuple(failed)
+    reads = [op for op in _READS if op in failed]
+    if reads or "read_cycle" in failed:
+        why = quote(reads)
+        if "read_cycle" in failed:
+            why += ("; " if why else "") + f"read_cycle: {failed['read_cycle']}"
+        else:
+            why += "; no read_cycle row gives a slower period at which they pass"
+        return UNUSABLE_READS, why, tuple(failed)
+    if failed:
+        op = next(iter(failed))
+        return f"unusable: {op} fails", quote([op]), tuple(failed)
+    rc, mc = rows.get("read_cycle"), rows.get("min_cycle")
+    if rc is not None and rc[0] == "ok" and math.isfinite(rc[2]) and rc[2] > (mc[2] if mc is not None else 0.0):
+        return STATUS_SLOWER_CLOCK, f"read_cycle: {rc[1]}" if rc[1] else "read_cycle", ()
+    return STATUS_OK, "", ()
+
+
+@dataclass(frozen=True)
+class CornerStatus:
+    """Whether a macro can hold a network at a corner, and why not.
+
+    ``status`` is STATUS_OK, STATUS_SLOWER_CLOCK (reads fail at the min-cycle clock; the read_cycle period, where
+    they pass, is used) or one starting with "unusable". Between grid points it is the neighbours' common verdict
+    (neighbours that disagree are refused, never blended). ``min_cycle_s`` is the write-then-read minimum cycle
+    (op min_cycle) and ``clock_floor_s`` that raised to read_cycle (:meth:`CharacterizationTable.clock_floor`);
+    both nan where the corner is unusable."""
+
+    macro: str
+    path: Path
+    corner: Corner
+    status: str
+    reason: str
+    failed_ops: tuple[str, ...]
+    min_cycle_s: float = float("nan")
+    clock_floor_s: float = float("nan")
+
+    @property
+    def usable(self) -> bool:
+        return not self.status.startswith("unusable")
+
+    @property
+    def slower_clock(self) -> bool:
+        return self.status == STATUS_SLOWER_CLOCK
+
+    def line(self) -> str:
+        """One line for a refusal: macro, corner, what failed (the table's messages) and the fix."""
+        c = self.corner
+        return (f"{self.macro} at {c.process} {c.vdd_v:g} V {c.temp_c:g} C is {self.status} ({self.reason}): no "
+                f"inference there; pick another corner (--process/--vdd/--temp) or see the table {self.path} "
+                f"(`cosim report characterization --macro {self.macro}` plots which corners pass)")
+
+    def as_dict(self) -> dict:
+        return {"macro": self.macro, "status": self.status, "usable": self.usable, "reason": self.reason,
+                "failed_ops": list(self.failed_ops), "min_cycle_s": self.min_cycle_s,
+                "clock_floor_s": self.clock_floor_s}
 
 
 @dataclass(frozen=True)
@@ -92,6 +183,25 @@ def _bracket(axis: np.ndarray, x: float, name: str, path: Path) -> list[tuple[in
     lo = hi - 1
     w_hi = (x - axis[lo]) / (axis[hi] - axis[lo])
     return [(lo, 1.0 - float(w_hi)), (hi, float(w_hi))]
+
+
+def _blend(axes: tuple[tuple[float, ...], tuple[float, ...]], brackets, query: tuple[float, float],
+           values: np.ndarray) -> float:
+    """The value at ``query`` (vdd, temp) from ``values`` [len(vb), len(tb)] at the bracketing grid points: the grid
+    value itself at a grid point, else scipy's linear RegularGridInterpolator over the axes that bracket the query
+    (one axis on a grid line, both in a cell)."""
+    if values.size == 1:
+        return float(values.reshape(-1)[0])
+    from scipy.interpolate import RegularGridInterpolator
+
+    pts, xs = [], []
+    for axis, br, x in zip(axes, brackets, query):
+        if len(br) == 2:
+            pts.append(np.array([axis[i] for i, _ in br], dtype=float))
+            xs.append(float(x))
+    f = RegularGridInterpolator(tuple(pts), values.reshape([len(p) for p in pts]), method="linear",
+                                bounds_error=True)
+    return float(f(np.array([xs]))[0])
 
 
 @dataclass(frozen=True)
@@ -215,43 +325,73 @@ class CharacterizationTable:
         if quantity not in QUANTITIES:
             raise TableRangeError(f"unknown quantity {quantity!r}: use one of {', '.join(QUANTITIES)}")
 
+    def _brackets(self, vdd_v: float, temp_c: float):
+        return (_bracket(np.asarray(self.vdds), float(vdd_v), "vdd_v", self.path),
+                _bracket(np.asarray(self.temps), float(temp_c), "temp_c", self.path))
+
+    def _interpolate(self, vb, tb, vdd_v: float, temp_c: float, values) -> float:
+        return _blend((self.vdds, self.temps), (vb, tb), (float(vdd_v), float(temp_c)),
+                      np.asarray(values, dtype=float).reshape(len(vb), len(tb)))
+
+    def _refuse_between(self, process: str, vdd_v: float, temp_c: float, what: str, cells, labels: list[str],
+                        ) -> InterpolationRefused:
+        """The one-line refusal of a query between grid points ``cells`` [(vdd index, temp index)] that disagree."""
+        vdds = " or ".join(f"{v:g}" for v in sorted({self.vdds[i] for i, _ in cells}))
+        temps = " or ".join(f"{t:g}" for t in sorted({self.temps[j] for _, j in cells}))
+        return InterpolationRefused(
+            f"{self.path}: {process} {float(vdd_v):g} V {float(temp_c):g} C lies between grid points that disagree "
+            f"on pass/fail{what} ({'; '.join(labels)}); pass/fail is never interpolated: query a grid point "
+            f"(--vdd {vdds}, --temp {temps}) or characterize this corner (`cosim characterize --macro {self.macro} "
+            f"--process {process} --vdd {float(vdd_v):g} --temp {float(temp_c):g}`)")
+
+    def _check_agree(self, process: str, vdd_v: float, temp_c: float, vb, tb, op: str) -> list[str]:
+        """The op's status at the bracketing grid points; between grid points any failed (or missing) one, or two
+        that differ, is refused: pass/fail is never interpolated."""
+        pi, oi = self.processes.index(process), self.ops.index(op)
+        statuses = [str(self.status[pi, i, j, oi]) for i, _ in vb for j, _ in tb]
+        if len(statuses) > 1 and (len(set(statuses)) > 1 or statuses[0] != "ok"):
+            cells = [(i, j) for i, _ in vb for j, _ in tb]
+            where = [f"{process} {self.vdds[i]:g} V {self.temps[j]:g} C: {op} "
+                     f"{str(self.status[pi, i, j, oi]) or 'missing'}" for i, j in cells]
+            raise self._refuse_between(process, vdd_v, temp_c, f" of {op}", cells, where)
+        return statuses
+
     def lookup(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str,
                *, allow_failed: bool = False, optional: bool = False) -> Value:
-        """The value (exact on grid points, bilinear in vdd x temp between them) with its source rows.
+        """The value (exact on grid points, linear in vdd x temp between them) with its source rows.
 
-        Rows with status ``failed`` (or missing) are refused unless ``allow_failed`` (used for the bit-error counts,
-        which a failed read row still carries). ``optional``: a failed row or an empty value gives NaN with no
+        Between grid points every neighbour's row must be ``ok`` (pass/fail is never interpolated: otherwise
+        :class:`InterpolationRefused`). At a grid point a ``failed`` row is refused unless ``allow_failed`` (its
+        counts, e.g. a row_switch row's wrong bits). ``optional``: a failed row or an empty value gives NaN with no
         source rows instead of an error (a figure that is reported where measured, e.g. an access time).
         """
         self._check_names(process, op, quantity)
-        vb = _bracket(np.asarray(self.vdds), float(vdd_v), "vdd_v", self.path)
-        tb = _bracket(np.asarray(self.temps), float(temp_c), "temp_c", self.path)
-        pi = self.processes.index(process)
-        oi = self.ops.index(op)
-        qi = QUANTITIES.index(quantity)
-        total = 0.0
-        rows: list[RowRef] = []
-        for i, wv in vb:
-            for j, wt in tb:
-                w = wv * wt
-                status = str(self.status[pi, i, j, oi])
-                where = f"{process} {self.vdds[i]:g} V {self.temps[j]:g} C {op}"
-                if status == "":
-                    raise TableRangeError(f"{self.path.name}: no row for {where}: {_FIX}")
-                if optional and (status == "failed" or math.isnan(float(self.data[pi, i, j, oi, qi]))):
+        vb, tb = self._brackets(vdd_v, temp_c)
+        pi, oi, qi = self.processes.index(process), self.ops.index(op), QUANTITIES.index(quantity)
+        cells = [(i, wv, j, wt) for i, wv in vb for j, wt in tb]
+        for i, _, j, _ in cells:
+            if str(self.status[pi, i, j, oi]) == "":
+                raise TableRangeError(f"{self.path.name}: no row for {process} {self.vdds[i]:g} V "
+                                      f"{self.temps[j]:g} C {op}: {_FIX}")
+        statuses = self._check_agree(process, vdd_v, temp_c, vb, tb, op)
+        if statuses[0] == "failed":  # a grid point: one row
+            if optional:
+                return Value(float("nan"), quantity, ())
+            if not allow_failed:
+                i, j = vb[0][0], tb[0][0]
+                msg = str(self.message[pi, i, j, oi]) or "no message"
+                raise TableRangeError(f"{self.path.name}: row {process} {self.vdds[i]:g} V {self.temps[j]:g} C {op} "
+                                      f"failed in simulation ({msg}): no figure there")
+        values = [float(self.data[pi, i, j, oi, qi]) for i, _, j, _ in cells]
+        for (i, _, j, _), v in zip(cells, values):
+            if math.isnan(v):
+                if optional:
                     return Value(float("nan"), quantity, ())
-                if status == "failed" and not allow_failed:
-                    msg = str(self.message[pi, i, j, oi]) or "no message"
-                    raise TableRangeError(f"{self.path.name}: row {where} failed in simulation ({msg}): no figure there")
-                v = float(self.data[pi, i, j, oi, qi])
-                if math.isnan(v):
-                    raise TableRangeError(f"{self.path.name}: row {where} has no {quantity} (empty): {_FIX}")
-                total += w * v
-                rows.append(RowRef(self.macro, process, self.vdds[i], self.temps[j], op, quantity, w,
-                                   str(self.point_key[pi, i, j, oi])))
-        if len(rows) == 1:  # an exact grid point is returned exactly, not as 1.0 * v
-            total = float(self.data[pi, vb[0][0], tb[0][0], oi, qi])
-        return Value(total, quantity, tuple(rows))
+                raise TableRangeError(f"{self.path.name}: row {process} {self.vdds[i]:g} V {self.temps[j]:g} C {op} "
+                                      f"has no {quantity} (empty): {_FIX}")
+        rows = tuple(RowRef(self.macro, process, self.vdds[i], self.temps[j], op, quantity, wv * wt,
+                            str(self.point_key[pi, i, j, oi])) for i, wv, j, wt in cells)
+        return Value(self._interpolate(vb, tb, vdd_v, temp_c, values), quantity, rows)
 
     def clock_floor(self, process: str, vdd_v: float, temp_c: float) -> Value:
         """The shortest clock period the table vouches for: at each grid point max(min_cycle, read_cycle), where
@@ -261,6 +401,8 @@ class CharacterizationTable:
         base = self.lookup(process, vdd_v, temp_c, "min_cycle", "cycle_time_s")
         if "read_cycle" not in self.ops:  # tables from before the read retry
             return base
+        vb, tb = self._brackets(vdd_v, temp_c)
+        self._check_agree(process, vdd_v, temp_c, vb, tb, "read_cycle")
         pi, qi = self.processes.index(process), QUANTITIES.index("cycle_time_s")
         mi, ri = self.ops.index("min_cycle"), self.ops.index("read_cycle")
         values, rows = [], list(base.rows)
@@ -271,9 +413,73 @@ class CharacterizationTable:
                 value = floor
                 rows.append(replace(ref, op="read_cycle", point_key=str(self.point_key[pi, i, j, ri])))
             values.append(value)
-        # an exact grid point is returned exactly, as lookup does
-        total = values[0] if len(values) == 1 else sum(r.weight * x for r, x in zip(base.rows, values))
-        return Value(total, "cycle_time_s", tuple(rows))
+        return Value(self._interpolate(vb, tb, vdd_v, temp_c, values), "cycle_time_s", tuple(rows))
+
+    def _grid_verdict(self, pi: int, i: int, j: int) -> tuple[str, str, tuple[str, ...]]:
+        qi = QUANTITIES.index("cycle_time_s")
+        rows = {op: (str(self.status[pi, i, j, oi]), str(self.message[pi, i, j, oi]),
+                     float(self.data[pi, i, j, oi, qi])) for oi, op in enumerate(self.ops)}
+        return classify_corner(rows)
+
+    def corner_status(self, process: str, vdd_v: float, temp_c: float) -> CornerStatus:
+        """Whether the macro can hold a network at this corner (:func:`classify_corner` on its rows). Between grid
+        points the neighbours must agree on every pass/fail op (PASS_FAIL_OPS; otherwise
+        :class:`InterpolationRefused`); a neighbour whose reads needed the slower read_cycle period makes the
+        corner's verdict STATUS_SLOWER_CLOCK."""
+        self._check_names(process, "min_cycle", "cycle_time_s")
+        vb, tb = self._brackets(vdd_v, temp_c)
+        pi = self.processes.index(process)
+        corner = Corner(process, float(vdd_v), float(temp_c))
+        cells = [(i, j) for i, _ in vb for j, _ in tb]
+        verdicts = {(i, j): self._grid_verdict(pi, i, j) for i, j in cells}
+        if len(cells) > 1:
+            for op in PASS_FAIL_OPS:
+                if op not in self.ops:
+                    continue
+                oi = self.ops.index(op)
+                statuses = {str(self.status[pi, i, j, oi]) for i, j in cells}
+                if statuses != {"ok"}:
+                    where = []
+                    for i, j in cells:
+                        verdict, _, bad = verdicts[(i, j)]
+                        here = str(self.status[pi, i, j, oi]) or "missing"
+                        where.append(f"{process} {self.vdds[i]:g} V {self.temps[j]:g} C: {verdict}"
+                                     + (f" ({', '.join(bad)} failed)" if bad else f" ({op} {here})"))
+                    raise self._refuse_between(process, vdd_v, temp_c, "", cells, where)
+            slow = [(i, j) for i, j in cells if verdicts[(i, j)][0] == STATUS_SLOWER_CLOCK]
+            status = STATUS_SLOWER_CLOCK if slow else STATUS_OK
+            reason = "; ".join(f"at {process} {self.vdds[i]:g} V {self.temps[j]:g} C {verdicts[(i, j)][1]}"
+                               for i, j in slow)
+            failed: tuple[str, ...] = ()
+        else:
+            status, reason, failed = verdicts[cells[0]]
+        out = CornerStatus(self.macro, self.path, corner, status, reason, failed)
+        if not out.usable:
+            return out
+        return replace(out, min_cycle_s=self.lookup(process, vdd_v, temp_c, "min_cycle", "cycle_time_s").value,
+                       clock_floor_s=self.clock_floor(process, vdd_v, temp_c).value)
+
+    def row_switch_hazard(self, process: str, vdd_v: float, temp_c: float) -> tuple[bool | None, tuple[RowRef, ...]]:
+        """Does a read right after an access to another row return wrong bits (the row_switch rows' bit_errors > 0;
+        a row_switch run that failed without counts counts as yes)? None when the table has no row_switch rows.
+        Between grid points it is yes if any neighbour says yes: a yes/no is never blended, and the hazard's hold
+        cycles are the safe side."""
+        if "row_switch" not in self.ops:
+            return None, ()
+        self._check_names(process, "row_switch", "bit_errors")
+        vb, tb = self._brackets(vdd_v, temp_c)
+        pi, oi, qi = self.processes.index(process), self.ops.index("row_switch"), QUANTITIES.index("bit_errors")
+        hazard, rows = False, []
+        for i, wv in vb:
+            for j, wt in tb:
+                if str(self.status[pi, i, j, oi]) == "":
+                    raise TableRangeError(f"{self.path.name}: no row for {process} {self.vdds[i]:g} V "
+                                          f"{self.temps[j]:g} C row_switch: {_FIX}")
+                errors = float(self.data[pi, i, j, oi, qi])
+                hazard = hazard or not (errors == 0.0)  # nan (no counts) is a yes
+                rows.append(RowRef(self.macro, process, self.vdds[i], self.temps[j], "row_switch", "bit_errors",
+                                   wv * wt, str(self.point_key[pi, i, j, oi])))
+        return hazard, tuple(rows)
 
     def query(self, process: str, vdd_v: float, temp_c: float, op: str, quantity: str) -> float:
         """The number alone (see :meth:`lookup`)."""
@@ -311,8 +517,9 @@ class AccessCosts:
     #: (op read_cycle, cosim.characterize.retry)
     min_cycle_s: float
     period_s: float  #: clock period at which the energies were measured
-    #: bit-error rate per bit read = sum(bit_errors) / sum(bits_checked) over the corner's read_0 and read_1 rows
-    #: (interpolated between grid points like every other figure). With zero errors observed it is 0, and
+    #: bit-error rate per bit read = sum(bit_errors) / sum(bits_checked) over the corner's read_0 and read_1 rows,
+    #: which passed (a corner whose reads fail at every clock tried is unusable, never a random bit-error rate;
+    #: interpolated between grid points like every other figure). With zero errors observed it is 0, and
     #: ``bit_error_rate_upper95`` = 3 / bits_checked (rule of three) says how little that proves.
     bit_error_rate: float
     bits_checked: float
@@ -323,6 +530,9 @@ class AccessCosts:
     row_switch_hazard: bool | None
     words_per_row: int  #: from the table's provenance (1 if absent: then every address change is a row change)
     sources: Mapping[str, tuple[RowRef, ...]] = field(repr=False)
+    #: the corner's verdict: STATUS_OK, or STATUS_SLOWER_CLOCK where reads pass only at the read_cycle period
+    #: (``min_cycle_s`` is then that period; ``status.min_cycle_s`` the write-then-read minimum cycle)
+    status: CornerStatus | None = None
 
     @property
     def bit_error_rate_upper95(self) -> float:
@@ -352,23 +562,26 @@ class AccessCosts:
 
 
 def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
-    """Derive :class:`AccessCosts` for ``corner`` from ``table`` (formulas on the fields)."""
+    """Derive :class:`AccessCosts` for ``corner`` from ``table`` (formulas on the fields). A corner the macro cannot
+    be used at (writes fail, reads fail at every clock tried) raises :class:`UnusableCorner`; one between grid
+    points that disagree on pass/fail raises :class:`InterpolationRefused`."""
     p, v, t = corner.process, corner.vdd_v, corner.temp_c
     W = table.word_size
+    status = table.corner_status(p, v, t)
+    if not status.usable:
+        raise UnusableCorner(status.line(), status.status, status.reason)
 
-    def q(op: str, quantity: str, allow_failed: bool = False, optional: bool = False) -> Value:
-        return table.lookup(p, v, t, op, quantity, allow_failed=allow_failed, optional=optional)
+    def q(op: str, quantity: str, optional: bool = False) -> Value:
+        return table.lookup(p, v, t, op, quantity, optional=optional)
 
-    # bit errors first: a failed read row still carries its counts
-    be = [q(op, "bit_errors", True) for op in ("read_0", "read_1")]
-    bc = [q(op, "bits_checked", True) for op in ("read_0", "read_1")]
+    # the read rows passed (else the corner is unusable): their counts say how many bits came back wrong (none)
+    be = [q(op, "bit_errors") for op in _READS]
+    bc = [q(op, "bits_checked") for op in _READS]
     bits_checked = sum(x.value for x in bc)
     bit_errors = sum(x.value for x in be)
     ber = bit_errors / bits_checked if bits_checked > 0 else float("nan")
 
-    # a read that returned wrong bits still drew its supply current: its energy is measured (the wrong bits are the
-    # bit-error rate above); its access time is not (no correct data-out edge), so it counts only where it exists
-    r0, r1 = q("read_0", "energy_j", True), q("read_1", "energy_j", True)
+    r0, r1 = q("read_0", "energy_j"), q("read_1", "energy_j")
     ws, w01, w10 = q("write_same", "energy_j"), q("write_0to1", "energy_j"), q("write_1to0", "energy_j")
 
     ta0, ta1 = q("read_0", "access_time_s", optional=True), q("read_1", "access_time_s", optional=True)
@@ -378,8 +591,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     tmin = table.clock_floor(p, v, t)
     # every per-cycle energy is moved to one reference period (read_0's) by the leakage energy of the difference,
     # so rows measured at different clock periods can be combined (a no-op when they share one period)
-    periods = {op: q(op, "period_s", op.startswith("read")) for op in ("read_0", "read_1", "write_same", "write_0to1",
-                                                                        "write_1to0", "idle")}  # fmt: skip
+    periods = {op: q(op, "period_s") for op in ("read_0", "read_1", "write_same", "write_0to1", "write_1to0", "idle")}
     p_ref = periods["read_0"].value
 
     def at_ref(op: str, e: Value) -> Value:
@@ -392,14 +604,8 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     r0, r1 = at_ref("read_0", r0), at_ref("read_1", r1)
     ws, w01, w10 = at_ref("write_same", ws), at_ref("write_0to1", w01), at_ref("write_1to0", w10)
     idle = at_ref("idle", idle)
-    hazard, hazard_rows = None, ()
-    if "row_switch" in table.ops:
-        try:
-            rs = q("row_switch", "bit_errors", True)
-            hazard, hazard_rows = bool(rs.value > 0), rs.rows
-        except TableRangeError:  # the row_switch run itself failed (no counts): assume the hazard (conservative)
-            hazard = True
-    ta = ta0 if math.isnan(ta1.value) or ta0.value >= ta1.value else ta1  # nan only when both reads failed
+    hazard, hazard_rows = table.row_switch_hazard(p, v, t)
+    ta = ta0 if math.isnan(ta1.value) or ta0.value >= ta1.value else ta1  # nan only where neither was measured
     tw = tw01 if math.isnan(tw10.value) or tw01.value >= tw10.value else tw10
     sources = {
         "read_base_j": r0.rows,
@@ -423,7 +629,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         idle_j=idle.value, leakage_w=leak.value,
         read_access_time_s=ta.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=p_ref,
         bit_error_rate=ber, bits_checked=bits_checked, bit_errors=bit_errors, row_switch_hazard=hazard,
-        words_per_row=int(table.provenance.get("words_per_row", 1)), sources=sources,
+        words_per_row=int(table.provenance.get("words_per_row", 1)), sources=sources, status=status,
     )
 
 

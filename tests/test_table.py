@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from cosim.errors import CornerError, TableIntegrityError, TableRangeError
+from cosim.errors import CornerError, InterpolationRefused, TableIntegrityError, TableRangeError, UnusableCorner
 from cosim.table import CharacterizationTable
 from cosim.types import Corner
 from tests.tablegen import energy, restamp, write_table
@@ -25,8 +25,12 @@ def test_bilinear_interpolation_inside_grid(table):
     assert v.value == pytest.approx(energy("write_0to1", "ff", 1.7, 75.0), rel=1e-12)
     assert v.interpolated and len(v.rows) == 4
     assert sum(r.weight for r in v.rows) == pytest.approx(1.0)
+    # the value is the rows it cites, blended by their weights
+    assert v.value == pytest.approx(sum(r.weight * energy("write_0to1", "ff", r.vdd_v, r.temp_c) for r in v.rows),
+                                    rel=1e-12)
     # on a grid line only two rows are used
-    assert len(table.lookup("tt", 1.8, 0.0, "idle", "energy_j").rows) == 2
+    line = table.lookup("tt", 1.8, 0.0, "idle", "energy_j")
+    assert len(line.rows) == 2 and line.value == pytest.approx(energy("idle", "tt", 1.8, 0.0), rel=1e-12)
 
 
 @pytest.mark.parametrize("vdd,temp", [(1.5, 25.0), (2.0, 25.0), (1.8, -50.0), (1.8, 130.0)])
@@ -83,42 +87,62 @@ def test_access_costs_formulas(table):
     assert c2.idle_j == pytest.approx(c.idle_j - c.leakage_w * 5e-9)
 
 
-def test_failed_rows_refused_but_bit_errors_counted(tmp_path):
+def test_failed_rows_refused_and_passing_rows_bit_errors_counted(tmp_path):
     t = CharacterizationTable.load(write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0)))
     with pytest.raises(TableRangeError, match="failed in simulation"):
         t.query("ss", 1.6, 125.0, "read_0", "energy_j")
     t = CharacterizationTable.load(write_table(tmp_path, bit_errors_at=("ss", 1.6, 125.0)))
-    c = t.access_costs(Corner("ss", 1.6, 125.0))
+    c = t.access_costs(Corner("ss", 1.6, 125.0))  # errors counted on rows that passed: the rate is theirs
     assert c.bit_error_rate == pytest.approx(1 / 32)
     assert math.isclose(t.access_costs(Corner("ss", 1.8, 125.0)).bit_error_rate, 0.0)
 
 
-def test_a_corner_with_failed_reads_is_charged_with_its_errors(tmp_path):
-    """A read that returned wrong bits still drew its supply current: its energy charges the access, its wrong bits
-    make the bit-error rate, and its access time (no correct data-out edge) is left out."""
-    path = write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0))
+def test_failed_reads_with_no_passing_period_make_the_corner_unusable_not_a_bit_error_rate(tmp_path):
+    """Reads that fail in simulation are systematic: never a random bit-error rate. With no read_cycle period at
+    which they pass the corner is unusable, one line naming the macro, the corner, the ops and the fix."""
+    t = CharacterizationTable.load(write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0)))
+    st = t.corner_status("ss", 1.6, 125.0)
+    assert not st.usable and st.status == "unusable: reads fail at every clock tried"
+    assert set(st.failed_ops) == {"read_0", "read_1"}
+    with pytest.raises(UnusableCorner) as info:
+        t.access_costs(Corner("ss", 1.6, 125.0))
+    line = str(info.value)
+    assert "\n" not in line and info.value.status == st.status
+    for part in ("sram_test at ss 1.6 V 125 C is unusable: reads fail at every clock tried", "read_0 failed: read back "
+                 "wrong data", "pick another corner", str(t.path)):
+        assert part in line, part
+
+
+def test_failed_writes_make_the_corner_unusable(tmp_path):
+    path = write_table(tmp_path)
     df = pd.read_csv(path)
-    here = (df["process"] == "ss") & (df["vdd_v"] == 1.6) & (df["temp_c"] == 125.0)
-    df.loc[here & (df["op"] == "read_1"), "access_time_s"] = float("nan")
+    here = (df["process"] == "ss") & (df["vdd_v"] == 1.6) & (df["temp_c"] == 125.0) & (df["op"] == "write_0to1")
+    df.loc[here, ["status", "message"]] = ["failed", "stored 0x0, expected 0xffff"]
     df.to_csv(path, index=False)
     restamp(path)
     t = CharacterizationTable.load(path)
-    c = t.access_costs(Corner("ss", 1.6, 125.0))  # both reads failed: energies and errors, no access time
-    assert c.read_base_j == t.lookup("ss", 1.6, 125.0, "read_0", "energy_j", allow_failed=True).value
-    assert c.bit_error_rate == pytest.approx(4 / 32)
-    assert math.isnan(c.read_access_time_s)
-    df.loc[here & (df["op"] == "read_0"), ["status", "bit_errors"]] = ["ok", 0.0]
-    df.to_csv(path, index=False)
-    restamp(path)
-    t = CharacterizationTable.load(path)
-    c = t.access_costs(Corner("ss", 1.6, 125.0))  # read_0 right, read_1 wrong: read_0's access time
-    assert c.bit_error_rate == pytest.approx(2 / 32)
-    assert c.read_access_time_s == t.query("ss", 1.6, 125.0, "read_0", "access_time_s")
-    df.loc[here & (df["op"] == "write_0to1"), "status"] = "failed"
-    df.to_csv(path, index=False)
-    restamp(path)
-    with pytest.raises(TableRangeError, match="write_0to1 failed in simulation"):  # writes that fail stop the corner
-        CharacterizationTable.load(path).access_costs(Corner("ss", 1.6, 125.0))
+    with pytest.raises(UnusableCorner, match=r"ss 1.6 V 125 C is unusable: writes fail \(write_0to1 failed: stored "
+                                             r"0x0, expected 0xffff\)") as info:
+        t.access_costs(Corner("ss", 1.6, 125.0))
+    assert info.value.status == "unusable: writes fail"
+    assert t.corner_status("ss", 1.8, 125.0).status == "ok"
+
+
+def test_between_grid_points_that_disagree_on_pass_fail_is_refused(tmp_path):
+    """ss 1.6 V 125 C's reads failed: a query between it and passing neighbours is refused (pass/fail is never
+    interpolated); between passing neighbours the numbers still interpolate."""
+    t = CharacterizationTable.load(write_table(tmp_path, failed_read_at=("ss", 1.6, 125.0)))
+    for query in (lambda: t.lookup("ss", 1.7, 100.0, "read_0", "energy_j"),
+                  lambda: t.lookup("ss", 1.7, 100.0, "read_0", "bits_checked", allow_failed=True),
+                  lambda: t.access_costs(Corner("ss", 1.6, 100.0))):
+        with pytest.raises(InterpolationRefused) as info:
+            query()
+        line = str(info.value)
+        assert "\n" not in line and str(t.path) in line and "never interpolated" in line
+        assert "ss 1.6 V 125 C" in line and "failed" in line and "characterize this corner" in line
+    c = t.access_costs(Corner("ss", 1.8, 100.0))  # neighbours ss 1.8 V 25 C and 125 C both pass
+    assert c.read_base_j == pytest.approx(energy("read_0", "ss", 1.8, 100.0), rel=1e-12)
+    assert c.status.status == "ok"
 
 
 def test_rows_at_different_periods_are_combined_at_one(tmp_path):

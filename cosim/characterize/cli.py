@@ -32,11 +32,14 @@ def _is_number(text: str) -> bool:
 
 @click.command()
 @click.option("--macro", "macros", multiple=True, help="macro name (netlists/<name>.sp); repeatable; default: all")
-@click.option("--process", default=",".join(("tt", "ff", "ss", "sf", "fs")), show_default=True, help="comma list")
+@click.option("--process", default=",".join(("tt", "ff", "ss", "sf", "fs")), show_default=True,
+              help="process corners (tt, ff, ss, sf, fs), comma list")
 @click.option("--vdd", default="1.6,1.8,1.95", show_default=True, help="supplies (V), comma list")
 @click.option("--temp", default="-40,25,125", show_default=True, help="temperatures (C), comma list")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1), help="parallel ngspice processes")
-@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True)
+@click.option("--backend", type=click.Choice(["loky", "dask"]), default="loky", show_default=True,
+              help="where the corners run: loky (local worker processes) or dask (a Dask cluster: --scheduler; needs "
+                   "the dask extra)")
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="output folder (default: characterization/)")

@@ -7,7 +7,9 @@ interpolated (a line is broken where a point failed or is missing).
 - ``<macro>_heatmap_read_energy.png``: read energy (mean of read_1 and read_0 energies) over process x VDD, one panel
   per temperature; ``<macro>_heatmap_min_cycle.png``: the same for the minimum cycle time. Failed cells are hatched.
 
-Failed points of the line plots are drawn as red crosses along the bottom of the panel at their VDD.
+Failed points of the line plots are drawn as red crosses along the bottom of the panel at their VDD. A point is
+failed where its row failed, and also at every op of a corner whose writes fail (cosim.table.classify_corner): a row
+that passed there (a read of what the failed write left) measured nothing and is not a value.
 """
 
 from __future__ import annotations
@@ -29,10 +31,26 @@ _LINE_OPS = {
 }  # fmt: skip
 
 
+def _writes_fail(frame: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame``: do its corner's writes fail (cosim.table.classify_corner on the corner's rows)?"""
+    from cosim.table import UNUSABLE_WRITES, classify_corner
+
+    bad = set()
+    for corner, rows in frame.groupby(["process", "vdd_v", "temp_c"]):
+        verdict = classify_corner({str(r.op): (str(r.status), "" if pd.isna(r.message) else str(r.message),
+                                               float(r.cycle_time_s)) for r in rows.itertuples()})
+        if verdict[0] == UNUSABLE_WRITES:
+            bad.add(corner)
+    return pd.Series([c in bad for c in zip(frame.process, frame.vdd_v, frame.temp_c)], index=frame.index, dtype=bool)
+
+
 def _ok_value(frame: pd.DataFrame, op: str, column: str) -> pd.DataFrame:
-    """process, vdd_v, temp_c, value (NaN where failed or missing), failed (bool) for one op."""
-    sub = frame[frame.op == op][["process", "vdd_v", "temp_c", "status", column]].copy()
-    sub["failed"] = (sub.status != "ok") | sub[column].isna()
+    """process, vdd_v, temp_c, value (NaN where failed, missing or at a corner whose writes fail), failed (bool)
+    for one op."""
+    writes_fail = _writes_fail(frame)
+    mask = frame.op == op
+    sub = frame[mask][["process", "vdd_v", "temp_c", "status", column]].copy()
+    sub["failed"] = (sub.status != "ok") | sub[column].isna() | writes_fail[mask]
     sub["value"] = sub[column].where(~sub["failed"])
     return sub
 
@@ -84,7 +102,7 @@ def _line_figure(frame: pd.DataFrame, kind: str, macro: str, path: Path) -> Path
         from matplotlib.lines import Line2D
 
         handles.append(Line2D([], [], ls="", marker="x", color="red", mew=2))
-        labels.append("failed point")
+        labels.append("failed point (every op\nwhere writes fail)")
     fig.legend(handles, labels, loc="center right", fontsize=7)
     fig.suptitle(f"{macro}: {'access/write time' if kind == 'access' else 'energy per cycle'} vs VDD\n(cosim, ngspice)",
                  fontsize=10)  # fmt: skip
@@ -96,10 +114,12 @@ def _line_figure(frame: pd.DataFrame, kind: str, macro: str, path: Path) -> Path
 
 def _grid(frame: pd.DataFrame, ops: tuple[str, ...], column: str, temp: float, procs: list[str],
           vdds: list[float]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Mean over ``ops`` of ``column`` per (process, vdd) at ``temp``; failed where any op failed or is missing."""
+    """Mean over ``ops`` of ``column`` per (process, vdd) at ``temp``; failed where any op failed or is missing, or
+    the corner's writes fail."""
     vals = np.full((len(procs), len(vdds)), np.nan)
     failed = np.zeros_like(vals, dtype=bool)
     sub = frame[frame.temp_c == temp]
+    sub = sub.assign(status=sub.status.where(~_writes_fail(sub), "failed"))
     for i, p in enumerate(procs):
         for j, v in enumerate(vdds):
             cell = sub[(sub.process == p) & np.isclose(sub.vdd_v, v)]
@@ -152,7 +172,7 @@ def _heatmap(frame: pd.DataFrame, ops: tuple[str, ...], column: str, scale: floa
         ax.set_xlabel("VDD (V)")
         ax.set_title(f"{temp:g} C")
     fig.colorbar(image, ax=axes[0].tolist(), label=unit)
-    fig.suptitle(f"{macro}: {title}\n(cosim, ngspice; hatched = failed)", fontsize=10, y=1.12)
+    fig.suptitle(f"{macro}: {title}\n(cosim, ngspice; hatched = failed, or writes fail there)", fontsize=10, y=1.12)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -1,7 +1,9 @@
 """Bit errors on SRAM reads, injected through the engine's read_hook.
 
 The rate is the corner's ``AccessCosts.bit_error_rate``: bits read back wrong / bits checked, over the table's
-read_0 and read_1 rows at that corner (a failed read row with bit_errors > 0 is where it comes from; see table.py).
+read_0 and read_1 rows at that corner, which passed (see table.py). Reads that fail in simulation are systematic,
+not random: a corner where they fail at every clock tried is unusable (cosim.errors.UnusableCorner) and one where
+they pass at a slower clock runs at that clock, so neither becomes a bit-error rate here.
 Every stored bit of every code the engine reads (weights: per call, i.e. shared by the images of one batch;
 activations: per element, so per image) flips independently with that probability. Codes are flipped in their
 stored bit pattern (two's complement for signed codes, b bits wide) and converted back, so a flipped code is

@@ -36,15 +36,18 @@ COMPONENTS = ("sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j",
 
 
 def clock_period(acc: Accelerator, costs_w: AccessCosts, costs_a: AccessCosts) -> float:
-    """The run's clock period: the tables' min_cycle (slowest macro), or the fixed frequency if the tables allow it."""
+    """The run's clock period: the tables' min_cycle (slowest macro; raised to read_cycle where reads pass only at
+    that slower period), or the fixed frequency if the tables allow it."""
     tmin = max(costs_w.min_cycle_s, costs_a.min_cycle_s)
     if acc.clock_mode == "min_cycle":
         return tmin
     period = 1.0 / float(acc.frequency_hz)
     if period < tmin:
+        slow = any(c.status is not None and c.status.slower_clock for c in (costs_w, costs_a))
         raise ConfigError(
             f"{acc.path}: clock {acc.frequency_hz:g} Hz (period {period:.3e} s) is faster than the table's minimum cycle "
-            f"{tmin:.3e} s at {costs_w.corner.name}: lower frequency_hz to <= {1.0 / tmin:.4g} Hz or use mode = \"min_cycle\""
+            f"{tmin:.3e} s at {costs_w.corner.name}" + (" (its read_cycle: reads fail at a faster clock)" if slow else "")
+            + f": lower frequency_hz to <= {1.0 / tmin:.4g} Hz or use mode = \"min_cycle\""
         )
     return period
 

@@ -11,12 +11,12 @@ from cosim.errors import ConfigError
 from cosim.types import Corner
 
 
-def parse_sweep(spec: str, temp_c: float, table=None) -> list[Corner]:
-    """"grid" (every process x vdd of the table at --temp) or "tt/1.6/25,ss/1.8/125,..."."""
+def parse_sweep(spec: str, table=None) -> list[Corner]:
+    """"grid" (every corner of the table: each process x vdd x temperature it holds) or "tt/1.6/25,ss/1.8/125,..."."""
     if spec == "grid":
         if table is None:
             raise ConfigError("--sweep grid needs the macro's characterization table: run `make characterize`")
-        return [Corner(p, v, temp_c) for p in table.processes for v in table.vdds]
+        return [Corner(p, v, t) for p in table.processes for v in table.vdds for t in table.temps]
     corners = []
     for item in spec.split(","):
         parts = item.strip().split("/")
@@ -44,21 +44,38 @@ def parse_banks(value: str | None) -> tuple[int, int] | None:
     return parts[0], parts[1]
 
 
+#: what a sweep row says of a corner the table refuses for a reason other than the corner's own rows
+REFUSED_BETWEEN = "unusable: between grid points that disagree on pass/fail"
+REFUSED_RANGE = "unusable: not in the table"
+#: the figures a sweep row holds for a usable corner
+SWEEP_FIGURES = ("accuracy", "energy_per_inference_j", "sram_energy_per_inference_j", "latency_per_inference_s",
+                 "average_power_w", "clock_hz", "n_images")
+
+
 def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) -> dict:
-    """One corner of a sweep; a corner the table refuses (a failed or missing row) is a failed row of the sweep,
-    with the table's message, not the end of the sweep."""
-    from cosim.errors import TableRangeError
+    """One corner of a sweep, as its sweep row. A corner the table refuses (unusable: writes fail or reads fail at
+    every clock tried; between grid points that disagree on pass/fail; outside the grid) is a row with its status
+    and the one-line reason and no figures, not the end of the sweep."""
+    from cosim.errors import InterpolationRefused, TableRangeError, UnusableCorner
     from cosim.report.report import write_outputs
     from cosim.simulate import run_inference, write_atomically
 
+    c = spec.corner
+    row = {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c}
     try:
         res = run_inference(spec, qmodel=qmodel, data=data, source=source)
+    except UnusableCorner as exc:
+        return row | {"status": exc.status, "usable": False, "reason": str(exc), "detail": exc.detail}
+    except InterpolationRefused as exc:
+        return row | {"status": REFUSED_BETWEEN, "usable": False, "reason": str(exc)}
     except TableRangeError as exc:
-        c = spec.corner
-        return {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c, "failed": str(exc)}
+        return row | {"status": REFUSED_RANGE, "usable": False, "reason": str(exc)}
     box = {}
     write_atomically(out_dir, lambda tmp: box.setdefault("report", write_outputs(res, tmp, plots=plots)))
-    return box["report"]
+    rep = box["report"]
+    st = rep["corner_status"]
+    return row | {"status": st["status"], "usable": True, "reason": st["note"]} | {k: rep[k] for k in SWEEP_FIGURES} \
+        | {"bit_error_rate": rep["bit_errors"]["bit_error_rate"]}
 
 
 #: kept literal so `cosim --help` does not import torch; a test checks them against cosim.data.LOADERS
@@ -161,7 +178,10 @@ def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
 @click.option("--seed", default=0, show_default=True, type=int,
               help="seed of the subset, the calibration split and the bit errors")
 @click.option("--no-bit-errors", is_flag=True, help="do not inject the table's bit-error rate")
-@click.option("--sweep", default=None, help='corners to run in parallel: "grid" or "tt/1.6/25,ss/1.8/125,..."')
+@click.option("--sweep", default=None,
+              help='corners to run in parallel: "grid" (every corner of the table: each process x supply x '
+                   'temperature it holds; --process/--vdd/--temp are then ignored) or "tt/1.6/25,ss/1.8/125,...". '
+                   'Every corner is listed in sweep.json with its status; unusable ones have no figures')
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(min=1),
               help="corners run in parallel (joblib loky)")
 @click.option("--no-plots", is_flag=True, help="write no PNG plots")
@@ -173,10 +193,15 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
-    from cosim.simulate import InferSpec, run_inference, write_atomically
+    from cosim.simulate import InferSpec, check_corner, run_inference, write_atomically
     from cosim.report.report import summary, write_outputs
 
     _check_out_dir(Path(out_dir))
+    if sweep is None and len(vdd) == 1:
+        # an unusable corner (writes fail, reads fail at every clock tried) is one line and exit status 2, before
+        # any model is loaded
+        check_corner(InferSpec(model=model, macro=macro, accelerator=accelerator, banks=banks,
+                               corner=Corner(process, vdd[0], temp_c)))
     custom = any(v is not None for v in (input_size, mean, std, preprocess_file, calibration_data)) or \
         calibration != 512
     qmodel = data = None
@@ -234,21 +259,14 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     if sweep == "grid":
         acc = load_accelerator(accelerator)
         table = CharacterizationTable.load(table_path(load_settings().characterization_dir, macro or acc.weights.macro))
-    corners = parse_sweep(sweep, temp_c, table) if sweep else [Corner(process, v, temp_c) for v in vdds]
+    corners = parse_sweep(sweep, table) if sweep else [Corner(process, v, temp_c) for v in vdds]
     specs = [InferSpec(corner=c, **base) for c in corners]
     rows = []
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
     with tqdm(total=len(specs), desc="corners", unit="corner") as bar:
-        for rep in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots, qmodel, data, source)
+        for row in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots, qmodel, data, source)
                        for s in specs):
-            if "failed" in rep:
-                rows.append(rep)
-                bar.update(1)
-                continue
-            rows.append({k: rep[k] for k in ("process", "vdd", "temp_c", "accuracy", "energy_per_inference_j",
-                                              "sram_energy_per_inference_j",
-                                              "latency_per_inference_s", "average_power_w", "clock_hz", "n_images")}
-                        | {"bit_error_rate": rep["bit_errors"]["bit_error_rate"]})
+            rows.append(row)
             bar.update(1)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda r: (r["process"], r["temp_c"], r["vdd"]))
@@ -258,10 +276,16 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     if not no_plots:
         plot_sweep(rows, Path(out_dir))
     for r in rows:
-        if "failed" in r:
-            click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  FAILED CORNER: {r['failed']}")
+        where = f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  "
+        if not r["usable"]:
+            click.echo(f"{where}{r['status'].upper()}: {r.get('detail') or r['reason']}")
             continue
-        click.echo(f"  {r['process']} {r['vdd']:.2f} V {r['temp_c']:6g} C  acc {r['accuracy'] * 100:6.2f} %  "
-                   f"E {eng(r['energy_per_inference_j'], 'J'):>10}  t {eng(r['latency_per_inference_s'], 's'):>10}  "
-                   f"BER {r['bit_error_rate']:.3g}")
-    click.echo(f"  wrote {out_dir}/sweep.json" + ("" if no_plots else ", sweep_vs_vdd.png") + " and one folder per corner")
+        click.echo(f"{where}acc {r['accuracy'] * 100:6.2f} %  E {eng(r['energy_per_inference_j'], 'J'):>10}  "
+                   f"t {eng(r['latency_per_inference_s'], 's'):>10}  BER {r['bit_error_rate']:.3g}"
+                   + (f"  ({r['reason']})" if r["reason"] else ""))
+    unusable = sum(not r["usable"] for r in rows)
+    if unusable:
+        click.echo(f"  {unusable} of {len(rows)} corner(s) unusable: no figures; sweep.json lists each with the reason "
+                   "and the fix")
+    click.echo(f"  wrote {out_dir}/sweep.json" + ("" if no_plots else ", sweep_vs_vdd.png")
+               + " and one folder per usable corner")

@@ -54,6 +54,8 @@ per inference, off-chip transfers {{ off_share }}.</p>
 Off-chip transfers are <b>{{ off_share }}</b> of the energy per inference (a literature value, not SPICE). Add banks
 (<code>--banks</code>) or choose a larger macro.</p>
 {% endif %}
+{% if r.corner_status.note %}<p class="warn"><b>Reads fail at this clock; a slower clock is used.</b>
+{{ r.corner_status.note }}.</p>{% endif %}
 
 <h2>Key figures (per inference)</h2>
 <div class="kpis">
@@ -90,15 +92,17 @@ Off-chip transfers are <b>{{ off_share }}</b> of the energy per inference (a lit
 
 <h2>Characterization corners</h2>
 <p>Each cell is a corner of the table (process, VDD, temperature). <span class="failed">&nbsp;red&nbsp;</span>: some
-operation failed in simulation there (listed; no figure is taken from a failed row, so a run at that corner, or
-interpolating from it, is refused). <span class="used">&nbsp;blue&nbsp;</span>: this run's figures came from that corner
-(the number is its interpolation weight; 1 = read exactly at that grid point).</p>
+operation failed in simulation there (listed; no figure is taken from a failed row). <b>unusable</b>: its writes fail,
+or its reads fail at every clock tried: a run there is refused, and so is one between grid points that disagree on
+pass/fail. <b>slower clock</b>: reads pass only at the table's read_cycle period, which a run there is clocked at.
+<span class="used">&nbsp;blue&nbsp;</span>: this run's figures came from that corner (the number is its interpolation
+weight; 1 = read exactly at that grid point).</p>
 {% for macro, grid in c.tables.items() %}<h3>{{ macro }}</h3>
 {% for temp in temps[macro] %}<table class="grid"><tr><th>{{ temp }} &deg;C</th>{% for v in vdds[macro] %}<th>{{ v }} V</th>{% endfor %}</tr>
 {% for p in procs[macro] %}<tr><th>{{ p }}</th>{% for v in vdds[macro] %}{% set g = cell[(macro, p, v, temp)] %}
 <td class="{{ 'used' if g.used_weight else ('failed' if g.failed_ops else '') }}"
 title="{{ g.failed_ops | join(', ') }}">{% if g.used_weight %}{{ '%.2f' % g.used_weight }}{% endif %}
-{% if g.failed_ops %}failed: {{ g.failed_ops | join(', ') }}{% elif not g.used_weight %}ok{% endif %}</td>{% endfor %}</tr>
+{% if g.status.startswith('unusable') %}<b>unusable</b>: {{ g.status[10:] }}{% elif g.failed_ops %}failed: {{ g.failed_ops | join(', ') }}{% elif g.status != 'ok' %}slower clock{% elif not g.used_weight %}ok{% endif %}</td>{% endfor %}</tr>
 {% endfor %}</table>{% endfor %}{% endfor %}
 
 <h2>Provenance</h2>
@@ -146,8 +150,9 @@ def render_html(r: dict, pngs: list[Path] = ()) -> str:
         ("latency / inference", eng(r["latency_per_inference_s"], "s"),
          f"{r['throughput_inferences_per_s']:,.0f} inferences/s"),
         ("average power", eng(r["average_power_w"], "W"), "energy / latency"),
-        ("clock", eng(r["clock_hz"], "Hz"), "from the table's min cycle" if r["dataflow"]["accelerator"]["clock"]["mode"]
-         == "min_cycle" else "fixed, checked against the table"),
+        ("clock", eng(r["clock_hz"], "Hz"), ("raised to read_cycle: reads fail faster" if r["corner_status"]["note"]
+                                             else "from the table's min cycle")
+         if r["dataflow"]["accelerator"]["clock"]["mode"] == "min_cycle" else "fixed, checked against the table"),
         ("on-chip SRAM", bytes_(m["total_bytes"]),
          f"{m['weights']['banks'] + m['activations']['banks']} banks"),
         ("bit-error rate", f"{ber['bit_error_rate']:.3g}", f"{ber['bits_flipped']} of {ber['bits_read_by_engine']} bits flipped"),

@@ -91,31 +91,88 @@ def plot_run(report: dict, out_dir: Path) -> list[Path]:
     return paths
 
 
+_SHORT = {"reads fail at every clock tried": "reads fail at every clock",
+          "between grid points that disagree on pass/fail": "between pass and fail",
+          "no clock period passes": "no passing clock"}
+
+
+def _short_status(status: str) -> str:
+    """A sweep row's status as a cell label: "ok", "slower clock", or (short) what made it unusable."""
+    if status.startswith("unusable"):
+        why = status.split(":", 1)[1].strip() if ":" in status else status
+        return _SHORT.get(why, why)
+    return "ok" if status == "ok" else "slower clock"
+
+
 def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
-    """Accuracy, SRAM energy and latency vs VDD, one line per (process, temperature). The energy panel shows the
-    SRAM energy (the part the corner changes); off-chip and MAC terms are literature constants."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
-    failed = [r for r in rows if "failed" in r]
-    rows = [r for r in rows if "failed" not in r]
+    """Accuracy, SRAM energy and latency vs VDD, one line per (process, temperature), and below them every corner's
+    status. The energy panel shows the SRAM energy (the part the corner changes); off-chip and MAC terms are
+    literature constants. An unusable corner has no figures: no marker, no number; the line breaks there and its
+    cell in the status panel is hatched. A corner whose reads pass only at a slower clock is an open marker."""
+    from matplotlib.patches import Patch, Rectangle
+
     keys = sorted({(r["process"], r["temp_c"]) for r in rows})
-    e_scale, e_unit = axis_scale([r["sram_energy_per_inference_j"] for r in rows] or [1e-9], "J")
+    vdds = sorted({r["vdd"] for r in rows})
+    fig = plt.figure(figsize=(13, 4.6 + 0.32 * len(keys)))
+    grid = fig.add_gridspec(2, 3, height_ratios=[4.2, 0.9 + 0.32 * len(keys)])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(3)]
+    status_ax = fig.add_subplot(grid[1, :])
+    usable = [r for r in rows if r["usable"]]
+    e_scale, e_unit = axis_scale([r["sram_energy_per_inference_j"] for r in usable] or [1e-9], "J")
+    figures = (lambda r: r["accuracy"] * 100, lambda r: r["sram_energy_per_inference_j"] / e_scale,
+               lambda r: r["latency_per_inference_s"] * 1e6)
+    procs = list(dict.fromkeys(p for p, _ in keys))
+    temps = sorted({t for _, t in keys})
     for p, t in keys:
         pts = sorted((r for r in rows if r["process"] == p and r["temp_c"] == t), key=lambda r: r["vdd"])
         v = [r["vdd"] for r in pts]
-        axes[0].plot(v, [r["accuracy"] * 100 for r in pts], "o-", label=f"{p} {t:g} °C")
-        axes[1].plot(v, [r["sram_energy_per_inference_j"] / e_scale for r in pts], "o-", label=f"{p} {t:g} °C")
-        axes[2].plot(v, [r["latency_per_inference_s"] * 1e6 for r in pts], "o-", label=f"{p} {t:g} °C")
+        color, style = plt.cm.tab10(procs.index(p) % 10), ("-", "--", ":", "-.")[temps.index(t) % 4]
+        for ax, fig_of in zip(axes, figures):
+            # an unusable corner is NaN: the line breaks there, nothing is drawn at it
+            y = np.array([fig_of(r) if r["usable"] else np.nan for r in pts], dtype=float)
+            slow = np.array([r["status"] != "ok" and r["usable"] for r in pts])
+            ax.plot(v, np.where(slow, np.nan, y), "o", color=color)
+            ax.plot(v, y, style, color=color, label=f"{p} {t:g} °C" if np.isfinite(y).any() else None)
+            if slow.any():
+                ax.plot(np.array(v)[slow], y[slow], "o", mfc="white", color=color)
     for ax, lab, ttl in zip(axes, ["accuracy (%)", f"SRAM energy / inference ({e_unit})", "latency / inference (us)"],
                             ["Accuracy vs VDD", "SRAM energy vs VDD (tables only)", "Latency vs VDD"]):
         ax.set_xlabel("VDD (V)")
         ax.set_ylabel(lab)
         ax.set_title(ttl, fontsize=10)
         ax.grid(alpha=0.3)
-    for r in failed:  # a corner the table refuses: marked on the accuracy panel's axis, no figure
-        axes[0].plot(r["vdd"], 0, "rx", markersize=9)
-    if failed:
-        axes[0].plot([], [], "rx", label="failed corner (no figures)")
-    axes[0].legend(fontsize=7)
+        ax.set_xticks(vdds)
+    if any(r["usable"] and r["status"] != "ok" for r in rows):
+        axes[0].plot([], [], "o", mfc="white", color="gray", label="reads fail at min cycle: slower clock")
+    if usable:
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[2].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    # status of every corner: ok, slower clock, or hatched where unusable (no figures)
+    colors = {"ok": "#d8efd8", "slower clock": "#fff0b3"}
+    for r in rows:
+        x, y = vdds.index(r["vdd"]), keys.index((r["process"], r["temp_c"]))
+        label = _short_status(r["status"])
+        if r["usable"]:
+            status_ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor=colors.get(label, "#fff0b3"),
+                                          edgecolor="white"))
+        else:
+            status_ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, facecolor="white", hatch="xx",
+                                          edgecolor="#d62728", lw=0))
+        status_ax.text(x, y, label if r["usable"] else f"unusable: {label}", ha="center", va="center",
+                       fontsize=7, color="black" if r["usable"] else "#a00000",
+                       bbox=None if r["usable"] else dict(facecolor="white", edgecolor="none", pad=1))
+    status_ax.set_xlim(-0.5, len(vdds) - 0.5)
+    status_ax.set_ylim(len(keys) - 0.5, -0.5)
+    status_ax.set_xticks(range(len(vdds)), [f"{v:g} V" for v in vdds])
+    status_ax.set_yticks(range(len(keys)), [f"{p} {t:g} °C" for p, t in keys])
+    status_ax.tick_params(length=0, labelsize=8)
+    status_ax.set_title("Corner status (hatched: unusable, no figures)", fontsize=10)
+    status_ax.legend(handles=[Patch(facecolor=colors["ok"], label="ok"),
+                              Patch(facecolor=colors["slower clock"], label="reads fail at the min-cycle clock; "
+                                                                              "run at the slower read_cycle clock"),
+                              Patch(facecolor="white", hatch="xx", edgecolor="#d62728",
+                                    label="unusable, no figures (writes fail, reads fail at every clock\ntried, or between grid points that disagree)")],
+                     fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     fig.suptitle("Corner sweep: every point is one full run at that corner", fontsize=10)
     fig.tight_layout()
     path = Path(out_dir) / "sweep_vs_vdd.png"

@@ -67,7 +67,8 @@ def _sources(res: InferResult) -> dict:
     holds = {"kind": "table", "rows": both("row_switch_hazard") + both("idle_j"),
              "formula": "row-changing accesses (per bank) x E(idle), where row_switch shows bit errors"}
     ber = {"kind": "table", "rows": both("bit_error_rate"),
-           "formula": "sum(bit_errors)/sum(bits_checked) over the corner's read_0/read_1 rows"}
+           "formula": "sum(bit_errors)/sum(bits_checked) over the corner's read_0/read_1 rows, which passed (reads "
+                      "that fail are never a random bit-error rate: the corner is unusable, or runs at read_cycle)"}
     total = {"kind": "derived", "from": ["sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j",
                                          "compute_j", "model_load_j"]}
     data = {"kind": "data", "note": f"labels of {res.dataset_source} vs the engine's predictions"}
@@ -140,6 +141,29 @@ def _memory(res: InferResult, energy: float, offchip_j: float) -> dict:
     return out
 
 
+def _corner_status(res: InferResult) -> dict:
+    """The corner's verdict for this run: "ok", or "reads fail at this clock; slower clock used" where a macro's
+    reads pass only at its table's read_cycle period (the run is clocked there), with the clocks in a note. (An
+    unusable corner never gets here: it is refused before the run.)"""
+    from cosim.table import STATUS_OK, STATUS_SLOWER_CLOCK
+
+    ms = res.system
+    per = {}
+    for c in (ms.costs_w, ms.costs_a):
+        if c.status is not None:
+            per[c.macro] = c.status.as_dict()
+    slow = [c for c in (ms.costs_w, ms.costs_a) if c.status is not None and c.status.slower_clock]
+    out = {"status": STATUS_SLOWER_CLOCK if slow else STATUS_OK, "usable": True, "macros": per, "note": ""}
+    if slow:
+        # the clock the run would have had at the macros' write-then-read minimum cycle, and the one it runs at
+        t_min = max(c.status.min_cycle_s for c in (ms.costs_w, ms.costs_a) if c.status is not None)
+        out.update(min_cycle_clock_hz=1.0 / t_min, clock_hz=1.0 / ms.clock_s)
+        out["note"] = (f"reads fail at {eng(1.0 / t_min, 'Hz')} (the table's min cycle, {eng(t_min, 's')}); run at "
+                       f"{eng(1.0 / ms.clock_s, 'Hz')} ({eng(ms.clock_s, 's')}) where they pass (table "
+                       + "; ".join(f"{c.macro} {c.status.reason}" for c in {c.macro: c for c in slow}.values()) + ")")
+    return out
+
+
 def _corners(res: InferResult, sources: dict) -> dict:
     """Per table: every grid corner with the ops that failed in simulation there, and the corners (with weights)
     this run's figures were read or interpolated from."""
@@ -156,12 +180,15 @@ def _corners(res: InferResult, sources: dict) -> dict:
                 for ti, temp in enumerate(t.temps):
                     st = t.status[pi, vi, ti]
                     grid.append({"process": p, "vdd_v": float(v), "temp_c": float(temp),
+                                 "status": t.corner_status(p, float(v), float(temp)).status,
                                  "failed_ops": [op for oi, op in enumerate(t.ops) if st[oi] == "failed"],
                                  "used_weight": used.get((t.macro, p, float(v), float(temp)))})
         out[t.macro] = grid
     weights = [w for w in used.values()]
     return {"tables": out, "interpolated": any(abs(w - 1.0) > 1e-12 for w in weights),
-            "note": "failed_ops: rows whose simulation failed at that corner (no figure is taken from them); "
+            "note": "status: ok, reads fail at this clock; slower clock used (read_cycle), or unusable (writes fail, "
+                    "or reads fail at every clock tried: no run there); "
+                    "failed_ops: rows whose simulation failed at that corner (no figure is taken from them); "
                     "used_weight: the largest interpolation weight of that corner's rows in this run's figures "
                     "(1.0: read exactly at a grid point)"}
 
@@ -207,6 +234,7 @@ def build_report(res: InferResult) -> dict:
         "accuracy": acc_val, "accuracy_ci95": clopper_pearson(int(correct.sum()), N),
         "macro": acc.weights.macro, "activation_macro": acc.activations.macro,
         "process": spec.corner.process, "vdd": spec.corner.vdd_v, "temp_c": spec.corner.temp_c,
+        "corner_status": _corner_status(res),
         "energy_per_inference_j": energy, **comp, "model_load_j": model_load,
         "sram_energy_per_inference_j": comp["sram_read_j"] + comp["sram_write_j"] + comp["idle_j"] + comp["leakage_j"],
         "energy_per_image_min_j": float(res.energy_per_image_j.min()),
@@ -322,6 +350,7 @@ def summary(report: dict) -> str:
         f"  clock                 {eng(r['clock_hz'], 'Hz')} (table {_clock_ops(r)})"
         if r["sources"]["clock_hz"]["formula"].startswith("clock period")
         else f"  clock                 {eng(r['clock_hz'], 'Hz')} (fixed, checked against the table)",
+        *([f"  SLOWER CLOCK          {r['corner_status']['note']}"] if r["corner_status"]["note"] else []),
         f"  latency / inference   {eng(r['latency_per_inference_s'], 's')}  -> "
         f"{r['throughput_inferences_per_s']:,.0f} inferences/s",
         f"  energy / inference    {eng(r['energy_per_inference_j'], 'J')}  (avg power {eng(r['average_power_w'], 'W')}); "

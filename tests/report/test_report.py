@@ -194,9 +194,11 @@ def test_parse_sweep_errors():
     from cosim.errors import ConfigError
     from cosim.report.cli import parse_sweep
 
-    assert parse_sweep("tt/1.8/25, ff/1.95/-40", 25.0)[1] == Corner("ff", 1.95, -40.0)
+    assert parse_sweep("tt/1.8/25, ff/1.95/-40")[1] == Corner("ff", 1.95, -40.0)
     with pytest.raises(ConfigError, match="process/vdd/temp"):
-        parse_sweep("tt-1.8-25", 25.0)
+        parse_sweep("tt-1.8-25")
+    with pytest.raises(ConfigError, match="grid needs"):
+        parse_sweep("grid")
 
 
 def test_batch_size_and_limit_below_one_refused(settings):
@@ -246,7 +248,7 @@ def test_make_clean_keeps_the_point_cache(tmp_path):
     assert not (tmp_path / ".cache").exists()
 
 
-def test_sweep_marks_a_failed_corner_and_goes_on(tmp_path, monkeypatch):
+def test_sweep_marks_a_corner_the_table_refuses_and_goes_on(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     import importlib
@@ -263,6 +265,8 @@ def test_sweep_marks_a_failed_corner_and_goes_on(tmp_path, monkeypatch):
                                  "--sweep", "tt/1.8/25,ss/1.0/125"])  # 1.0 V: outside the table, refused
     assert r.exit_code == 0, r.output
     rows = json.loads((out / "sweep.json").read_text())
-    failed = [x for x in rows if "failed" in x]
-    assert len(failed) == 1 and failed[0]["process"] == "ss" and failed[0]["failed"]
-    assert "FAILED CORNER" in r.output and (out / "sweep_vs_vdd.png").is_file()
+    refused = [x for x in rows if not x["usable"]]
+    assert len(refused) == 1 and refused[0]["process"] == "ss" and "never extrapolate" in refused[0]["reason"]
+    assert refused[0]["status"] == "unusable: not in the table" and "accuracy" not in refused[0]
+    assert [x["status"] for x in rows if x["usable"]] == ["ok"]
+    assert "UNUSABLE: NOT IN THE TABLE" in r.output and (out / "sweep_vs_vdd.png").is_file()
