@@ -510,8 +510,11 @@ class AccessCosts:
     write_per_1to0_j: float
     idle_j: float  #: deselected cycle with the clock running
     leakage_w: float  #: clock stopped
-    read_access_time_s: float  #: max over the read_0 / read_1 rows that returned the right data (clock edge to the slowest data-out bit; nan if neither did)
-    write_time_s: float  #: max over write_0to1 / write_1to0 where measured (nan if neither crossing was)
+    #: a read of 1: clk0's falling edge (the sense amp fires after it) to dout valid (docs/timing.md; nan if not measured)
+    clk_fall_to_dout_rise_s: float
+    #: a read of 0 after a 1: clk0's rising edge (the sense amp's reset pulls dout low) to dout valid
+    clk_rise_to_dout_fall_s: float
+    write_time_s: float  #: clk0's falling edge to the word stored: max over write_0to1 / write_1to0 where measured
     #: shortest clock period the table vouches for: write-then-read returns the right data (op min_cycle) and, where
     #: the main deck's reads needed a longer period than 1.25 x that, no shorter than the period at which they passed
     #: (op read_cycle, cosim.characterize.retry)
@@ -605,7 +608,6 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
     ws, w01, w10 = at_ref("write_same", ws), at_ref("write_0to1", w01), at_ref("write_1to0", w10)
     idle = at_ref("idle", idle)
     hazard, hazard_rows = table.row_switch_hazard(p, v, t)
-    ta = ta0 if math.isnan(ta1.value) or ta0.value >= ta1.value else ta1  # nan only where neither was measured
     tw = tw01 if math.isnan(tw10.value) or tw01.value >= tw10.value else tw10
     sources = {
         "read_base_j": r0.rows,
@@ -615,7 +617,8 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         "write_per_1to0_j": ws.rows + w10.rows,
         "idle_j": idle.rows,
         "leakage_w": leak.rows,
-        "read_access_time_s": ta0.rows + ta1.rows,
+        "clk_fall_to_dout_rise_s": ta1.rows,
+        "clk_rise_to_dout_fall_s": ta0.rows,
         "write_time_s": tw01.rows + tw10.rows,
         "min_cycle_s": tmin.rows,
         "period_s": periods["read_0"].rows,
@@ -627,7 +630,7 @@ def access_costs(table: CharacterizationTable, corner: Corner) -> AccessCosts:
         read_base_j=r0.value, read_per_one_j=(r1.value - r0.value) / W,
         write_same_j=ws.value, write_per_0to1_j=(w01.value - ws.value) / W, write_per_1to0_j=(w10.value - ws.value) / W,
         idle_j=idle.value, leakage_w=leak.value,
-        read_access_time_s=ta.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=p_ref,
+        clk_fall_to_dout_rise_s=ta1.value, clk_rise_to_dout_fall_s=ta0.value, write_time_s=tw.value, min_cycle_s=tmin.value, period_s=p_ref,
         bit_error_rate=ber, bits_checked=bits_checked, bit_errors=bit_errors, row_switch_hazard=hazard,
         words_per_row=int(table.provenance.get("words_per_row", 1)), sources=sources, status=status,
     )

@@ -1,8 +1,8 @@
 """PNG plots of a characterization table (matplotlib, Agg): values as measured, failed points marked, nothing
 interpolated (a line is broken where a point failed or is missing).
 
-- ``<macro>_access_vs_vdd.png``: read access time (read_1 solid, read_0 dashed) and write time (write_0to1 solid,
-  write_1to0 dashed) vs VDD, one line per process, one column per temperature;
+- ``<macro>_access_vs_vdd.png``: read access times (read_1 solid: clk0 falling -> dout rising; read_0 dashed: clk0
+  rising -> dout falling; docs/timing.md) and write time from clk0 falling (write_0to1 solid, write_1to0 dashed) vs VDD, one line per process, one column per temperature;
 - ``<macro>_energy_vs_vdd.png``: energy per read / per write cycle vs VDD, same layout;
 - ``<macro>_heatmap_read_energy.png``: read energy (mean of read_1 and read_0 energies) over process x VDD, one panel
   per temperature; ``<macro>_heatmap_min_cycle.png``: the same for the minimum cycle time. Failed cells are hatched.
@@ -24,8 +24,8 @@ from cosim.errors import CosimError
 from cosim.types import PROCESSES
 
 _LINE_OPS = {
-    "access": (("read", "access_time_s", 1e9, "read access (ns)", ("read_1", "read_0")),
-               ("write", "access_time_s", 1e9, "write time (ns)", ("write_0to1", "write_1to0"))),
+    "access": (("read", "access_time_s", 1e9, "read access (ns): 1 from clk fall, 0 from clk rise", ("read_1", "read_0")),
+               ("write", "access_time_s", 1e9, "write time from clk fall (ns)", ("write_0to1", "write_1to0"))),
     "energy": (("read", "energy_j", 1e12, "energy per read (pJ)", ("read_1", "read_0")),
                ("write", "energy_j", 1e12, "energy per write (pJ)", ("write_0to1", "write_1to0"))),
 }  # fmt: skip

@@ -260,7 +260,7 @@ def build_report(res: InferResult) -> dict:
                        "seed": res.extra["ber_seed"]},
         "access_costs": {m: {k: getattr(c, k) for k in (
             "read_base_j", "read_per_one_j", "write_same_j", "write_per_0to1_j", "write_per_1to0_j", "idle_j",
-            "leakage_w", "read_access_time_s", "write_time_s", "min_cycle_s", "period_s", "bit_error_rate")}
+            "leakage_w", "clk_fall_to_dout_rise_s", "clk_rise_to_dout_fall_s", "write_time_s", "min_cycle_s", "period_s", "bit_error_rate")}
             for m, c in (("weights", kw), ("activations", ka))},
         "per_layer": per_layer,
         "per_class": metrics["per_class"], "macro_f1": metrics["macro_f1"],

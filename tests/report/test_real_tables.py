@@ -38,7 +38,9 @@ def test_table_loads_and_costs_are_physical(macro):
     c = table.access_costs(_corner(table))
     assert c.word_size > 0 and c.num_words > 0
     assert c.read_base_j > 0 and c.write_same_j > 0 and c.idle_j > 0 and c.leakage_w > 0
-    assert 0 < c.read_access_time_s < c.period_s and 0 < c.min_cycle_s
+    # a read passes when dout is right at the next rising edge: a 1 launched by the falling edge half a period in
+    assert 0 < c.period_s / 2 + c.clk_fall_to_dout_rise_s <= c.period_s and 0 < c.min_cycle_s
+    assert 0 < c.clk_rise_to_dout_fall_s < c.period_s
     for rows in c.sources.values():
         for r in rows:
             assert r.macro == macro and r.point_key
