@@ -63,8 +63,8 @@ def read_sequence(plan: MacroPlan):
 
 
 def arcs_spec(req: PointRequest, load_f: float, ramp_s: float):
-    """The deck of one (load, input ramp) point: read_sequence at PERIOD_FACTOR x the nominal period, the flops' clock probed, and at
-    the nominal point the input sources' currents saved (pin capacitances)."""
+    """The deck of one (load, input ramp) point: read_sequence at PERIOD_FACTOR x the nominal period, the flops'
+    clock probed, and at the nominal point the input sources' currents saved (pin capacitances)."""
     cycles, _, init = read_sequence(req.plan)
     spec = _spec(req, (cycles, (), init), PERIOD_FACTOR * req.period_s, 0.0, req.options)
     nominal = (load_f, ramp_s) == NOMINAL

@@ -109,7 +109,8 @@ def characterize_arcs_table(setup: SweepSetup, corners: list[Corner], out_dir: P
             for c in simulated:
                 frame = frame[~((frame.process == c.process) & (frame.vdd_v == c.vdd_v) & (frame.temp_c == c.temp_c))]
             frame = pd.concat([frame, pd.DataFrame(new_rows)], ignore_index=True)
-            frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+            for col in ("vdd_v", "temp_c", "load_f", "input_slew_s", "value"):  # an empty table's columns are objects
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
             frame = frame.sort_values(["process", "vdd_v", "temp_c", "quantity", "pin", "load_f", "input_slew_s"],
                                       kind="stable").reindex(columns=list(COLUMNS))
             text = frame.to_csv(index=False, float_format="%.6g")

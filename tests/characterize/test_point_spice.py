@@ -47,8 +47,12 @@ def test_tiny_macro_at_two_corners(settings, models):
         assert rows["leakage"].leakage_w > 0
         # a write flipping every bit costs more than rewriting the same value
         assert rows["write_0to1"].energy_j > rows["write_same"].energy_j
-    for op in ("read_1", "write_1to0", "write_0to1"):
+    for op in ("read_1", "read_0", "write_1to0", "write_0to1"):
         assert 0 < ff[op].access_time_s < ss[op].access_time_s, op
+    for rows in (ff, ss):  # docs/timing.md: each read timed from the edge that launches it, valid by the next edge
+        assert (rows["read_1"].timed_from, rows["read_0"].timed_from) == ("clk_fall", "clk_rise")
+        assert 6e-9 / 2 + rows["read_1"].access_time_s <= 6e-9 and rows["read_0"].access_time_s < 6e-9
+        assert 0 < rows["read_0"].slew_s < rows["read_1"].slew_s < 6e-9  # dout's 1 rises slowly (no output buffer)
     assert ff["leakage"].leakage_w > ss["leakage"].leakage_w  # fast devices leak more
 
 
