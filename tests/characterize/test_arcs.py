@@ -15,7 +15,8 @@ from cosim.errors import TableIntegrityError
 from cosim.netlist import load_macro
 from cosim.types import Corner
 
-MACROS = ("sram_8x16", "sram_16x128", "sram_32x256", "sram_32x512")
+#: the macros whose timing table is committed (`make characterize-arcs` adds the others)
+MACROS = ("sram_8x16", "sram_32x512")
 NOMINAL_CORNER = Corner("tt", 1.8, 25.0)
 
 
