@@ -20,7 +20,7 @@ from dataclasses import asdict
 from cosim.types import Corner
 
 #: bump when the measurement of waveforms changes (see the module docstring)
-MEASUREMENT_VERSION = 2
+MEASUREMENT_VERSION = 3
 #: the layout of the key itself
 KEY_SCHEMA = 2
 

@@ -77,8 +77,9 @@ def test_min_cycle_search_brackets_pass_and_fail(settings, models):
 
     req = _request(settings, models, Corner("tt", 1.8, 25.0))
     counters, decks = {"runs": 0, "retries": 0}, {}
-    assert _passes(req, req.period_s, counters, decks)
-    assert not _passes(req, req.period_s / 4, counters, decks)  # 1 ns: the word line never opens long enough
+    ok, reference = _passes(req, req.period_s, counters, decks)
+    assert ok and 0 < reference < req.period_s / 2  # the read's clk fall -> dout rise, within the half period
+    assert not _passes(req, req.period_s / 4, counters, decks, reference)[0]  # 1 ns: the word line never opens long enough
     assert counters["runs"] == 2 and "min_cycle" in decks
 
 
