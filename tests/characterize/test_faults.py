@@ -157,7 +157,9 @@ def test_an_unreadable_point_cache_file_is_missing_and_named(tmp_path):
     assert _load(tmp_path / "k.json") == good and _load(tmp_path / "none.json") is None
     text = (tmp_path / "k.json").read_text()
     (tmp_path / "cut.json").write_text(text[: len(text) // 2])
-    (tmp_path / "old.json").write_text(text.replace('"schema": 1', '"schema": 0'))
+    from cosim.characterize.records import SCHEMA_VERSION
+
+    (tmp_path / "old.json").write_text(text.replace(f'"schema": {SCHEMA_VERSION}', f'"schema": {SCHEMA_VERSION - 1}'))
     for name in ("cut.json", "old.json"):
         with pytest.warns(UserWarning, match=f"{name}: unreadable point cache file"):
             assert _load(tmp_path / name) is None
