@@ -113,8 +113,13 @@ def liberty_text(macro: Macro, corner: CornerValues, source: str, timing: pd.Dat
                  area_um2: tuple[float, str] | None = None) -> str:  # fmt: skip
     """The .lib text of one corner. ``source``: the comment lines naming where the values come from; ``timing``:
     the timing table (cosim.characterize.arcs_table); ``area_um2``: (area, how it was obtained)."""
+    from cosim.table import classify_corner
+
     c = corner
     arcs = _arc_values(timing, c)
+    verdict, reason, _ = classify_corner({op: (str(r.get("status")), str(r.get("message") or ""),
+                                               float(r.get("cycle_time_s") or math.nan)) for op, r in c.rows.items()})
+    unusable = verdict.startswith("unusable")
     lib_name = _ident(f"{macro.name}_{c.process}_{c.vdd_v:g}V_{c.temp_c:g}C")
     out: list[str] = []
     w = out.append
@@ -126,6 +131,8 @@ def liberty_text(macro: Macro, corner: CornerValues, source: str, timing: pd.Dat
     w(" * are left out with a comment; " + ("NLDM tables, pin capacitances and setup/hold from the timing table."
                                            if arcs is not None else "the timing table (NLDM, pin capacitance, "
                                            "setup/hold) has no entry for this corner: scalar arcs only."))
+    if unusable:
+        w(f" * THIS CORNER IS {verdict.upper()}: {_clean(reason)}. No dout arcs and no min_period are written.")
     w(" */")
     w(f"library ({lib_name}) {{")
     for line in ('delay_model : "table_lookup";', 'time_unit : "1ns";', 'voltage_unit : "1V";', 'current_unit : "1mA";',
@@ -215,7 +222,10 @@ def liberty_text(macro: Macro, corner: CornerValues, source: str, timing: pd.Dat
             if max_load is not None:
                 w(f"      max_capacitance : {_num(max_load * 1e12)};")
             w(f"      pin ({bus}[{macro.word_size - 1}:0]) {{")
-            _dout_timing(w, c, clk, grids)
+            if unusable:
+                w(f"        /* no timing arcs: the corner is {verdict} */")
+            else:
+                _dout_timing(w, c, clk, grids)
             w("      }")
             if width > macro.word_size:
                 spare = f"{bus}[{width - 1}]" if width - 1 == macro.word_size else f"{bus}[{width - 1}:{macro.word_size}]"
@@ -239,7 +249,9 @@ def liberty_text(macro: Macro, corner: CornerValues, source: str, timing: pd.Dat
             floor, _ = c.value("read_cycle", "cycle_time_s")  # reads needed a longer period here (cosim.characterize.retry)
             if mp is not None and floor is not None:
                 mp = max(mp, floor)
-            if mp is None:
+            if unusable:
+                w(f"      /* min_period omitted: the corner is {verdict} */")
+            elif mp is None:
                 w(f"      /* min_period omitted: {why} */")
             else:
                 w(f"      min_period : {_num(mp * 1e9)};")

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import click
-import pytest
 from click.testing import CliRunner
 
 from cosim.characterize.plots import _grid, _ok_value, plot_characterization
