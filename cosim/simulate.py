@@ -299,15 +299,7 @@ class RunOptions:
 
 def parse_corner(corner: "str | Corner") -> Corner:
     """'tt/1.8/25' (process/vdd/temperature) or a Corner."""
-    if isinstance(corner, Corner):
-        return corner
-    parts = str(corner).split("/")
-    if len(parts) != 3:
-        raise ConfigError(f"corner {corner!r}: write process/vdd/temp, e.g. tt/1.8/25")
-    try:
-        return Corner(parts[0], float(parts[1]), float(parts[2]))
-    except ValueError:
-        raise ConfigError(f"corner {corner!r}: vdd and temp must be numbers, e.g. tt/1.8/25") from None
+    return corner if isinstance(corner, Corner) else Corner.parse(corner)
 
 
 def _as_dataset(data, preprocess, settings, what: str = "data"):

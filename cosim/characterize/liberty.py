@@ -305,15 +305,19 @@ def _dout_timing(w, c: CornerValues, clk: str, grids: dict) -> None:
         w(f"          timing_type : {edge};")
         w("          timing_sense : non_unate;")
         for group, grid, scalar, why_x in ((delay, d_grid, delay_v, why), (transition, t_grid, slew_v, why_s)):
-            if grid is not None:
-                _, _, values = grid
-                rows = ", ".join('"' + ", ".join(_num(v * 1e9) for v in row) + '"' for row in values)
-                w(f"          {group} (cosim_slew_load) {{ values ({rows}); }}")
-            elif scalar is not None:
-                w(f'          {group} (scalar) {{ values ("{_num(scalar * 1e9)}"); }}  /* {op}, nominal load and slew */')
-            else:
-                w(f"          /* {group} omitted: {why_x} */")
+            _table_group(w, group, grid, scalar, f"{op}, nominal load and slew", why_x)
         w("        }")
+
+
+def _table_group(w, group: str, grid, scalar: float | None, what: str, why: str) -> None:
+    """An NLDM table (slews x loads) when ``grid`` is given, else a scalar, else a comment saying why neither."""
+    if grid is not None:
+        rows = ", ".join('"' + ", ".join(_num(v * 1e9) for v in row) + '"' for row in grid[2])
+        w(f"          {group} (cosim_slew_load) {{ values ({rows}); }}")
+    elif scalar is not None:
+        w(f'          {group} (scalar) {{ values ("{_num(scalar * 1e9)}"); }}  /* {what} */')
+    else:
+        w(f"          /* {group} omitted: {why} */")
 
 
 def _clock_power(w, c: CornerValues) -> None:
