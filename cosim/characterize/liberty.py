@@ -92,7 +92,7 @@ def _one(arcs: pd.DataFrame | None, quantity: str, pin: str | None = None) -> fl
     if pin is not None:
         rows = rows[rows.pin.astype(str) == pin]
     if "input_slew_s" in rows and len(rows) > 1:  # the nominal input slew
-        rows = rows[np.isclose(rows.input_slew_s, RAMP_TO_SLEW * NOMINAL[1])]
+        rows = rows[np.isclose(rows.input_slew_s, RAMP_TO_SLEW * NOMINAL[1], rtol=1e-6, atol=0.0)]
     values = rows.value.dropna()
     return float(values.iloc[0]) if len(values) else None
 
