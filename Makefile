@@ -12,7 +12,7 @@ export PDK_ROOT
 PYTEST_ARGS ?=
 
 .PHONY: help setup ngspice opensta characterize-arcs netlists characterize infer bench-infer test test-slow clean distclean lint train evaluate compress bench-engine \
-	liberty report-characterization bench-characterize
+	liberty report-characterization bench-characterize bench-peer
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -107,3 +107,6 @@ report-characterization: setup ## PNG plots of characterization/MACRO.csv (acces
 
 bench-characterize: setup ## seconds per deck/point, full netlist vs the sweep's folded one (MACRO, tt/1.8 V/25 C; BENCH_ARGS="--compare bits,rows --min-cycle"), their 3 % agreement, sweep time, full library vs reduced deck
 	$(PY) bench/characterize.py --macro $(MACRO) $(BENCH_ARGS)
+
+bench-peer: setup ## OpenRAM 1.2.48's own SPICE characterizer on netlists/MACRO.sp (tt/1.8 V/25 C) beside cosim's table: delays, min period, energies, leakage, wall times (~40 min for sram_8x16) -> stdout, scratch in out/bench-peer/
+	$(PY) bench/openram_peer.py --macro $(MACRO) $(BENCH_ARGS)
