@@ -5,7 +5,7 @@ cosim.characterize.trim) the cells of the two accessed rows, the folded and dumm
 drivers, precharge, sense amps and column mux of the 32 slices are 5,293; row decoder, word-line drivers, replica
 column and control logic the rest. A slice's devices connect only to their own nets and to nets every slice shares
 (supplies, word lines, clocks and enables, mux selects). The characterization sequences write and store words whose
-bits fall into few classes (all-0, all-1 and 0x55.. words: even and odd bits), so every slice of a class is the same
+bits fall into few classes (all-0 and all-1 words: the word's bits alike), so every slice of a class is the same
 circuit, on the same shared nets, driven by the same stimulus, in the same state: N of them carry N times the
 current and charge of one, which is what the devices' multiplier computes (as for the folded storage cells). So one
 slice per class is simulated with its devices times N (:func:`_mult`), the others are removed, and each removed slice's data output is tied

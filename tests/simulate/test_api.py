@@ -85,9 +85,9 @@ def test_unsupported_op_refused_before_calibration(monkeypatch):
 
 
 def test_corner_and_hardware_are_checked():
-    from cosim.errors import ConfigError
+    from cosim.errors import CornerError
 
-    with pytest.raises(ConfigError, match="process/vdd"):
+    with pytest.raises(CornerError, match="process/vdd"):
         cosim.simulate(_net(), _tensors(), corner="tt-1.8", options=OPTIONS)
     with pytest.raises(Exception, match="no_such"):
         cosim.Hardware.load("no_such.toml")
