@@ -44,18 +44,21 @@ COSIM_SLEW_NS = 0.05
 #: what each tool's figure is, printed under the table
 DEFINITIONS = """\
 How each figure is defined
-  cosim access (read_1/read_0): rising clock edge (50 %) to the LAST of all data outputs crossing VDD/2 (all outputs
-      rise / all fall), 5 fF per dout, 50 ps input slew, at cosim's main period. Includes the half period before the
-      falling edge, on which OpenRAM's sense amplifier fires.
+  cosim read_1: clk0 FALLING edge (50 %) to the LAST crossing of VDD/2 by the last data output to rise (a read of
+      all ones after all zeros), 5 fF per dout, 50 ps input slew, at cosim's main period (docs/timing.md).
+  cosim read_0: clk0 RISING edge to the last data output falling to 0 (the sense-amp reset pulls dout low after
+      the rising edge; a 0 is valid from then).
+  cosim NLDM (characterization/timing): the same two arcs at 3 loads (2.5/5/20 fF) x 3 input ramps (slews
+      0.04/0.16/0.64 ns), decks at 1.5x the nominal period.
   OpenRAM delay_lh/delay_hl: TRIG clk FALLING edge (50 %) of the read cycle, TARG dout[word_size-1] (one probe bit, at
       the probe address 0b011..1) crossing 50 % rising/falling. The .lib then COPIES delay_hl into delay_lh
-      (delay.py alter_lh_char_data); the raw delay_lh is printed here. "+T/2" adds half of the period the deck ran at
-      so it is measured from the rising edge, like cosim's.
-  OpenRAM slew: dout 10 %-90 % (rise) / 90 %-10 % (fall); cosim records no output slew.
-  cosim min_cycle: shortest period (bisection, 4 steps) at which a write that flips every other bit followed at once
-      by a read of it returns the right word. OpenRAM min_period: shortest period (bisection to 5 %) at which the
-      probe bit's delays and slews stay within 5 % of those at the feasible period (10 ns), with the largest load
-      and slew of its table (27.6 fF, 40 ps), the probe cell's reads/writes checked.
+      (delay.py alter_lh_char_data); the raw delay_lh is printed here.
+  slew: dout 10 %-90 % (rise) / 90 %-10 % (fall), both tools.
+  cosim min_cycle: shortest period (bisection) at which a write of all ones over all zeros followed at once by its
+      read returns the right word with the read's clk fall -> dout within 5 % of its long-period value (OpenRAM's
+      try_period rule). OpenRAM min_period: shortest period (bisection to 5 %) at which the probe bit's delays and
+      slews stay within 5 % of those at the feasible period (10 ns), with the largest load and slew of its table
+      (27.6 fF, 40 ps), the probe cell's reads/writes checked.
   cosim energy: integral of VDD * I(supply) over the one cycle (rising edge to rising edge), all bits flipping
       (write_0to1: B 0..0 -> 1..1; write_1to0: A 1..1 -> 0..0; read_1/read_0: reading all ones/zeros).
   OpenRAM power: average of -V(vdd)*I(vdd) over the measured cycle (rising edge to the next), trimmed array, plus
@@ -333,6 +336,19 @@ def cosim_rows(macro: str) -> tuple[dict, dict]:
                   "ngspice": meta["ngspice_version"], "trimmed": meta.get("trimmed"), "trim": meta.get("trim", {})}
 
 
+def cosim_nldm(macro: str) -> dict[str, list[float]]:
+    """cosim's NLDM arcs at the corner (characterization/timing/<macro>.csv), slew-major, where the table has them."""
+    path = ROOT / "characterization" / "timing" / f"{macro}.csv"
+    if not path.exists():
+        return {}
+    got: dict[str, list[tuple[float, float, float]]] = {}
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if (r["process"], float(r["vdd_v"]), float(r["temp_c"])) == CORNER and r["quantity"].startswith("clk_to_dout"):
+                got.setdefault(r["quantity"], []).append((_f(r["input_slew_s"]), _f(r["load_f"]), _f(r["value"])))
+    return {q: [v for _, _, v in sorted(rows)] for q, rows in got.items()}
+
+
 def time_cosim(macro: str, out: Path) -> tuple[float, dict]:
     """`cosim characterize` for this one corner, one job, an empty point cache and table folder under out/."""
     work = (out / macro / "cosim").resolve()
@@ -403,17 +419,21 @@ def report(macro: str, r: dict, openram_wall: float, rows: dict, prov: dict, cos
     add = lines.append
     add(("min period / min cycle", _fmt(cr("min_cycle", "cycle_time_s"), "ns"),
          _fmt(period_min_ns * 1e-9, "ns"), "definitions differ (below)"))
-    for cos_op, meas in (("read_1", "delay_lh"), ("read_0", "delay_hl")):
+    nldm = cosim_nldm(macro)
+    for cos_op, meas, arc in (("read_1", "delay_lh", "clk_to_dout_rise"), ("read_0", "delay_hl", "clk_to_dout_fall")):
         table = ", ".join(f"{raw[p0][meas][i]:.3f}" for i in range(len(ls)))
+        edge = "clk fall" if cos_op == "read_1" else "clk RISE (cosim) / clk fall (OpenRAM)"
         add((f"{cos_op} access  vs {meas}", _fmt(cr(cos_op, "access_time_s"), "ns"),
              _fmt(raw[p0][meas][near] * 1e-9, "ns"),
-             f"clk fall->dout, at T_min {period_min_ns} ns, {ls[near][0]:.3g} fF/{ls[near][1] * 1e3:.3g} ps"))
+             f"{edge}->dout, at T_min {period_min_ns} ns, {ls[near][0]:.3g} fF/{ls[near][1] * 1e3:.3g} ps"))
         add(("", "", f"(all 9: {table})", "ns, slew-major (1.25/5/40 ps) x load (1.72/6.89/27.6 fF)"))
+        if nldm.get(arc):
+            add(("", "(NLDM: " + ", ".join(f"{v * 1e9:.3f}" for v in nldm[arc]) + ")", "",
+                 "cosim ns, slew-major (0.04/0.16/0.64 ns) x load (2.5/5/20 fF)"))
         if atv:
-            add(("", "", _fmt((atv[meas] + T / 2) * 1e-9, "ns"),
-                 f"= {atv[meas]:.4f} ns clk fall->dout + T/2, at cosim's T={T:g} ns, 5 fF, 50 ps"))
-    for meas in ("slew_lh", "slew_hl"):
-        add((f"dout {meas}", "-", _fmt(raw[p0][meas][near] * 1e-9, "ns"),
+            add(("", "", _fmt(atv[meas] * 1e-9, "ns"), f"clk fall->dout at cosim's T={T:g} ns, 5 fF, 50 ps"))
+    for cos_op, meas in (("read_1", "slew_lh"), ("read_0", "slew_hl")):
+        add((f"dout {meas}", _fmt(cr(cos_op, "slew_s"), "ns"), _fmt(raw[p0][meas][near] * 1e-9, "ns"),
              f"10-90 %; at cosim's conditions {atv.get(meas, float('nan')):.4f} ns" if atv else "10-90 %"))
     for cos_op, meas in (("read_1", "read1_power"), ("read_0", "read0_power"), ("write_0to1", "write1_power"),
                          ("write_1to0", "write0_power"), ("idle", "disabled_read0_power")):

@@ -25,27 +25,26 @@ def _run(deck: str):
 
 
 @pytest.mark.spice
-def test_reduced_deck_equals_full_library_at_every_corner(models, settings):
+@pytest.mark.parametrize("process", [p if p == "tt" else pytest.param(p, marks=pytest.mark.slow) for p in PROCESSES])
+def test_reduced_deck_equals_full_library(models, settings, process):
     # the full library's own special_pfet_pass wrapper is unusable in ngspice (see cosim/pdk/reduce.py), so this
     # comparison instantiates the device it stands for; test_pfet_pass_is_the_latch_pullup covers the alias.
+    # The whole library takes ~20 s per run: tt in the default suite, the other processes under `make test-slow`.
     devices = (DEVICES - {PFET_PASS}) | {PFET_LATCH}
-    decks = []
-    for process in PROCESSES:
-        reduced = write_reduced_deck(build_reduced_deck(models, process, devices), settings.cache_dir)
-        decks.append(chain_and_latch(f'.include "{reduced}"', pullup=PFET_LATCH))
-        decks.append(chain_and_latch(f'.lib "{models.lib_file}" {process}', pullup=PFET_LATCH))
-    results = Parallel(n_jobs=2, backend="loky")(delayed(_run)(d) for d in decks)
-    for i, process in enumerate(PROCESSES):
-        (t_r, wl_r, q_r, _, wall_r), (t_f, wl_f, q_f, _, wall_f) = results[2 * i], results[2 * i + 1]
-        # same time points; voltages equal to floating-point rounding (hoisting the model cards changes the order
-        # in which ngspice assembles its matrix: measured differences are ~5e-15 V)
-        assert len(t_r) == len(t_f), process
-        assert np.allclose(t_r, t_f, rtol=1e-12, atol=0), process
-        assert np.max(np.abs(wl_r - wl_f)) < 1e-9, process
-        assert np.max(np.abs(q_r - q_f)) < 1e-9, process
-        assert wall_r < wall_f, f"{process}: reduced deck {wall_r:.1f} s not faster than full {wall_f:.1f} s"
-        # the cell was written: q pulled to 0 through the access device once the word line rose
-        assert q_r[-1] < 0.2
+    reduced = write_reduced_deck(build_reduced_deck(models, process, devices), settings.cache_dir)
+    decks = [chain_and_latch(f'.include "{reduced}"', pullup=PFET_LATCH),
+             chain_and_latch(f'.lib "{models.lib_file}" {process}', pullup=PFET_LATCH)]
+    (t_r, wl_r, q_r, _, wall_r), (t_f, wl_f, q_f, _, wall_f) = Parallel(n_jobs=2, backend="loky")(
+        delayed(_run)(d) for d in decks)
+    # same time points; voltages equal to floating-point rounding (hoisting the model cards changes the order
+    # in which ngspice assembles its matrix: measured differences are ~5e-15 V)
+    assert len(t_r) == len(t_f)
+    assert np.allclose(t_r, t_f, rtol=1e-12, atol=0)
+    assert np.max(np.abs(wl_r - wl_f)) < 1e-9
+    assert np.max(np.abs(q_r - q_f)) < 1e-9
+    assert wall_r < wall_f, f"{process}: reduced deck {wall_r:.1f} s not faster than full {wall_f:.1f} s"
+    # the cell was written: q pulled to 0 through the access device once the word line rose
+    assert q_r[-1] < 0.2
 
 
 @pytest.mark.spice
