@@ -86,19 +86,27 @@ def _scan(path: Path) -> _FileInfo:
     return _FileInfo(lines, tuple(includes), frozenset(devices), frozenset(defines), frozenset(devices))
 
 
-def corner_section(lib_file: Path, process: str) -> list[str]:
-    """The lines of `.lib <process>` ... `.endl` in the library file."""
-    if process not in PROCESSES:
-        raise CornerError(f"unknown process corner {process!r}: use one of {', '.join(PROCESSES)}")
+def library_section(lib_file: Path, name: str) -> list[str] | None:
+    """The lines of `.lib <name>` ... `.endl` in the library file, None when it has no such section."""
     lines = lib_file.read_text().splitlines()
-    start = re.compile(rf"^\s*\.lib\s+{process}\s*$", re.IGNORECASE)
+    start = re.compile(rf"^\s*\.lib\s+{re.escape(name)}\s*$", re.IGNORECASE)
     end = re.compile(r"^\s*\.endl\b", re.IGNORECASE)
     for i, line in enumerate(lines):
         if start.match(line):
             for j in range(i + 1, len(lines)):
                 if end.match(lines[j]):
                     return lines[i + 1 : j]
-    raise PdkError(f"{lib_file} has no '.lib {process}' section: is this a sky130 model library?")
+    return None
+
+
+def corner_section(lib_file: Path, process: str) -> list[str]:
+    """The lines of `.lib <process>` ... `.endl` in the library file."""
+    if process not in PROCESSES:
+        raise CornerError(f"unknown process corner {process!r}: use one of {', '.join(PROCESSES)}")
+    section = library_section(lib_file, process)
+    if section is None:
+        raise PdkError(f"{lib_file} has no '.lib {process}' section: is this a sky130 model library?")
+    return section
 
 
 def _walk(path: Path, seen: set[Path]) -> list[Path]:
@@ -312,8 +320,14 @@ class ReducedDeck:
 
 def build_reduced_deck(models: ModelLibrary, process: str, devices: set[str] | frozenset[str]) -> ReducedDeck:
     """A model deck for `process` holding only what `devices` (sky130_fd_pr__* names) need."""
+    return build_section_deck(models, process, corner_section(models.lib_file, process), devices)
+
+
+def build_section_deck(models: ModelLibrary, process: str, section: list[str],
+                       devices: set[str] | frozenset[str]) -> ReducedDeck:  # fmt: skip
+    """:func:`build_reduced_deck` from the given library section's lines (e.g. a mismatch section, tt_mm). The
+    model cards are hoisted only when the section sets mc_mm_switch=0 (see hoist_models)."""
     asked = frozenset(d.lower() for d in devices)
-    section = corner_section(models.lib_file, process)
     base = models.lib_file.parent
     roots = []
     for line in section:

@@ -72,3 +72,54 @@ def _waveforms(deck: str):
 
     r = run_deck(deck, expect_stop_s=STOP_S)
     return r.time_s, r.v("wl"), r.v("q"), r.v("vdd#branch")
+
+
+# ---- threshold bench: many instances of a few device sizes, one gate ramp -------------------------------------
+#: the bitcell's devices and sizes (netlists/*.sp, sky130_fd_bd_sram__sram_sp_cell_opt1): (device, L um, W um, type)
+CELL_DEVICES = (
+    ("sky130_fd_pr__special_nfet_latch", 0.15, 0.21, "n"),  # pull-down
+    ("sky130_fd_pr__special_nfet_pass", 0.15, 0.14, "n"),  # access
+    ("sky130_fd_pr__special_pfet_pass", 0.15, 0.14, "p"),  # pull-up
+)
+VTH_VDD = 1.8
+VTH_VDS = 0.05  #: linear region: keeps DIBL out of the threshold
+VTH_I0_A = 100e-9  #: constant-current criterion: |Id| = I0 * W / L
+VTH_RAMP_S = 1e-3  #: slow enough that gate-drain overlap current (~1 pA) is negligible against I0
+
+
+def vth_bench(model_line: str, n: int, extra: str = "", devices=CELL_DEVICES) -> str:
+    """`n` instances of each device, drains held |Vds| = VTH_VDS through their own 0 V sources, all gates on one
+    slow ramp (nmos 0 -> VDD, pmos VDD -> 0): a quasi-static Id(Vgs) sweep of every instance in one transient."""
+    lines = ["* cosim threshold bench", model_line, extra, ".temp 25", f"vdd vdd 0 {VTH_VDD}",
+             f"vgn gn 0 pwl(0 0 {VTH_RAMP_S} {VTH_VDD})", f"vgp gp 0 pwl(0 {VTH_VDD} {VTH_RAMP_S} 0)",
+             f"vdn dn 0 {VTH_VDS}", f"vdp dp 0 {VTH_VDD - VTH_VDS}"]  # fmt: skip
+    saves = ["v(gn)"]
+    for k, (device, length, width, kind) in enumerate(devices):
+        for i in range(n):
+            if kind == "n":
+                lines += [f"vs{k}_{i} dn d{k}_{i} 0", f"x{k}_{i} d{k}_{i} gn 0 0 {device} w={width} l={length}"]
+            else:
+                lines += [f"vs{k}_{i} d{k}_{i} dp 0", f"x{k}_{i} d{k}_{i} gp vdd vdd {device} w={width} l={length}"]
+            saves.append(f"i(vs{k}_{i})")
+    lines += [".save " + " ".join(saves), f".tran {VTH_RAMP_S / 2000} {VTH_RAMP_S}", ".end"]
+    return "\n".join(lines) + "\n"
+
+
+def vth_cc(result, n: int, devices=CELL_DEVICES):
+    """Constant-current threshold |Vgs| at |Id| = VTH_I0_A * W / L of every instance (log-linear interpolation
+    between ramp points), one array per device. The pmos ramp mirrors the nmos one, so |Vgs| is v(gn) for both."""
+    import numpy as np
+
+    gate = result.v("gn")
+    out = []
+    for k, (_, length, width, _) in enumerate(devices):
+        target = np.log(VTH_I0_A * width / length)
+        values = []
+        for i in range(n):
+            current = np.log(np.abs(result.v(f"vs{k}_{i}#branch")) + 1e-30)
+            j = int(np.argmax(current > target))
+            assert j > 0, f"device {k} instance {i} never reaches the threshold current"
+            f = (target - current[j - 1]) / (current[j] - current[j - 1])
+            values.append(gate[j - 1] + f * (gate[j] - gate[j - 1]))
+        out.append(np.array(values))
+    return out
