@@ -147,9 +147,12 @@ def main() -> int:
         print(f"{name:<15} {res['wall_s']:7.1f} {speed:5.2f}x  {max(da, default=math.nan) * 100:12.3f}%  "
               f"{max(de, default=math.nan) * 100:12.3f}%   " + ", ".join(parts))
     print()
-    print("39 values: " + ", ".join(
-        f"{op} t={row.access_time_s * 1e9:.4f} ns" * (row.access_time_s is not None) + f" E={row.energy_j * 1e12:.4f} pJ"
-        for op, row in base.items()) if base else "")
+    def value(op, row) -> str:
+        t = f" t={row.access_time_s * 1e9:.4f} ns" if row.access_time_s is not None else ""
+        e = f" E={row.energy_j * 1e12:.4f} pJ" if row.energy_j is not None else ""
+        return op + t + e
+
+    print("39 values: " + ", ".join(value(op, row) for op, row in base.items()) if base else "")
     return 0
 
 
