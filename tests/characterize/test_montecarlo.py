@@ -1,0 +1,125 @@
+"""Local-mismatch Monte Carlo of the tiny macro's columns (cosim.characterize.montecarlo): the statistics on known
+distributions, the sample deck, and a real Monte Carlo at two supplies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cosim.characterize.montecarlo import (OPS, SampleRequest, clopper_pearson, mc_setup, run_monte_carlo,
+                                           sample_deck, sample_key, summarize, table_period_s, tail_estimate)  # fmt: skip
+from cosim.errors import CornerError
+from cosim.netlist import load_macro
+from cosim.types import Corner
+
+MACRO = "sram_8x16"
+RUN_SEED = 11
+#: the low supply: the committed table stops at 1.6 V, and below ~1.0 V the macro's own min-cycle search finds no
+#: period (its sense enable comes ~20 ns after the clock falls at 0.9 V). At this clock the write of a 1 is the op
+#: that mismatch decides (its write time spreads over several ns), while every read of a 1 is late at the edge
+#: (a systematic timing failure, the same in every bit: docs/monte-carlo.md)
+LOW = Corner("tt", 0.9, 25)
+LOW_PERIOD_S = 30e-9
+HIGH = Corner("tt", 1.8, 25)
+SAMPLES = 8
+
+
+@pytest.fixture(scope="module")
+def setup(settings, models):
+    return mc_setup(load_macro(settings.netlists_dir / f"{MACRO}.sp"), models, "tt", settings.cache_dir)
+
+
+def test_clopper_pearson_is_exact():
+    zero = clopper_pearson(0, 64)
+    assert zero.low == 0.0 and zero.high == pytest.approx(1 - 0.025 ** (1 / 64))
+    assert clopper_pearson(64, 64).high == 1.0
+    some = clopper_pearson(5, 100)
+    assert some.low < 0.05 < some.high
+    # its coverage: at least the nominal level for a rate where normal approximations undercover
+    rng = np.random.default_rng(1)
+    k = rng.binomial(64, 0.02, size=2000)
+    covered = [(r := clopper_pearson(int(x), 64)).low <= 0.02 <= r.high for x in k]
+    assert np.mean(covered) >= 0.95
+
+
+def test_tail_estimate_brackets_a_known_normal_tail():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(3)
+    truth = norm.cdf(-2.5)
+    hits = 0
+    for _ in range(40):
+        est = tail_estimate(rng.normal(2.5, 1.0, size=(16, 8)), resamples=200)
+        hits += est.low <= truth <= est.high
+        assert est.censored == 0 and est.n == 128
+    assert hits >= 32  # ~95 % nominal; a percentile bootstrap of 16 clusters covers somewhat less
+
+
+def test_tail_estimate_uses_censored_failures():
+    # the same draws with those below 0 known only to be failures: the censored fit recovers the normal
+    rng = np.random.default_rng(5)
+    x = rng.normal(1.0, 1.0, size=(64, 8))
+    censored = np.where(x < 0, np.nan, x)
+    full, cens = tail_estimate(x, resamples=100), tail_estimate(censored, resamples=100)
+    assert cens.censored == int(np.sum(x < 0)) > 0
+    assert cens.mean == pytest.approx(full.mean, abs=0.05) and cens.sigma == pytest.approx(full.sigma, abs=0.05)
+    naive = tail_estimate(x[x >= 0].reshape(1, -1), resamples=10)
+    assert naive.probability < cens.probability / 3  # dropping the failures would hide the tail
+
+
+def test_sample_deck_is_seeded_and_keyed(setup, settings):
+    assert table_period_s(settings.characterization_dir / f"{MACRO}.csv", HIGH) == pytest.approx(4e-9)
+    with pytest.raises(CornerError, match="no corner"):
+        table_period_s(settings.characterization_dir / f"{MACRO}.csv", LOW)
+    a, b = (SampleRequest(setup, HIGH, 4e-9, seed) for seed in (5, 6))
+    deck = sample_deck(a)
+    assert deck.index(".option seed=5") < deck.index(".include")
+    assert str(setup.model_deck_path) in deck and "_mm" in setup.model_deck_path.name
+    assert sample_key(a) != sample_key(b) and sample_key(a) == sample_key(SampleRequest(setup, HIGH, 4e-9, 5))
+    # every bit's column is its own: distinct cells, bit lines; sense amps share one enable
+    cols = setup.netlist.columns
+    assert len(cols) == 8 and len({c.bl for c in cols}) == 8 and len({c.q_a for c in cols}) == 8
+    text = setup.netlist.path.read_text().lower()
+    for c in cols:  # no measured cell is folded (a mult'd cell would share one draw)
+        cell = c.q_a.split(".", 1)[1].rsplit(".", 1)[0]
+        assert any(line.startswith(cell + ".") and "mult" not in line for line in text.splitlines())
+
+
+@pytest.mark.spice
+@pytest.mark.slow
+def test_failures_rise_as_the_supply_falls_and_the_tail_fit_brackets_them(setup, settings):
+    high = run_monte_carlo(setup, HIGH, table_period_s(settings.characterization_dir / f"{MACRO}.csv", HIGH),
+                           SAMPLES, RUN_SEED, jobs=2)  # fmt: skip
+    low = run_monte_carlo(setup, LOW, LOW_PERIOD_S, SAMPLES, RUN_SEED, jobs=2)
+    assert not high.faults and not low.faults
+    hi, lo = ({s.op: s for s in summarize(mc)} for mc in (high, low))
+    for mc, table in ((high, hi), (low, lo)):  # shown with -s
+        print(f"\n{mc.corner.name} at {mc.period_s * 1e9:g} ns, {mc.wall_s / len(mc.samples):.1f} s/sample (wall, "
+              f"2 jobs)")
+        for op, s in table.items():
+            print(f"  {op:10s} plain {s.plain.failures}/{s.plain.trials} [{s.plain.low:.3g}, {s.plain.high:.3g}]  "
+                  f"tail {s.tail.probability:.3g} [{s.tail.low:.3g}, {s.tail.high:.3g}]  margin mean {s.tail.mean:.4g} "
+                  f"sigma {s.tail.sigma:.4g} censored {s.tail.censored} {s.detail}")
+    for op in OPS:
+        assert hi[op].plain.trials == lo[op].plain.trials == SAMPLES * 8
+        assert hi[op].plain.failures == 0, (op, hi[op])
+        assert hi[op].tail.high < 1e-3, (op, hi[op].tail)  # margins many sigma from failing
+    assert sum(lo[op].plain.failures for op in OPS) > 0
+    # the write of a 1 is where mismatch decides: some bits fail, not all, and fewer at the higher supply
+    w = lo["write_0to1"]
+    assert 0 < w.plain.failures < w.plain.trials
+    assert w.plain.rate > hi["write_0to1"].plain.rate
+    assert w.tail.probability > hi["write_0to1"].tail.probability
+    # where plain MC sees mismatch failures, the tail fit's interval holds its rate
+    for op in ("write_1to0", "write_0to1"):
+        s = lo[op]
+        if s.plain.failures:
+            assert s.tail.low <= s.plain.rate <= s.tail.high, (op, s.plain, s.tail)
+    # the read of a 1 at this clock is late at the edge in every bit that holds a 1 (those whose write failed hold 0
+    # and read right): timing, the same in every bit, not mismatch
+    assert lo["read_1"].detail["wrong_data"] == w.plain.trials - w.plain.failures
+    assert lo["read_1"].detail["read_disturb"] == 0 and lo["read_0"].plain.failures == 0
+    assert np.nanmin(low.margins("read_0")) > 0.5 * LOW.vdd_v
+    assert all(math.isfinite(x) for x in low.margins("write_1to0").ravel())
