@@ -373,6 +373,20 @@ def time_cosim(macro: str, out: Path) -> tuple[float, dict]:
     return wall, rows
 
 
+def saved(macro: str, out: Path) -> tuple[dict, float, float | None, dict]:
+    """The last run's OpenRAM result and cosim rerun, as written under ``out`` (openram_result.json, cosim/)."""
+    run_dir = (out / macro).resolve()
+    result = json.loads((run_dir / "openram_result.json").read_text())
+    rows, wall = {}, None
+    csv_path = run_dir / "cosim" / "table" / f"{macro}.csv"
+    if csv_path.exists():
+        with open(csv_path) as f:
+            rows = {r["op"]: r for r in csv.DictReader(f)}
+        meta = json.loads(csv_path.with_suffix(".json").read_text())
+        wall = meta.get("wall_s") or sum(p.get("wall_s", 0.0) for p in meta["points"].values())
+    return result, result["wall_s"]["process_until_done"], wall, rows
+
+
 def _f(x) -> float:
     try:
         return float(x)
@@ -389,7 +403,7 @@ def report(macro: str, r: dict, openram_wall: float, rows: dict, prov: dict, cos
            cosim_rows_live: dict) -> None:
     port = r["port"]
     raw = r["raw_port"] or port
-    p0 = "0"
+    p0 = 0 if isinstance(port, list) else "0"  # the port index (a list in memory, a str key once through JSON)
     ls = r["load_slews"]
     period_min_ns = r["sram"]["min_period"]
     # the table entry nearest cosim's conditions (5 fF, 50 ps): OpenRAM's loads/slews are scales of 6.89 fF / 5 ps
@@ -491,6 +505,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "bench-peer")
     ap.add_argument("--no-time-cosim", dest="time_cosim", action="store_false",
                     help="do not rerun cosim characterize for the corner (use the table's provenance only)")
+    ap.add_argument("--saved", action="store_true",
+                    help="print the comparison from the last run's files under --out (no simulation)")
     ap.add_argument("--no-trim", dest="trim", action="store_false", help="OpenRAM's trim_netlist = False")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds OpenRAM may take per macro")
     args = ap.parse_args()
@@ -500,8 +516,11 @@ def main() -> int:
     for macro in macros:
         rows, prov = cosim_rows(macro)
         period_s = _f(rows["read_1"]["period_s"])  # cosim's main-deck period at this corner
-        result, wall = run_openram(macro, args.out, period_s, args.trim, args.timeout)
-        cosim_wall, live = time_cosim(macro, args.out) if args.time_cosim else (None, {})
+        if args.saved:
+            result, wall, cosim_wall, live = saved(macro, args.out)
+        else:
+            result, wall = run_openram(macro, args.out, period_s, args.trim, args.timeout)
+            cosim_wall, live = time_cosim(macro, args.out) if args.time_cosim else (None, {})
         report(macro, result, wall, rows, prov, cosim_wall, live)
     print()
     print(DEFINITIONS)
