@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 export PDK_ROOT
 PYTEST_ARGS ?=
 
-.PHONY: help setup ngspice opensta characterize-arcs netlists characterize infer bench-infer test test-slow clean distclean lint train evaluate compress bench-engine \
+.PHONY: help setup ngspice opensta characterize-arcs netlists characterize infer bench-infer test test-slow clean distclean lint train train-cifar evaluate compress bench-engine \
 	liberty report-characterization bench-characterize bench-peer
 
 help: ## list every target with one line each
@@ -86,6 +86,9 @@ train: setup ## retrain the committed models (lenet5 digits dscnn; ~3 min on 1 t
 	$(COSIM) train --model lenet5
 	$(COSIM) train --model digits
 	$(COSIM) train --model dscnn
+
+train-cifar: setup ## retrain resnet20 on CIFAR-10 (~1 h on 1 thread, bfloat16 autocast) into out/train/resnet20.pt
+	$(COSIM) train --model resnet20
 
 evaluate: setup ## float vs INT8 metrics of MODEL (default lenet5) on its test split -> out/evaluate/*.json/csv/png
 	$(COSIM) evaluate --model $(MODEL) --out out/evaluate

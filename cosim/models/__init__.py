@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from cosim.models.architectures import DSCNN, DigitsCNN, EfficientNetB0, LeNet5, ResNet18
+from cosim.models.architectures import DSCNN, DigitsCNN, EfficientNetB0, LeNet5, ResNet18, ResNet20
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -27,6 +27,11 @@ class ModelSpec:
     weight_decay: float = 0.0
     train_subset: int = 0  #: 0 = the whole training split
     calibration_images: int = 512
+    nesterov: bool = False
+    warmup_fraction: float = 0.0  #: linear learning-rate warm-up over this share of the steps, then cosine decay
+    label_smoothing: float = 0.0
+    augment: str = ""  #: "" or "flip_crop": random left-right flip + random crop of the image zero-padded by 4 pixels
+    precision: str = "fp32"  #: "fp32", or "bf16": CPU autocast to bfloat16 + channels_last (fp32 master weights)
 
 
 SPECS: dict[str, ModelSpec] = {
@@ -35,6 +40,9 @@ SPECS: dict[str, ModelSpec] = {
                         calibration_images=512),
     "dscnn": ModelSpec("dscnn", "mnist", (1, 28, 28), epochs=2, batch_size=64, learning_rate=0.05,
                        weight_decay=1e-4),
+    "resnet20": ModelSpec("resnet20", "cifar10", (3, 32, 32), epochs=50, batch_size=256, learning_rate=0.2,
+                          weight_decay=5e-4, nesterov=True, warmup_fraction=0.1, label_smoothing=0.1,
+                          augment="flip_crop", precision="bf16"),
     "resnet18": ModelSpec("resnet18", "cifar10", (3, 32, 32), epochs=1, batch_size=128, learning_rate=0.05,
                           weight_decay=5e-4, train_subset=10000),
     "efficientnet_b0": ModelSpec("efficientnet_b0", "cifar10", (3, 32, 32), epochs=1, batch_size=128,
@@ -45,7 +53,7 @@ SPECS: dict[str, ModelSpec] = {
 def build_model(name: str, **kwargs) -> torch.nn.Module:
     """A freshly initialised model (kwargs reach the constructor, e.g. width=8 for a small ResNet-18)."""
     builders = {
-        "lenet5": LeNet5, "digits": DigitsCNN, "dscnn": DSCNN, "resnet18": ResNet18,
+        "lenet5": LeNet5, "digits": DigitsCNN, "dscnn": DSCNN, "resnet18": ResNet18, "resnet20": ResNet20,
         "efficientnet_b0": lambda **kw: EfficientNetB0(stem_stride=1, **kw),
     }
     if name not in builders:

@@ -130,6 +130,17 @@ class ResNet18(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
+class ResNet20(ResNet18):
+    """ResNet-20 for CIFAR-10 (He et al. 2016): a 3x3 stem and three stages of three basic blocks, 16/32/64
+    channels, global average pooling. The committed CIFAR-10 model: the smallest of the classic CIFAR ResNets
+    (0.27 M parameters, about 270 KB of INT8 weights), so its recipe trains in about an hour on one CPU thread.
+    Downsampling shortcuts are 1x1 conv + BatchNorm (option B), which the integer engine folds like any conv."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 16,
+                 blocks: tuple[int, ...] = (3, 3, 3)) -> None:
+        super().__init__(num_classes, in_channels, width, tuple(blocks))
+
+
 class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, squeezed: int) -> None:
         super().__init__()

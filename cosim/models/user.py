@@ -64,7 +64,7 @@ def _check_file(path: Path, what: str) -> None:
 
 
 def load_model(spec: str | Path, weights: str | Path | None = None) -> LoadedModel:
-    """`spec`: a committed name (lenet5, digits, dscnn), a `.pt2` file, a TorchScript file, or `file.py:Name`
+    """`spec`: a committed name (lenet5, digits, dscnn, resnet20), a `.pt2` file, a TorchScript file, or `file.py:Name`
     where Name is an nn.Module class or a function returning one (called without arguments); `weights`: a
     checkpoint for `file.py:Name` (a state_dict, or a dict holding one under state_dict/model_state_dict)."""
     from cosim.models import SPECS

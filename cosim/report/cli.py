@@ -80,7 +80,7 @@ def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) 
 
 #: kept literal so `cosim --help` does not import torch; a test checks them against cosim.data.LOADERS
 DATASET_NAMES = ("digits", "mnist", "cifar10", "ham10000", "dermamnist")
-MODEL_NAMES = ("digits", "lenet5", "dscnn")
+MODEL_NAMES = ("digits", "lenet5", "dscnn", "resnet20")
 
 
 def _macro_names() -> str:
