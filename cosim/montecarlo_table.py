@@ -34,6 +34,7 @@ class BerRow:
     period_s: float
     samples: int
     bits: int
+    excluded: int  #: writes not judged: the cell already held the written value when the write began
     failures: int
     rate: float
     rate_lo: float
@@ -54,7 +55,7 @@ class BerRow:
         return Corner(self.process, self.vdd_v, self.temp_c)
 
 
-_INTS = {"samples", "bits", "failures", "censored"}
+_INTS = {"samples", "bits", "excluded", "failures", "censored"}
 _STRS = {"macro", "process", "op", "margin_unit", "status", "message", "key"}
 
 

@@ -2,7 +2,7 @@
 per op, one colour per process (marker per temperature).
 
 Plain Monte Carlo is drawn as filled markers with their Clopper-Pearson interval. A point with no failure is not a
-zero on a log axis: it is drawn as its upper bound (an open downward triangle at rate_hi). The normal-tail estimate
+zero on a log axis: it is drawn as its upper bound (a hollow marker at rate_hi with an arrow down). The normal-tail estimate
 is drawn as open squares with the bootstrap interval, and where it lies below the axis floor as an open triangle on
 the floor. Nothing is interpolated or joined.
 """
@@ -44,7 +44,8 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
     vdds = sorted(frame.vdd_v.unique())
     span = (max(vdds) - min(vdds)) or 0.2
     step = 0.02 * span  # side-by-side offsets, so intervals at one VDD do not hide each other
-    series = [(p, t) for p in procs for t in temps]
+    present = set(zip(frame.process, frame.temp_c))
+    series = [(p, t) for p in procs for t in temps if (p, t) in present]
     fig, axes = plt.subplots(2, 3, figsize=(13.5, 7.6), sharex=True, sharey=True)
     for r, ops in enumerate(_PANELS):
         for c, op in enumerate(ops):
@@ -60,8 +61,10 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
                 if some.any():
                     ax.errorbar(x[some], rate[some], yerr=[rate[some] - lo[some], hi[some] - rate[some]], fmt=mk,
                                 color=col, ms=6, capsize=3, lw=1.2)  # fmt: skip
-                if (~some).any():
-                    ax.plot(x[~some], hi[~some], "v", mfc="none", color=col, ms=8, mew=1.5)
+                if (~some).any():  # an upper bound: hollow marker at rate_hi, an arrow down from it
+                    ax.vlines(x[~some], hi[~some] / 5, hi[~some], color=col, lw=1)
+                    ax.plot(x[~some], hi[~some] / 5, ls="", marker=7, color=col, ms=5)
+                    ax.plot(x[~some], hi[~some], mk, mfc="none", color=col, ms=6, mew=1.3)
                 tail, tlo, thi = (d[n].to_numpy(float) for n in ("tail_rate", "tail_lo", "tail_hi"))
                 fit = np.isfinite(tail)
                 seen = fit & (tail >= FLOOR)
@@ -83,17 +86,16 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
             if c == 0:
                 ax.set_ylabel("failures per bit")
             ax.set_xticks(vdds, [f"{v:g}" for v in vdds])
-            ax.set_xlim(min(vdds) - 0.12 * span, max(vdds) + 0.12 * span)
+            ax.set_xlim(min(vdds) - 0.15 * span, max(vdds) + 0.15 * span)
     handles = [Line2D([], [], ls="", marker=markers[t], color=colors[p], label=f"{p} {t:g} C") for p, t in series]
     handles += [Line2D([], [], ls="", marker="o", color="gray", label="plain MC, 95 % CI"),
-                Line2D([], [], ls="", marker="v", mfc="none", color="gray", ms=8,
-                       label="0 failures: 95 % upper bound"),
+                Line2D([], [], ls="", marker="o", mfc="none", color="gray", label="0 failures: 95 % upper\nbound (arrow down)"),
                 Line2D([], [], ls="", marker="s", mfc="none", color="gray", label="normal-tail estimate,\n95 % bootstrap CI"),
                 Line2D([], [], ls="", marker="v", mfc="none", color="gray", ms=5,
                        label=f"tail estimate < {FLOOR:g}")]  # fmt: skip
     fig.legend(handles=handles, loc="center right", fontsize=8)
     samples = sorted(frame.samples.unique())
-    bits = sorted((frame.bits // frame.samples).unique())
+    bits = sorted(((frame.bits + frame.excluded) // frame.samples).unique())
     fig.suptitle(f"{macro}: bit-error rate vs VDD, local-mismatch Monte Carlo (ngspice, sky130 _mm models)\n"
                  f"{'/'.join(str(s) for s in samples)} samples x {'/'.join(str(b) for b in bits)} bits per point, "
                  "at the characterization table's clock", fontsize=10)  # fmt: skip

@@ -41,7 +41,7 @@ from cosim.sim import SimError, SimOptions
 from cosim.types import Corner
 
 #: bump when the table's layout or the way rows are made from samples changes (the corner key holds it)
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 CONFIDENCE = 0.95
 #: the tail estimate's bootstrap: resamples of whole samples, and its generator's seed (fixed: same samples, same
 #: figures)
@@ -57,7 +57,8 @@ OPS: dict[str, tuple[str, str, str, str]] = {
     "read_disturb_0": ("read_0", "flipped", "disturb_v", "V"),
     "read_disturb_1": ("read_1", "flipped", "disturb_v", "V"),
 }
-COLUMNS = ("macro", "process", "vdd_v", "temp_c", "op", "period_s", "samples", "bits", "failures", "rate", "rate_lo",
+COLUMNS = ("macro", "process", "vdd_v", "temp_c", "op", "period_s", "samples", "bits", "excluded", "failures", "rate",
+           "rate_lo",
            "rate_hi", "tail_rate", "tail_lo", "tail_hi", "margin_mean", "margin_sigma", "margin_unit", "censored",
            "status", "message", "key")  # fmt: skip
 STATUSES = ("ok", "no_tail")
@@ -96,13 +97,13 @@ def read_mc_table(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
         frame = pd.read_csv(io.StringIO(text), dtype=_DTYPES)
     except (ValueError, pd.errors.ParserError) as exc:
         raise _fail(csv_path, f"unreadable CSV ({str(exc).splitlines()[0]})") from None
-    check_mc_rows(frame, csv_path)
+    check_mc_rows(frame, csv_path, prov.get("word_size"))
     return text, frame, prov
 
 
-def check_mc_rows(frame: pd.DataFrame, path: Path) -> None:
-    """Refuse rows no Monte Carlo can give: unknown ops or units, counts that do not add up, a rate outside its
-    interval, probabilities outside [0, 1]."""
+def check_mc_rows(frame: pd.DataFrame, path: Path, word_size: int | None = None) -> None:
+    """Refuse rows no Monte Carlo can give: unknown ops or units, counts that do not add up (with ``word_size``:
+    bits + excluded = samples x word size), a rate outside its interval, probabilities outside [0, 1]."""
     if tuple(frame.columns) != COLUMNS:
         raise _fail(path, f"columns {list(frame.columns)[:6]}... are not a BER table's")
     if frame.empty:
@@ -121,7 +122,10 @@ def check_mc_rows(frame: pd.DataFrame, path: Path) -> None:
     first(frame.margin_unit != frame.op.map(lambda op: OPS.get(op, ("", "", "", ""))[3]), "wrong margin unit")
     first(~frame.status.isin(STATUSES), "unknown status")
     samples, bits, failures, censored = num("samples"), num("bits"), num("failures"), num("censored")
-    first(~(samples >= 1) | ~(bits >= samples) | (bits % samples != 0), "bits is not a whole number per sample")
+    excluded = num("excluded")
+    first(~(samples >= 1) | ~(bits >= 1) | ~(excluded >= 0), "no samples or bits, or negative excluded")
+    if word_size:
+        first(bits + excluded != samples * int(word_size), f"bits + excluded is not samples x {word_size} bits")
     first(~(failures >= 0) | ~(failures <= bits), "failures outside 0..bits")
     first(~(censored >= 0) | ~(censored <= failures), "censored margins outside 0..failures")
     rate, lo, hi = num("rate"), num("rate_lo"), num("rate_hi")
@@ -137,33 +141,41 @@ def check_mc_rows(frame: pd.DataFrame, path: Path) -> None:
     first(frame.duplicated(["process", "vdd_v", "temp_c", "op"]).to_numpy(), "a second row of the same op")
 
 
-def _margins(samples: tuple[SampleResult, ...], op: str, attr: str) -> np.ndarray:
-    """Rows: samples, columns: bits (what tail_estimate resamples by row)."""
-    return np.array([[getattr(b, attr) for b in s.bits if b.op == op] for s in samples], dtype=float)
-
-
 def op_rows(macro: str, corner: Corner, period_s: float, samples: tuple[SampleResult, ...], key: str) -> list[dict]:
-    """The table's rows of one corner from its samples (pure)."""
+    """The table's rows of one corner from its samples (pure).
+
+    A write is judged only where the cell held the old value when it began: a passing write with no margin had no
+    flip to time (the cell had already flipped earlier in the run), so it is ``excluded``, not a pass. A read
+    passing with no margin (no sense enable found) is counted but not fitted."""
     rows = []
     for name, (op, fails, attr, unit) in OPS.items():
-        bits = [b for s in samples for b in s.bits if b.op == op]
-        failed = [b for b in bits if getattr(b, fails)]
-        plain = clopper_pearson(len(failed), len(bits), CONFIDENCE)
-        margins = _margins(samples, op, attr)
-        finite = margins[np.isfinite(margins)]
+        grid = [[b for b in s.bits if b.op == op] for s in samples]  # rows: samples (what the bootstrap resamples)
+        failed = np.array([[bool(getattr(b, fails)) for b in row] for row in grid], dtype=bool)
+        margins = np.array([[getattr(b, attr) for b in row] for row in grid], dtype=float)
+        nan = ~np.isfinite(margins)
+        judged = ~(nan & ~failed) if op.startswith("write") else np.ones_like(failed)
+        observed = judged & (failed | ~nan)
+        n_failed = int(np.sum(failed & judged))
+        plain = clopper_pearson(n_failed, int(judged.sum()), CONFIDENCE)
         notes = []
-        positive = sum(1 for b in failed if math.isfinite(getattr(b, attr)) and getattr(b, attr) > 0)
+        if (~judged).any():
+            notes.append(f"{int(np.sum(~judged))} bits not judged: the cell already held the written value when the "
+                         "write began (it flipped earlier in the run)")  # fmt: skip
+        if (judged & ~observed).any():
+            notes.append(f"{int(np.sum(judged & ~observed))} passing bits without a margin, left out of the tail fit")
+        positive = int(np.sum(failed & judged & ~nan & (np.nan_to_num(margins) > 0)))
         if positive:
             notes.append(f"{positive} of the failures had a positive margin (timing at this clock, not mismatch): "
                          "the tail estimate does not see them")  # fmt: skip
         row = {"macro": macro, "process": corner.process, "vdd_v": corner.vdd_v, "temp_c": corner.temp_c, "op": name,
-               "period_s": period_s, "samples": len(samples), "bits": len(bits), "failures": len(failed),
-               "rate": plain.rate, "rate_lo": plain.low, "rate_hi": plain.high, "tail_rate": math.nan,
-               "tail_lo": math.nan, "tail_hi": math.nan, "margin_mean": math.nan, "margin_sigma": math.nan,
-               "margin_unit": unit, "censored": int(np.sum(~np.isfinite(margins))), "status": "no_tail",
-               "message": None, "key": key}  # fmt: skip
+               "period_s": period_s, "samples": len(samples), "bits": int(judged.sum()),
+               "excluded": int(np.sum(~judged)), "failures": n_failed, "rate": plain.rate, "rate_lo": plain.low,
+               "rate_hi": plain.high, "tail_rate": math.nan, "tail_lo": math.nan, "tail_hi": math.nan,
+               "margin_mean": math.nan, "margin_sigma": math.nan, "margin_unit": unit,
+               "censored": int(np.sum(observed & nan)), "status": "no_tail", "message": None, "key": key}  # fmt: skip
+        finite = margins[observed & ~nan]
         if len(finite) >= 2 and np.ptp(finite) > 0:
-            tail = tail_estimate(margins, CONFIDENCE, RESAMPLES, BOOTSTRAP_SEED)
+            tail = tail_estimate(margins, CONFIDENCE, RESAMPLES, BOOTSTRAP_SEED, observed=observed)
             row.update(tail_rate=tail.probability, tail_lo=tail.low, tail_hi=tail.high, margin_mean=tail.mean,
                        margin_sigma=tail.sigma, status="ok")  # fmt: skip
         else:
@@ -202,7 +214,7 @@ def _write_synced(path: Path, text: str) -> None:
 def write_mc_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
     """Write the CSV and its provenance (which records the CSV's sha256 and rows) through temporary files renamed
     into place, the CSV last; a table that could not be read back is never written."""
-    check_mc_rows(pd.read_csv(io.StringIO(csv_text), dtype=_DTYPES), csv_path)
+    check_mc_rows(pd.read_csv(io.StringIO(csv_text), dtype=_DTYPES), csv_path, provenance.get("word_size"))
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     provenance = {**provenance, "csv_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
                   "csv_rows": csv_text.count("\n") - 1}  # fmt: skip

@@ -71,7 +71,7 @@ def test_the_command_writes_the_table(table, settings):
     rows = t.at(Corner("tt", 1.8, 25))
     assert tuple(rows) == tuple(OPS)
     for op, r in rows.items():
-        assert (r.samples, r.bits) == (2, 16), r
+        assert (r.samples, r.bits, r.excluded) == (2, 16, 0), r
         assert r.period_s == pytest.approx(4e-9)  # the committed table's clock at the corner
         assert r.failures == 0 and r.rate == 0 and r.rate_lo == 0
         assert r.rate_hi == pytest.approx(1 - 0.025 ** (1 / 16), rel=1e-5)  # Clopper-Pearson at 0 of 16
@@ -165,11 +165,13 @@ def test_requested_corners_are_the_tables():
         requested_corners(held, vdds=(1.6,))
 
 
-def _sample(i: int, write_margin: float, wrong: bool = False) -> SampleResult:
+def _sample(i: int, write_margin: float, wrong: bool = False, held: bool = False) -> SampleResult:
     bits = []
     for b in range(4):
         fail = b == 0 and write_margin < 0
-        bits += [BitResult("write_0to1", b, fail, np.nan if fail else write_margin + 0.1e-9 * b),
+        # held: bit 3's cell already held 1 when its write began (no flip to time: a pass without a margin)
+        margin = np.nan if fail or (held and b == 3) else write_margin + 0.1e-9 * b
+        bits += [BitResult("write_0to1", b, fail, margin),
                  BitResult("write_1to0", b, False, 1e-9 + 0.1e-9 * b),
                  BitResult("read_0", b, False, 1.0 + 0.01 * b, disturb_v=0.5 + 0.01 * b),
                  BitResult("read_1", b, wrong, 1.0 + 0.01 * b, disturb_v=0.5 - 0.01 * b, wrong_data=wrong)]
@@ -177,17 +179,22 @@ def _sample(i: int, write_margin: float, wrong: bool = False) -> SampleResult:
 
 
 def test_rows_count_failures_by_direction_and_kind():
-    samples = (_sample(0, -1.0, wrong=True), _sample(1, 1e-9), _sample(2, 2e-9))
+    samples = (_sample(0, -1.0, wrong=True), _sample(1, 1e-9), _sample(2, 2e-9, held=True))
     rows = {r["op"]: r for r in op_rows(MACRO, Corner("tt", 1.6, 25), 5e-9, samples, "key")}
     w = rows["write_0to1"]
-    assert (w["failures"], w["bits"], w["censored"], w["samples"]) == (1, 12, 1, 3)
-    assert w["rate"] == pytest.approx(1 / 12) and w["rate_lo"] < w["rate"] < w["rate_hi"] and w["status"] == "ok"
+    # the failed write (no margin) is a censored failure; the held bit is no trial at all
+    assert (w["failures"], w["bits"], w["excluded"], w["censored"], w["samples"]) == (1, 11, 1, 1, 3)
+    assert w["rate"] == pytest.approx(1 / 11) and w["rate_lo"] < w["rate"] < w["rate_hi"] and w["status"] == "ok"
+    assert "1 bits not judged" in w["message"]
     assert rows["write_1to0"]["failures"] == 0
     # a read that returns wrong data with a full bit-line margin: counted, and said to be timing, not mismatch
     r1 = rows["read_1"]
     assert r1["failures"] == 4 and "positive margin" in r1["message"]
     assert rows["read_disturb_1"]["failures"] == 0 and rows["read_0"]["failures"] == 0
-    check_mc_rows(pd.read_csv(io.StringIO(table_text(list(rows.values())))), Path("x.csv"))
+    frame = pd.read_csv(io.StringIO(table_text(list(rows.values()))))
+    check_mc_rows(frame, Path("x.csv"), word_size=4)
+    with pytest.raises(TableIntegrityError, match="bits \\+ excluded"):
+        check_mc_rows(frame, Path("x.csv"), word_size=8)
 
 
 @pytest.mark.spice
