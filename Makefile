@@ -12,7 +12,7 @@ export PDK_ROOT
 PYTEST_ARGS ?=
 
 .PHONY: help setup ngspice opensta characterize-arcs netlists characterize infer bench-infer test test-slow clean distclean lint train train-cifar evaluate compress bench-engine \
-	liberty report-characterization bench-characterize bench-peer
+	liberty report-characterization report-monte-carlo bench-characterize bench-peer
 
 help: ## list every target with one line each
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -54,9 +54,9 @@ characterize: setup ## simulate every macro at every corner with ngspice -> char
 characterize-arcs: setup ## timing arcs for Liberty at tt/1.8 V/25 C (NLDM 3 loads x 3 slews, pin caps, setup/hold) -> characterization/timing/<macro>.csv
 	$(COSIM) characterize-arcs $(ARCS_ARGS)
 
-clean: ## remove run outputs and scratch; keeps the simulation point cache (.cache/points: hours of ngspice), .venv and the tables
+clean: ## remove run outputs and scratch; keeps the simulation caches (.cache/points, .cache/montecarlo: hours of ngspice), .venv and the tables
 	rm -rf out .pytest_cache .ruff_cache .cache/runs .cache/models .cache/openram
-	@find .cache -mindepth 1 -maxdepth 1 ! -name points -exec rm -rf {} + 2>/dev/null || true
+	@find .cache -mindepth 1 -maxdepth 1 ! -name points ! -name montecarlo -exec rm -rf {} + 2>/dev/null || true
 
 distclean: clean ## also remove the point cache and .venv: the next run re-simulates from the committed tables
 	rm -rf .cache $(VENV)
@@ -107,6 +107,9 @@ liberty: setup ## Liberty .lib per corner of MACRO (default sram_8x16) from char
 
 report-characterization: setup ## PNG plots of characterization/MACRO.csv (access time, energy vs VDD; corner heatmaps) -> out/report/characterization/
 	$(COSIM) report characterization --macro $(MACRO) --out out/report/characterization
+
+report-monte-carlo: setup ## PNG of characterization/montecarlo/MACRO.csv (bit-error rate vs VDD per process, with intervals) -> out/report/monte-carlo/
+	$(COSIM) report monte-carlo --macro $(MACRO) --out out/report/monte-carlo
 
 bench-characterize: setup ## seconds per deck/point, full netlist vs the sweep's folded one (MACRO, tt/1.8 V/25 C; BENCH_ARGS="--compare bits,rows --min-cycle"), their 3 % agreement, sweep time, full library vs reduced deck
 	$(PY) bench/characterize.py --macro $(MACRO) $(BENCH_ARGS)

@@ -42,7 +42,15 @@ def _is_number(text: str) -> bool:
                    "the dask extra)")
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask); default: a local cluster")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="output folder (default: characterization/)")
+              help="output folder (default: characterization/); --monte-carlo writes its montecarlo/ folder (its clocks still come from the characterization/ table)")
+@click.option("--monte-carlo", "monte_carlo", is_flag=True,
+              help="instead of the sweep: local-mismatch Monte Carlo at corners the macro's table holds (at the "
+                   "table's clock; --process/--vdd/--temp not given take the table's values) -> "
+                   "characterization/montecarlo/<macro>.csv/.json, bit-error rates per op (docs/monte-carlo.md)")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="with --monte-carlo: samples per corner (each is word_size columns)  [default: 8]")
+@click.option("--seed", type=click.IntRange(1, 2**31 - 1), default=None,
+              help="with --monte-carlo: the run seed; sample i draws from a hash of it and i  [default: 1]")
 @click.option("--trim", type=click.Choice(["no", "yes", "auto"]), default="auto", show_default=True,
               help="fold the storage array (accessed rows kept, every other row of a column simulated as one "
                    "mult=N cell; auto: where that removes >= 25 % of the cell instances); no: the full netlist")
@@ -56,17 +64,28 @@ def _is_number(text: str) -> bool:
 @click.option("--fold-rows/--no-fold-rows", default=True, show_default=True,
               help="with the bit slices folded, also fold the alike word-line rows (decoder gate, driver, replica "
                    "cell; one row per class, its devices times N; cosim/characterize/rowfold.py)")
-def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim, reuse_table, fold_bits,
-                 fold_rows) -> None:  # fmt: skip
+def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, monte_carlo, samples, seed, trim,
+                 reuse_table, fold_bits, fold_rows) -> None:  # fmt: skip
     """Simulate every macro at every corner with ngspice and write the lookup tables.
 
     The table of a macro keeps growing: the grid asked for is added to the corners it already holds, corners are
-    written in as they finish, and an interrupted sweep resumes from the point cache and from the table."""
+    written in as they finish, and an interrupted sweep resumes from the point cache and from the table.
+    --monte-carlo writes the bit-error table beside it instead, the same way."""
     from cosim.characterize.sweep import Grid, sweep_macro
 
     settings = load_settings()
     grid = Grid(tuple(p.strip() for p in process.split(",") if p.strip()), _floats(vdd, "--vdd"), _floats(temp, "--temp"))
     names = macros or tuple(sorted(p.stem for p in settings.netlists_dir.glob("*.sp")))
+    if monte_carlo:
+        ctx = click.get_current_context()
+        given = {name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+                 for name in ("process", "vdd", "temp")}  # fmt: skip
+        axes = (grid.processes if given["process"] else None, grid.vdds_v if given["vdd"] else None,
+                grid.temps_c if given["temp"] else None)  # fmt: skip
+        _monte_carlo(settings, names, axes, samples or 8, seed or 1, out, jobs, backend, reuse_table)
+        return
+    if samples is not None or seed is not None:
+        raise click.UsageError("--samples and --seed go with --monte-carlo")
     not_simulated: list[str] = []
     for name in names:
         sp = settings.netlists_dir / f"{name}.sp"
@@ -85,6 +104,27 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, trim
     if not_simulated:
         raise SweepIncomplete(f"{len(not_simulated)} corner(s) not simulated (simulator faults, nothing of them stored): "
                               + "; ".join(not_simulated))
+
+
+def _monte_carlo(settings, names, axes, samples, seed, out, jobs, backend, reuse_table) -> None:
+    from cosim.characterize.mc_table import monte_carlo_table
+
+    if backend != "loky":
+        raise click.UsageError("--monte-carlo runs its samples locally (loky): leave out --backend")
+    not_simulated: list[str] = []
+    for name in names:
+        sp = settings.netlists_dir / f"{name}.sp"
+        if not sp.is_file():
+            raise click.BadParameter(f"no netlist {sp}; pick one of netlists/*.sp", param_hint="--macro")
+        o = monte_carlo_table(sp, settings, samples, seed, processes=axes[0], vdds=axes[1], temps=axes[2],
+                              out_dir=out, jobs=jobs, reuse_table=reuse_table)  # fmt: skip
+        not_simulated += [f"{name} {corner} ({why})" for corner, why in o.not_simulated]
+        click.echo(f"{name}: Monte Carlo table holds {o.corners} corners ({o.kept} kept as they were; "
+                   f"{o.simulated_samples} samples simulated now, {o.cached_samples} from the sample cache), "
+                   f"{o.wall_s:.0f} s -> " + (str(o.csv_path) if o.written else f"{o.csv_path} (unchanged)"))
+    if not_simulated:
+        raise SweepIncomplete(f"{len(not_simulated)} corner(s) not simulated (simulator faults, nothing of them "
+                              "stored): " + "; ".join(not_simulated))  # fmt: skip
 
 
 def _table_option(f):
@@ -128,10 +168,27 @@ def report_characterization(macro, table, out) -> None:
 
 @click.group()
 def report() -> None:
-    """Reports: `cosim report characterization` plots the tables (the inference report is `cosim infer`)."""
+    """Reports: `cosim report characterization` plots the tables, `cosim report monte-carlo` the bit-error tables
+    (the inference report is `cosim infer`)."""
+
+
+@click.command("report-monte-carlo")
+@click.option("--macro", required=True, help="macro name")
+@click.option("--table", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="bit-error CSV (default: characterization/montecarlo/<macro>.csv)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/report/monte-carlo"),
+              show_default=True, help="output folder")  # fmt: skip
+def report_monte_carlo(macro, table, out) -> None:
+    """PNG of a macro's bit-error table: failures per bit vs VDD per process, with intervals (log axis)."""
+    from cosim.characterize.mc_plots import plot_monte_carlo
+    from cosim.characterize.mc_table import mc_table_path
+
+    settings = load_settings()
+    click.echo(str(plot_monte_carlo(table or mc_table_path(settings.characterization_dir, macro), out)))
 
 
 report.add_command(report_characterization, name="characterization")
+report.add_command(report_monte_carlo, name="monte-carlo")
 
 
 @click.command("characterize-arcs")

@@ -446,28 +446,32 @@ def _fit_normal(values: np.ndarray, censored: int) -> tuple[float, float]:
     return m + s * float(res.x[0]), s * math.exp(float(res.x[1]))
 
 
-def tail_estimate(margins: np.ndarray, confidence: float = 0.95, resamples: int = 400, seed: int = 0) -> TailEstimate:
+def tail_estimate(margins: np.ndarray, confidence: float = 0.95, resamples: int = 400, seed: int = 0,
+                  observed: np.ndarray | None = None) -> TailEstimate:  # fmt: skip
     """P(margin < 0) = Phi(-mean / sigma) of a normal fitted to ``margins`` (rows: samples, columns: bits; NaN: a
-    failure with no margin, left-censored at 0). The interval is a percentile bootstrap that resamples whole samples
+    failure with no margin, left-censored at 0). ``observed`` (same shape; default all): False marks a bit with no
+    trial at all, left out of the fit. The interval is a percentile bootstrap that resamples whole samples
     (rows): the bits of one sample share the periphery's draws (word-line drivers, timing), so they are not
     independent."""
     from scipy.stats import norm
 
     margins = np.atleast_2d(np.asarray(margins, dtype=float))
+    seen = np.ones(margins.shape, bool) if observed is None else np.atleast_2d(np.asarray(observed, dtype=bool))
 
-    def fit(rows: np.ndarray) -> tuple[float, float, float]:
-        flat = rows.ravel()
+    def fit(rows: np.ndarray, keep: np.ndarray) -> tuple[float, float, float]:
+        flat = rows[keep]
         values = flat[np.isfinite(flat)]
         mu, sd = _fit_normal(values, int(np.sum(~np.isfinite(flat))))
         return float(norm.cdf(-mu / sd)) if sd > 0 else float(mu < 0), mu, sd
 
-    p, mu, sd = fit(margins)
+    p, mu, sd = fit(margins, seen)
     rng = np.random.default_rng(seed)
-    boot = np.array([fit(margins[rng.integers(0, len(margins), len(margins))])[0] for _ in range(resamples)])
+    picks = (rng.integers(0, len(margins), len(margins)) for _ in range(resamples))
+    boot = np.array([fit(margins[i], seen[i])[0] for i in picks])
     a = 1 - confidence
     low, high = (float(x) for x in np.quantile(boot, [a / 2, 1 - a / 2]))
-    n_censored = int(np.sum(~np.isfinite(margins)))
-    return TailEstimate(p, min(low, p), max(high, p), confidence, mu, sd, margins.size, n_censored)
+    n_censored = int(np.sum(~np.isfinite(margins) & seen))
+    return TailEstimate(p, min(low, p), max(high, p), confidence, mu, sd, int(seen.sum()), n_censored)
 
 
 @dataclass(frozen=True)
