@@ -3,7 +3,7 @@ per op, one colour per process (marker per temperature).
 
 Plain Monte Carlo is drawn as filled markers with their Clopper-Pearson interval. A point with no failure is not a
 zero on a log axis: it is drawn as its upper bound (a hollow marker at rate_hi with an arrow down). The normal-tail estimate
-is drawn as open squares with the bootstrap interval, and where it lies below the axis floor as an open triangle on
+is drawn as open stars with the bootstrap interval, and where it lies below the axis floor as an open triangle on
 the floor. Nothing is interpolated or joined.
 """
 
@@ -71,7 +71,7 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
                 if seen.any():
                     ax.errorbar(x[seen] + step, tail[seen], yerr=[tail[seen] - np.maximum(tlo[seen], FLOOR),
                                                                   thi[seen] - tail[seen]],
-                                fmt="s", mfc="none", color=col, ms=5, capsize=2, lw=0.8, ls="none",
+                                fmt="*", mfc="none", color=col, ms=7, capsize=2, lw=0.8, ls="none",
                                 elinewidth=0.8)  # fmt: skip
                 below = fit & (tail < FLOOR)
                 if below.any():
@@ -90,7 +90,7 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
     handles = [Line2D([], [], ls="", marker=markers[t], color=colors[p], label=f"{p} {t:g} C") for p, t in series]
     handles += [Line2D([], [], ls="", marker="o", color="gray", label="plain MC, 95 % CI"),
                 Line2D([], [], ls="", marker="o", mfc="none", color="gray", label="0 failures: 95 % upper\nbound (arrow down)"),
-                Line2D([], [], ls="", marker="s", mfc="none", color="gray", label="normal-tail estimate,\n95 % bootstrap CI"),
+                Line2D([], [], ls="", marker="*", mfc="none", color="gray", label="normal-tail estimate,\n95 % bootstrap CI"),
                 Line2D([], [], ls="", marker="v", mfc="none", color="gray", ms=5,
                        label=f"tail estimate < {FLOOR:g}")]  # fmt: skip
     fig.legend(handles=handles, loc="center right", fontsize=8)
