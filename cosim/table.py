@@ -415,6 +415,13 @@ class CharacterizationTable:
             values.append(value)
         return Value(self._interpolate(vb, tb, vdd_v, temp_c, values), "cycle_time_s", tuple(rows))
 
+    def corners(self) -> list[Corner]:
+        """The grid points the table holds rows for (a table grown corner by corner need not fill the product of
+        its processes, supplies and temperatures)."""
+        return [Corner(p, float(v), float(temp)) for pi, p in enumerate(self.processes)
+                for vi, v in enumerate(self.vdds) for ti, temp in enumerate(self.temps)
+                if any(str(s) != "" for s in self.status[pi, vi, ti])]  # fmt: skip
+
     def _grid_verdict(self, pi: int, i: int, j: int) -> tuple[str, str, tuple[str, ...]]:
         qi = QUANTITIES.index("cycle_time_s")
         rows = {op: (str(self.status[pi, i, j, oi]), str(self.message[pi, i, j, oi]),

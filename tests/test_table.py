@@ -232,3 +232,20 @@ def test_a_csv_cut_inside_a_number_is_refused_with_one_line(tmp_path):
     with pytest.raises(TableIntegrityError) as info:
         CharacterizationTable.load(path)
     assert "sha256 is not the one" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_corners_are_the_grid_points_the_committed_tables_hold():
+    # a table grows corner by corner, so it need not fill processes x supplies x temperatures; whatever lists its
+    # corners (report, --sweep grid) must take exactly those with rows
+    from pathlib import Path
+
+    from cosim.report.cli import parse_sweep
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "characterization").glob("sram_*.csv")):
+        table = CharacterizationTable.load(path)
+        rows = pd.read_csv(path)
+        held = {(p, float(v), float(t)) for p, v, t in zip(rows.process, rows.vdd_v, rows.temp_c)}
+        assert {(c.process, c.vdd_v, c.temp_c) for c in table.corners()} == held, path.name
+        assert parse_sweep("grid", table) == table.corners()
+        for c in table.corners():
+            table.corner_status(c.process, c.vdd_v, c.temp_c)  # every listed corner has its rows

@@ -16,7 +16,7 @@ def parse_sweep(spec: str, table=None) -> list[Corner]:
     if spec == "grid":
         if table is None:
             raise ConfigError("--sweep grid needs the macro's characterization table: run `make characterize`")
-        return [Corner(p, v, t) for p in table.processes for v in table.vdds for t in table.temps]
+        return table.corners()
     corners = []
     for item in spec.split(","):
         parts = item.strip().split("/")

@@ -99,10 +99,11 @@ pass/fail. <b>slower clock</b>: reads pass only at the table's read_cycle period
 weight; 1 = read exactly at that grid point).</p>
 {% for macro, grid in c.tables.items() %}<h3>{{ macro }}</h3>
 {% for temp in temps[macro] %}<table class="grid"><tr><th>{{ temp }} &deg;C</th>{% for v in vdds[macro] %}<th>{{ v }} V</th>{% endfor %}</tr>
-{% for p in procs[macro] %}<tr><th>{{ p }}</th>{% for v in vdds[macro] %}{% set g = cell[(macro, p, v, temp)] %}
+{% for p in procs[macro] %}<tr><th>{{ p }}</th>{% for v in vdds[macro] %}{% set g = cell.get((macro, p, v, temp)) %}
+{% if g is none %}<td>not characterized</td>{% else %}
 <td class="{{ 'used' if g.used_weight else ('failed' if g.failed_ops else '') }}"
 title="{{ g.failed_ops | join(', ') }}">{% if g.used_weight %}{{ '%.2f' % g.used_weight }}{% endif %}
-{% if g.status.startswith('unusable') %}<b>unusable</b>: {{ g.status[10:] }}{% elif g.failed_ops %}failed: {{ g.failed_ops | join(', ') }}{% elif g.status != 'ok' %}slower clock{% elif not g.used_weight %}ok{% endif %}</td>{% endfor %}</tr>
+{% if g.status.startswith('unusable') %}<b>unusable</b>: {{ g.status[10:] }}{% elif g.failed_ops %}failed: {{ g.failed_ops | join(', ') }}{% elif g.status != 'ok' %}slower clock{% elif not g.used_weight %}ok{% endif %}</td>{% endif %}{% endfor %}</tr>
 {% endfor %}</table>{% endfor %}{% endfor %}
 
 <h2>Provenance</h2>

@@ -175,14 +175,12 @@ def _corners(res: InferResult, sources: dict) -> dict:
     out = {}
     for t in res.tables:
         grid = []
-        for pi, p in enumerate(t.processes):
-            for vi, v in enumerate(t.vdds):
-                for ti, temp in enumerate(t.temps):
-                    st = t.status[pi, vi, ti]
-                    grid.append({"process": p, "vdd_v": float(v), "temp_c": float(temp),
-                                 "status": t.corner_status(p, float(v), float(temp)).status,
-                                 "failed_ops": [op for oi, op in enumerate(t.ops) if st[oi] == "failed"],
-                                 "used_weight": used.get((t.macro, p, float(v), float(temp)))})
+        for c in t.corners():
+            st = t.status[t.processes.index(c.process), t.vdds.index(c.vdd_v), t.temps.index(c.temp_c)]
+            grid.append({"process": c.process, "vdd_v": c.vdd_v, "temp_c": c.temp_c,
+                         "status": t.corner_status(c.process, c.vdd_v, c.temp_c).status,
+                         "failed_ops": [op for oi, op in enumerate(t.ops) if st[oi] == "failed"],
+                         "used_weight": used.get((t.macro, c.process, c.vdd_v, c.temp_c))})
         out[t.macro] = grid
     weights = [w for w in used.values()]
     return {"tables": out, "interpolated": any(abs(w - 1.0) > 1e-12 for w in weights),
