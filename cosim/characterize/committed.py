@@ -124,7 +124,7 @@ def table_lock(csv_path: Path) -> FileLock:
     return FileLock(str(csv_path.with_suffix(".lock")))
 
 
-def _write_synced(path: Path, text: str) -> None:
+def write_synced(path: Path, text: str) -> None:
     with open(path, "w") as f:
         f.write(text)
         f.flush()
@@ -143,8 +143,8 @@ def write_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
                   "csv_rows": csv_text.count("\n") - 1}
     tmp_csv = csv_path.with_suffix(f".csv.tmp{os.getpid()}")
     tmp_json = json_path.with_suffix(f".json.tmp{os.getpid()}")
-    _write_synced(tmp_csv, csv_text)
-    _write_synced(tmp_json, json.dumps(provenance, indent=1) + "\n")
+    write_synced(tmp_csv, csv_text)
+    write_synced(tmp_json, json.dumps(provenance, indent=1) + "\n")
     tmp_json.replace(json_path)
     tmp_csv.replace(csv_path)
 

@@ -32,24 +32,31 @@ def _fail(path: Path, what: str) -> TableIntegrityError:
     return TableIntegrityError(f"{path}: {what}: {_FIX}")
 
 
-def check_csv(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
-    """Read the table at ``csv_path`` and its provenance; check the CSV against the recorded sha256 and row count,
-    then every row's physics. Returns (CSV text, frame, provenance)."""
+def read_verified(csv_path: Path, fail=_fail) -> tuple[str, dict]:
+    """The CSV text at ``csv_path`` and its provenance (the .json beside it), after checking the CSV against the
+    sha256 and row count the provenance records; ``fail(path, what)`` makes the one-line error."""
     json_path = csv_path.with_suffix(".json")
     try:
         data = csv_path.read_bytes()
         prov = json.loads(json_path.read_text())
     except FileNotFoundError as exc:
-        raise _fail(csv_path, f"{Path(exc.filename).name} is missing") from None
+        raise fail(csv_path, f"{Path(exc.filename).name} is missing") from None
     except (OSError, ValueError) as exc:
-        raise _fail(json_path, f"unreadable provenance ({str(exc).splitlines()[0]})") from None
+        raise fail(json_path, f"unreadable provenance ({str(exc).splitlines()[0]})") from None
     if not isinstance(prov, dict) or "csv_sha256" not in prov:
-        raise _fail(json_path, "no csv_sha256 recorded (not written by this cosim)")
+        raise fail(json_path, "no csv_sha256 recorded (not written by this cosim)")
     if hashlib.sha256(data).hexdigest() != prov["csv_sha256"]:
-        raise _fail(csv_path, f"its sha256 is not the one {json_path.name} records (cut short or edited)")
+        raise fail(csv_path, f"its sha256 is not the one {json_path.name} records (cut short or edited)")
     text = data.decode()
     if text.count("\n") - 1 != prov.get("csv_rows"):
-        raise _fail(csv_path, f"{text.count(chr(10)) - 1} rows, {json_path.name} records {prov.get('csv_rows')}")
+        raise fail(csv_path, f"{text.count(chr(10)) - 1} rows, {json_path.name} records {prov.get('csv_rows')}")
+    return text, prov
+
+
+def check_csv(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
+    """Read the table at ``csv_path`` and its provenance; check the CSV against the recorded sha256 and row count,
+    then every row's physics. Returns (CSV text, frame, provenance)."""
+    text, prov = read_verified(csv_path)
     frame = pd.read_csv(io.StringIO(text), dtype={"message": object, "solver_options": object, "point_key": str})
     bits = int(prov.get("word_size", 0)) * int(prov.get("num_words", 0)) or None
     check_rows(frame, csv_path, bits)

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from cosim import __version__
-from cosim.characterize.committed import corner_order, read_committed, table_lock
+from cosim.characterize.committed import corner_order, read_committed, table_lock, write_synced
+from cosim.characterize.integrity import read_verified
 from cosim.characterize.montecarlo import (MC_MEASUREMENT_VERSION, McSetup, SampleRequest, SampleResult,
                                            clopper_pearson, mc_setup, run_sample, sample_key, table_period_s,
                                            tail_estimate)  # fmt: skip
@@ -78,21 +79,7 @@ def read_mc_table(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
     """The BER table at ``csv_path`` and its provenance, after checking the CSV against the sha256 and row count the
     .json records and every row against what a Monte Carlo can give. Raises TableIntegrityError (one line)."""
     csv_path = Path(csv_path)
-    json_path = csv_path.with_suffix(".json")
-    try:
-        data = csv_path.read_bytes()
-        prov = json.loads(json_path.read_text())
-    except FileNotFoundError as exc:
-        raise _fail(csv_path, f"{Path(exc.filename).name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise _fail(json_path, f"unreadable provenance ({str(exc).splitlines()[0]})") from None
-    if not isinstance(prov, dict) or "csv_sha256" not in prov:
-        raise _fail(json_path, "no csv_sha256 recorded (not written by this cosim)")
-    if hashlib.sha256(data).hexdigest() != prov["csv_sha256"]:
-        raise _fail(csv_path, f"its sha256 is not the one {json_path.name} records (cut short or edited)")
-    text = data.decode(errors="replace")
-    if text.count("\n") - 1 != prov.get("csv_rows"):
-        raise _fail(csv_path, f"{text.count(chr(10)) - 1} rows, {json_path.name} records {prov.get('csv_rows')}")
+    text, prov = read_verified(csv_path, _fail)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=_DTYPES)
     except (ValueError, pd.errors.ParserError) as exc:
@@ -204,13 +191,6 @@ def table_text(rows: list[dict]) -> str:
     return frame.to_csv(index=False, float_format="%.6g")
 
 
-def _write_synced(path: Path, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_mc_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
     """Write the CSV and its provenance (which records the CSV's sha256 and rows) through temporary files renamed
     into place, the CSV last; a table that could not be read back is never written."""
@@ -219,8 +199,8 @@ def write_mc_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
     provenance = {**provenance, "csv_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
                   "csv_rows": csv_text.count("\n") - 1}  # fmt: skip
     tmp_csv, tmp_json = (csv_path.with_suffix(f"{s}.tmp{os.getpid()}") for s in (".csv", ".json"))
-    _write_synced(tmp_csv, csv_text)
-    _write_synced(tmp_json, json.dumps(provenance, indent=1) + "\n")
+    write_synced(tmp_csv, csv_text)
+    write_synced(tmp_json, json.dumps(provenance, indent=1) + "\n")
     tmp_json.replace(csv_path.with_suffix(".json"))
     tmp_csv.replace(csv_path)
 
