@@ -25,11 +25,11 @@ Anything else (an edge column that differs, the spare column, control logic) is 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosim.files import write_atomic
 from cosim.characterize.plan import MacroPlan, main_sequence, min_cycle_sequence, row_switch_sequence
 from cosim.errors import NetlistError
 from cosim.netlist import Netlist
@@ -252,9 +252,7 @@ def write_folded(netlist: Netlist, head: str, cache_dir: Path, kind: str) -> Pat
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{netlist.top}_{kind}_{sha[:16]}.sp"
     if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
-        tmp = path.with_suffix(f".sp.tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
     return path
 
 

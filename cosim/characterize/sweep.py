@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 from joblib import Parallel, delayed
 
+from cosim.files import write_atomic
 from cosim import __version__
 from cosim.characterize import keys
 from cosim.characterize.committed import (COLUMNS, corner_order, missing_corners, read_committed, table_csv_text,
@@ -121,12 +122,7 @@ def _corner_worker(req: PointRequest, cache: Path, key: str, record: PointRecord
 
 def _cache(record, cache_file: Path):
     """Write a finished record to the cache (write, fsync, then rename: an interrupted write leaves no half file)."""
-    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(record.to_json())
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(cache_file)
+    write_atomic(cache_file, record.to_json())
     return record
 
 
@@ -202,10 +198,7 @@ def _rebuilt(macro_netlist, cache_dir: Path) -> tuple[Path, str]:
     sha = hashlib.sha256(text.encode()).hexdigest()
     path = cache_dir / "netlists" / f"{macro_netlist.macro.name}_{sha[:16]}.sp"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomic(path, text)
     return path, sha
 
 

@@ -17,11 +17,11 @@ Only the storage array subckt changes: periphery, replica column and dummy rows 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cosim.files import write_atomic
 from cosim.characterize.plan import MacroPlan
 from cosim.errors import NetlistError
 from cosim.netlist import Netlist, find_bitcell_array
@@ -137,10 +137,7 @@ def write_trimmed(netlist: Netlist, plan: MacroPlan, cache_dir: Path, folded: Ne
     path = folder / f"{netlist.top}_{sha[:16]}.sp"
     if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha:
         return path
-    tmp = path.with_suffix(f".sp.tmp{os.getpid()}")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_atomic(path, text)
 
 
 #: measured columns compared between a trimmed and an untrimmed point

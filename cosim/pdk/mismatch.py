@@ -18,11 +18,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import math
-import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cosim.files import write_atomic
 from cosim.errors import ConfigError, PdkError
 from cosim.pdk.reduce import (ALIAS_SUBCKTS, ReducedDeck, Sizes, build_section_deck, corner_section, library_section,
                               prune_bins, prune_params, spice_number)  # fmt: skip
@@ -120,10 +120,7 @@ def write_mismatch_deck(deck: MismatchDeck, cache_dir: Path) -> Path:
     """Write (once) the deck under `cache_dir/models/`, named by its content hash; return its path."""
     target = cache_dir / "models" / f"sky130_{deck.section}_{deck.sha256[:16]}.spice"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(deck.text)
-        tmp.replace(target)  # atomic: a concurrent worker never reads half a deck
+        write_atomic(target, deck.text)  # a concurrent worker never reads half a deck
     return target
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from cosim.files import write_atomic
 from cosim.errors import CornerError, PdkError
 from cosim.pdk.sky130 import ModelLibrary
 from cosim.types import PROCESSES
@@ -387,10 +388,7 @@ def write_reduced_deck(deck: ReducedDeck, cache_dir: Path) -> Path:
     """Write (once) the deck under `cache_dir/models/`, named by its content hash; return its path."""
     target = cache_dir / "models" / f"sky130_{deck.process}_{deck.sha256[:16]}.spice"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(deck.text)
-        tmp.replace(target)  # atomic: a concurrent worker never reads half a deck
+        write_atomic(target, deck.text)  # a concurrent worker never reads half a deck
     return target
 
 
