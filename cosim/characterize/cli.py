@@ -88,9 +88,7 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, mont
         raise click.UsageError("--samples and --seed go with --monte-carlo")
     not_simulated: list[str] = []
     for name in names:
-        sp = settings.netlists_dir / f"{name}.sp"
-        if not sp.is_file():
-            raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
+        sp = _netlist(settings, name)
         outcome = sweep_macro(sp, settings, grid, out_dir=out, jobs=jobs, backend=backend, scheduler=scheduler,
                                trim={'no': False, 'yes': True, 'auto': None}[trim], reuse_table=reuse_table, fold_bits=fold_bits,
                                fold_rows=fold_rows)  # fmt: skip
@@ -106,6 +104,13 @@ def characterize(macros, process, vdd, temp, jobs, backend, scheduler, out, mont
                               + "; ".join(not_simulated))
 
 
+def _netlist(settings, name: str) -> Path:
+    sp = settings.netlists_dir / f"{name}.sp"
+    if not sp.is_file():
+        raise click.BadParameter(f"no netlist {sp}; run 'make netlists' or pick one of netlists/*.sp", param_hint="--macro")
+    return sp
+
+
 def _monte_carlo(settings, names, axes, samples, seed, out, jobs, backend, reuse_table) -> None:
     from cosim.characterize.mc_table import monte_carlo_table
 
@@ -113,10 +118,7 @@ def _monte_carlo(settings, names, axes, samples, seed, out, jobs, backend, reuse
         raise click.UsageError("--monte-carlo runs its samples locally (loky): leave out --backend")
     not_simulated: list[str] = []
     for name in names:
-        sp = settings.netlists_dir / f"{name}.sp"
-        if not sp.is_file():
-            raise click.BadParameter(f"no netlist {sp}; pick one of netlists/*.sp", param_hint="--macro")
-        o = monte_carlo_table(sp, settings, samples, seed, processes=axes[0], vdds=axes[1], temps=axes[2],
+        o = monte_carlo_table(_netlist(settings, name), settings, samples, seed, processes=axes[0], vdds=axes[1], temps=axes[2],
                               out_dir=out, jobs=jobs, reuse_table=reuse_table)  # fmt: skip
         not_simulated += [f"{name} {corner} ({why})" for corner, why in o.not_simulated]
         click.echo(f"{name}: Monte Carlo table holds {o.corners} corners ({o.kept} kept as they were; "

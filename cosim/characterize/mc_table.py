@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cosim import __version__
-from cosim.characterize.committed import corner_order, read_committed, table_lock, write_synced
+from cosim.characterize.committed import corner_order, table_lock, write_synced
 from cosim.characterize.integrity import read_verified
 from cosim.characterize.montecarlo import (MC_MEASUREMENT_VERSION, McSetup, SampleRequest, SampleResult,
                                            clopper_pearson, mc_setup, run_sample, sample_key, table_period_s,
@@ -39,6 +39,7 @@ from cosim.config import Settings
 from cosim.errors import CornerError, TableIntegrityError
 from cosim.pdk.mismatch import sample_seed
 from cosim.sim import SimError, SimOptions
+from cosim.table import CharacterizationTable
 from cosim.types import Corner
 
 #: bump when the table's layout or the way rows are made from samples changes (the corner key holds it)
@@ -267,10 +268,11 @@ def monte_carlo_table(sp_path: Path, settings: Settings, samples: int, run_seed:
     if not macro_csv.is_file():
         raise CornerError(f"{macro_csv}: no table for {macro}: the Monte Carlo runs at its clocks, so characterize it "
                           f"first (cosim characterize --macro {macro})")  # fmt: skip
-    corners = requested_corners(list(read_committed(macro_csv).corners), processes, vdds, temps)
+    table = CharacterizationTable.load(macro_csv)
+    corners = requested_corners(table.corners(), processes, vdds, temps)
     csv_path = mc_table_path(out_dir or settings.characterization_dir, macro)
     on_disk = read_mc_table(csv_path) if csv_path.exists() or csv_path.with_suffix(".json").exists() else None
-    periods = {c: table_period_s(macro_csv, c) for c in corners}
+    periods = {c: table_period_s(table, c) for c in corners}
     models = locate_models(settings)
     setups: dict[str, McSetup] = {p: mc_setup(macro_netlist, models, p, settings.cache_dir)
                                   for p in dict.fromkeys(c.process for c in corners)}  # fmt: skip

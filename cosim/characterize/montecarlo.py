@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from cosim.files import write_atomic
 from cosim.characterize.bitfold import flatten, folded_netlist, write_folded
 from cosim.characterize.plan import MacroPlan, main_sequence, make_plan, settle_cycles
 from cosim.characterize.point import TRAILING_CYCLE_FRACTION
@@ -36,6 +36,7 @@ from cosim.pdk.mismatch import build_mismatch_deck, sample_seed, seed_line, writ
 from cosim.pdk.reduce import device_sizes
 from cosim.pdk.sky130 import ModelLibrary
 from cosim.sim import SimOptions, SimResult, run
+from cosim.table import QUANTITIES, CharacterizationTable
 from cosim.testbench import TestbenchSpec, render_deck, stop_time_s
 from cosim.types import Corner
 
@@ -111,17 +112,18 @@ def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) ->
         if d.ref.lower() == ACCESS_DEVICE:
             for inner, outer in ((d.nodes[0], d.nodes[2]), (d.nodes[2], d.nodes[0])):
                 access[inner] = (outer, d.nodes[1])
-    amps = _instances(trimmed, _is_sense_amp)
+    # each data bit's sense amp is the one that drives its dout port (instance order need not be bit order)
+    amps = {ports["dout"].lower(): ports for _, ports in _instances(trimmed, _is_sense_amp)}
     width = plan.macro.word_size
-    if len(amps) < width:
-        raise NetlistError(f"{macro_netlist.sp_path}: found {len(amps)} sense amplifiers (a subckt with ports BL, BR, "
-                           f"EN, DOUT) for {width} data bits")  # fmt: skip
     columns = []
     for b in range(width):
         qa, qb = (plan.q_node(a, b)[len(prefix) + 1 :] for a in (plan.address_a, plan.address_b))
         if qa not in access or qb not in access:
             raise NetlistError(f"{macro_netlist.sp_path}: no access transistor on {qa} or {qb}")
-        _, amp = amps[b]
+        amp = amps.get(plan.ports.dout[b].lower())
+        if amp is None:
+            raise NetlistError(f"{macro_netlist.sp_path}: no sense amplifier (a subckt with ports BL, BR, EN, DOUT) "
+                               f"drives {plan.ports.dout[b]}")  # fmt: skip
         columns.append(ColumnNets(b, f"{prefix}.{qa}", f"{prefix}.{qb}", f"{prefix}.{access[qa][1]}",
                                   f"{prefix}.{access[qb][1]}", f"{prefix}.{amp['bl']}", f"{prefix}.{amp['br']}",
                                   f"{prefix}.{amp['en']}"))  # fmt: skip
@@ -149,19 +151,14 @@ def mc_setup(macro_netlist: MacroNetlist, models: ModelLibrary, process: str, ca
     return McSetup(plan, net, process, write_mismatch_deck(deck, cache_dir), deck.sha256)
 
 
-def table_period_s(csv_path: Path, corner: Corner) -> float:
-    """The clock the committed table ran ``corner`` at: its main deck's period, or the read retry's where reads
-    needed a slower clock (the largest period of the corner's rows). Raises CornerError when the table lacks it."""
-    import pandas as pd
-
-    frame = pd.read_csv(csv_path)
-    rows = frame[(frame.process == corner.process) & np.isclose(frame.vdd_v, corner.vdd_v)
-                 & np.isclose(frame.temp_c, corner.temp_c)]  # fmt: skip
-    periods = rows.period_s.dropna()
-    if periods.empty:
-        raise CornerError(f"{csv_path.name} has no corner {corner.name}: characterize it first (cosim characterize "
+def table_period_s(table: CharacterizationTable, corner: Corner) -> float:
+    """The clock the macro's table ran ``corner`` at: its main deck's period, or the read retry's where reads needed
+    a slower clock (the largest period of the corner's rows). Raises CornerError when the table lacks the corner."""
+    if corner not in table.corners():
+        raise CornerError(f"{table.path.name} has no corner {corner.name}: characterize it first (cosim characterize "
                           f"--vdd {corner.vdd_v:g} --temp {corner.temp_c:g} --process {corner.process})")  # fmt: skip
-    return float(periods.max())
+    at = (table.processes.index(corner.process), table.vdds.index(corner.vdd_v), table.temps.index(corner.temp_c))
+    return float(np.nanmax(table.data[at][:, QUANTITIES.index("period_s")]))
 
 
 @dataclass(frozen=True)
@@ -319,10 +316,7 @@ def run_sample(req: SampleRequest, index: int, cache_dir: Path | None = None) ->
     r = run(sample_deck(req), req.run_dir, stop_time_s(spec), "batch", req.sim)
     result = SampleResult(index, req.seed, key, measure_sample(req, spec, r), time.perf_counter() - start)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(result.to_json())
-        tmp.replace(cached)
+        write_atomic(cached, result.to_json())
     return result
 
 

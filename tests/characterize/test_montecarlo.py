@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from cosim.table import CharacterizationTable
 from cosim.characterize.montecarlo import (OPS, SampleRequest, clopper_pearson, mc_setup, run_monte_carlo,
                                            sample_deck, sample_key, summarize, table_period_s, tail_estimate)  # fmt: skip
 from cosim.errors import CornerError
@@ -70,9 +71,9 @@ def test_tail_estimate_uses_censored_failures():
 
 
 def test_sample_deck_is_seeded_and_keyed(setup, settings):
-    assert table_period_s(settings.characterization_dir / f"{MACRO}.csv", HIGH) == pytest.approx(4e-9)
+    assert table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), HIGH) == pytest.approx(4e-9)
     with pytest.raises(CornerError, match="no corner"):
-        table_period_s(settings.characterization_dir / f"{MACRO}.csv", LOW)
+        table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), LOW)
     a, b = (SampleRequest(setup, HIGH, 4e-9, seed) for seed in (5, 6))
     deck = sample_deck(a)
     assert deck.index(".option seed=5") < deck.index(".include")
@@ -90,7 +91,7 @@ def test_sample_deck_is_seeded_and_keyed(setup, settings):
 @pytest.mark.spice
 @pytest.mark.slow
 def test_failures_rise_as_the_supply_falls_and_the_tail_fit_brackets_them(setup, settings):
-    high = run_monte_carlo(setup, HIGH, table_period_s(settings.characterization_dir / f"{MACRO}.csv", HIGH),
+    high = run_monte_carlo(setup, HIGH, table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), HIGH),
                            SAMPLES, RUN_SEED, jobs=2)  # fmt: skip
     low = run_monte_carlo(setup, LOW, LOW_PERIOD_S, SAMPLES, RUN_SEED, jobs=2)
     assert not high.faults and not low.faults
