@@ -1,8 +1,10 @@
 """Benchmark: the co-simulation (LeNet-5, full MNIST test set, INT8 engine, every SRAM access charged from the
-characterization table, bit errors injected at the corner's rate) against plain torch fp32 evaluation of the same
-trained model on the same images, in rounds of one run each; prints the wall times and their ratio (medians).
+characterization table, the corner's cell failures injected from the macro's Monte Carlo table) against plain torch
+fp32 evaluation of the same trained model on the same images, in rounds of one run each; prints the wall times and
+their ratio (medians).
 
-    python bench/infer.py [--macro sram_16x128] [--process tt --vdd 1.8 --temp 25] [--limit N] [--batch-size 500] [--repeat 5]
+    python bench/infer.py [--macro sram_16x128] [--process tt --vdd 1.8 --temp 25] [--banks W,A]
+                          [--fault-model map|per_access] [--limit N] [--batch-size 500] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def main() -> None:
     ap.add_argument("--vdd", type=float, default=1.8)
     ap.add_argument("--temp", type=float, default=25.0)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--banks", default=None, help="weight and activation banks, e.g. 3900,200 (default: the "
+                                                  "accelerator file's)")
+    ap.add_argument("--fault-model", default="map", choices=["map", "per_access"])
     ap.add_argument("--batch-size", type=int, default=500,
                     help="images per batch, both sides (cosim's default). At 1000 plain torch page-faults: glibc maps "
                          "its biggest buffers fresh and unmaps them at every free (122,510 minor faults per pass "
@@ -52,7 +57,9 @@ def main() -> None:
     tables = {args.macro: CharacterizationTable.load(table_path(settings.characterization_dir, args.macro))}
 
     spec = InferSpec(model=args.model, dataset=meta["dataset"], macro=args.macro,
-                     corner=Corner(args.process, args.vdd, args.temp), bit_errors=True, batch_size=args.batch_size)
+                     corner=Corner(args.process, args.vdd, args.temp), bit_errors=True, batch_size=args.batch_size,
+                     banks=tuple(int(b) for b in args.banks.split(",")) if args.banks else None,
+                     fault_model=args.fault_model)
 
     # warm-up (one batch each, untimed): the first call of a torch kernel pays one-time set-up (oneDNN primitives,
     # thread pool) that would otherwise land on whichever side runs first, and the first count loads the compiled
@@ -106,8 +113,12 @@ def main() -> None:
           f"batches of {args.batch_size}, medians of {len(r)} rounds")
     print(f"  torch fp32 eval         {med[0]:8.2f} s   accuracy {acc_fp32 * 100:.2f} %")
     print(f"  cosim (int8 + charged)  {med[1]:8.2f} s   accuracy {acc_cosim * 100:.2f} %   "
-          f"(summed over the batches run side by side: engine {med[2]:.2f} s, memory model {med[3]:.2f} s; "
-          f"BER {res.extra['ber_applied']:.3g})")
+          f"(summed over the batches run side by side: engine {med[2]:.2f} s, memory model {med[3]:.2f} s)")
+    faults = res.extra["faults"]
+    weak = ", ".join(f"{name} {m.get('weak_cells_read_0_holding_1', 0) + m.get('weak_cells_read_1_holding_0', 0)} "
+                     f"weak of {m['cells']} cells" for name, m in faults["memories"].items() if "cells" in m)
+    print(f"  faults                  {faults['model']}: {weak or 'no map'}; flipped {res.bits_flipped} of "
+          f"{res.bits_read} bits read; rates from {faults['memories']['weights']['source']}")
     print(f"  ratio cosim / fp32      {ratio:8.2f} x   (target <= 1.25 x; per round: "
           f"{', '.join(f'{x:.2f}' for x in r[:, 1] / r[:, 0])})")
     print(f"  int8 engine alone       {med[4]:8.2f} s   ratio engine / fp32 {np.median(r[:, 4] / r[:, 0]):.2f} x, "

@@ -19,6 +19,38 @@ from cosim.characterize.mc_table import OPS, mc_table_path, read_mc_table
 from cosim.errors import TableRangeError
 from cosim.types import Corner
 
+#: op -> the value a cell holds when that op's failure makes it read wrong (a failed write of 1 leaves a 0 where the
+#: word holds a 1; a read disturb of 1 leaves the cell at 0 for every later read)
+HOLDING = {"write_0to1": 1, "read_1": 1, "read_disturb_1": 1, "write_1to0": 0, "read_0": 0, "read_disturb_0": 0}
+
+
+def op_rate(row: "BerRow") -> float:
+    """One op's rate: the count, or the tail estimate where that is larger (failures below 1/bits)."""
+    tail = float(row.tail_rate)
+    return max(float(row.rate), tail if math.isfinite(tail) else 0.0)
+
+
+def any_of(rates) -> float:
+    """P(at least one of independent events with these probabilities): 1 - prod(1 - p), computed without losing
+    rates far below float64's epsilon (1e-48 stays 1e-48, not 0)."""
+    return -math.expm1(math.fsum(math.log1p(-min(float(p), 1.0 - 1e-16)) for p in rates))
+
+
+@dataclass(frozen=True)
+class CellRates:
+    """Per-cell failure probabilities at one corner, by the value the cell holds: 1 - prod(1 - op_rate) over the
+    ops that make a cell holding that value read wrong."""
+
+    one_reads_zero: float
+    zero_reads_one: float
+    ops: Mapping[str, float]  #: op -> the rate taken from it
+    samples: int
+    period_s: float
+
+    @property
+    def worst(self) -> float:
+        return max(self.one_reads_zero, self.zero_reads_one)
+
 
 @dataclass(frozen=True)
 class BerRow:
@@ -104,6 +136,35 @@ class BerTable:
                                   f"holds {held}): run cosim characterize --monte-carlo --process {corner.process} "
                                   f"--vdd {corner.vdd_v:g} --temp {corner.temp_c:g}")  # fmt: skip
         return rows
+
+    def cell_rates(self, corner: Corner) -> CellRates:
+        """The per-cell rates at a corner of the table (TableRangeError elsewhere: never interpolated)."""
+        rows = self.at(corner)
+        ops = {op: op_rate(r) for op, r in rows.items() if op in HOLDING}
+        by_value = {v: any_of(p for op, p in ops.items() if HOLDING[op] == v) for v in (0, 1)}
+        first = next(iter(rows.values()))
+        return CellRates(by_value[1], by_value[0], MappingProxyType(ops), first.samples, first.period_s)
+
+    def vdd_at_rate(self, process: str, temp_c: float, target: float) -> tuple[float, str]:
+        """The highest supply at which the worst per-cell rate reaches ``target`` at (process, temp_c): between
+        the two grid supplies that bracket it, log(rate) interpolated linearly in VDD (a derived figure; the
+        rates themselves are never interpolated). NaN with the reason when the grid does not bracket it."""
+        pts = sorted((c.vdd_v, self.cell_rates(c).worst) for c in self.corners()
+                     if c.process == process and c.temp_c == temp_c)
+        if not pts:
+            return math.nan, f"no corner at {process} {temp_c:g} C"
+        above = [(v, r) for v, r in pts if r >= target]
+        if not above:
+            return math.nan, f"below {target:g} down to {pts[0][0]:g} V (the lowest supply held)"
+        v_lo, r_lo = max(above)
+        higher = [(v, r) for v, r in pts if v > v_lo]
+        if not higher:
+            return math.nan, f"at or above {target:g} at every supply up to {v_lo:g} V"
+        v_hi, r_hi = higher[0]
+        floor = 1e-300
+        a, b = math.log10(max(r_lo, floor)), math.log10(max(r_hi, floor))
+        t = (a - math.log10(target)) / (a - b) if a != b else 0.0
+        return v_lo + t * (v_hi - v_lo), f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V ({r_hi:.2g})"
 
     def row(self, corner: Corner, op: str) -> BerRow:
         if op not in OPS:

@@ -6,9 +6,10 @@ What is simulated (model, data, `Hardware`, corner) is kept apart from how it is
 seed, subset, calibration count), as VlsirTools keeps Sim apart from SimOptions.
 
 The images are run in batches through cosim.engine.run(record=True); each batch's recorded layer inputs/outputs
-are charged by the memory model (vectorised) and, where the corner's bit-error rate is > 0, the engine reads
-through a seeded BitErrorHook. Nothing here invents a number: SRAM figures come from table rows, off-chip and MAC
-energies from the accelerator file (marked NOT SPICE-derived), accuracy from the labels. A corner where a macro
+are charged by the memory model (vectorised) and, where the macro's Monte Carlo table gives the corner cell
+failures, the engine reads through the chip's fault map (cosim.memory.faults). Nothing here invents a number:
+SRAM figures come from table rows, off-chip and MAC energies from the accelerator file (marked NOT SPICE-derived),
+accuracy from the labels. A corner where a macro
 cannot hold the network (its writes fail, or its reads fail at every clock the table tried) raises
 cosim.errors.UnusableCorner before any work; one where reads pass only at a slower clock runs at that clock.
 """
@@ -31,7 +32,8 @@ import torch
 from cosim.config import Settings, load_settings
 from cosim.errors import ConfigError
 from cosim.memory.accelerator import Accelerator, load_accelerator
-from cosim.memory.biterrors import BitErrorHook
+from cosim.memory.faults import (FAULT_MODELS, NO_FAILURES, CellFailureRates, PerAccessHook, cell_failure_rates,
+                                  chip_faults, chip_seed)
 from cosim.memory.ledger import COMPONENTS
 from cosim.memory.system import (MemorySystem, build_system, charge_batch, initial_act_state, next_act_state,
                                  preload_energy)
@@ -49,8 +51,10 @@ class InferSpec:
     banks: tuple[int, int] | None = None  #: (weights, activations): overrides the accelerator file's bank counts
     limit: int | None = None  #: first N test images (seeded subset)
     batch_size: int = 500  #: images per engine call; batches run side by side, one per core
-    seed: int = 0  #: bit-error generator seed (per corner it is combined with the corner name) and subset seed
-    bit_errors: bool = True  #: inject the corner's BER into the engine's reads
+    seed: int = 0  #: subset seed; with `chip`, the chip's fault map; per corner, the per-access generator's
+    bit_errors: bool = True  #: inject the corner's cell failures (Monte Carlo table) into the engine's reads
+    fault_model: str = "map"  #: "map": a chip instance's persistent fault map; "per_access": fresh flips per read
+    chip: int = 0  #: which chip instance (its fault map is drawn from seed and chip, the same at every corner)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,34 @@ def check_corner(spec: InferSpec, settings: Settings | None = None,
         load_costs(settings, macro, spec.corner, tables)
 
 
+def failure_rates(settings: Settings, acc: Accelerator, spec: InferSpec, kw: AccessCosts, ka: AccessCosts
+                  ) -> tuple[CellFailureRates, CellFailureRates]:
+    """The weight and activation memories' cell failure rates at the run's corner (none with bit errors off)."""
+    if not spec.bit_errors:
+        return NO_FAILURES, NO_FAILURES
+    rw = cell_failure_rates(settings.characterization_dir, acc.weights.macro, spec.corner, kw.bit_error_rate)
+    ra = rw if (acc.activations.macro == acc.weights.macro and ka.bit_error_rate == kw.bit_error_rate) else \
+        cell_failure_rates(settings.characterization_dir, acc.activations.macro, spec.corner, ka.bit_error_rate)
+    return rw, ra
+
+
+def fault_summary(spec: InferSpec, rates_w: CellFailureRates, rates_a: CellFailureRates, faults) -> dict:
+    """What the run injected: the model, the rates per memory and where they come from, the chip's weak cells."""
+    active = rates_w.any or rates_a.any
+    out = {"model": (spec.fault_model if active else "none"), "chip": spec.chip if spec.fault_model == "map" else None,
+           "memories": {}}
+    for name, rates, fmap in (("weights", rates_w, faults and faults.weights),
+                              ("activations", rates_a, faults and faults.activations)):
+        m = {"one_reads_zero": rates.one_reads_zero, "zero_reads_one": rates.zero_reads_one, "source": rates.source,
+             "montecarlo_ops": dict(rates.ops), "montecarlo_period_s": rates.period_s}
+        if fmap:
+            w0, w1 = fmap.weak_cells
+            m |= {"cells": fmap.words * fmap.word_bits, "weak_cells_read_0_holding_1": w0,
+                  "weak_cells_read_1_holding_0": w1}
+        out["memories"][name] = m
+    return out
+
+
 def bit_widths(layers) -> dict:
     out = {}
     for L in layers:
@@ -166,7 +198,9 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         if spec.limit is not None:
             data = data.subset(spec.limit, seed=spec.seed)
     images, labels = data.images, data.labels
-    ber = max(kw.bit_error_rate, ka.bit_error_rate) if spec.bit_errors else 0.0
+    if spec.fault_model not in FAULT_MODELS:
+        raise ConfigError(f"fault model {spec.fault_model!r}: use one of {', '.join(FAULT_MODELS)}")
+    rates_w, rates_a = failure_rates(settings, acc, spec, kw, ka)
     seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{spec.corner.name}".encode()).digest()[:8], "little")
     N = len(labels)
     if on_start is not None:
@@ -183,9 +217,15 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     layer_ops = tuple(L.op for L in probe.layers)
     bits = bit_widths(probe.layers)
     starts = list(range(0, N, spec.batch_size))
-    # batch k flips bits from child k of the run's seed: the same flips however many batches run at once
-    batch_seeds = np.random.SeedSequence(seed).spawn(len(starts))
-    hooks = [BitErrorHook(ber, s, bits) if ber > 0 else None for s in batch_seeds]
+    faults = None
+    if not (rates_w.any or rates_a.any):
+        hooks = [None] * len(starts)
+    elif spec.fault_model == "map":
+        faults = chip_faults(system.plan, probe.layers, rates_w, rates_a, chip_seed(spec.seed, spec.chip))
+        hooks = [faults.hook(bits) for _ in starts]
+    else:
+        # batch k flips bits from child k of the run's seed: the same flips however many batches run at once
+        hooks = [PerAccessHook(rates_w, rates_a, s, bits) for s in np.random.SeedSequence(seed).spawn(len(starts))]
 
     # Batches run side by side, one per core, each engine call on one torch thread: single-threaded pipelines
     # (engine, then charging the batch while its codes are still in that core's cache) beat one pipeline whose every
@@ -256,7 +296,9 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         bits_read=sum(h.bits_read for h in hooks if h), bits_flipped=sum(h.bits_flipped for h in hooks if h),
         model_sha256=_model_hash(qmodel), dataset_source=str(data.source),
         wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,
-        extra={"ber_seed": seed, "ber_applied": ber, "dataset": dataset or data.name, **extra},
+        extra={"ber_seed": seed, "ber_applied": max(rates_w.one_reads_zero, rates_w.zero_reads_one,
+                                                    rates_a.one_reads_zero, rates_a.zero_reads_one),
+               "faults": fault_summary(spec, rates_w, rates_a, faults), "dataset": dataset or data.name, **extra},
     )
 
 
@@ -265,17 +307,21 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
 @dataclass(frozen=True)
 class Hardware:
     """The accelerator the model runs on: its TOML file (None: cosim/memory/default_accelerator.toml), optionally
-    both memories built from one `macro` and with `banks` (weights, activations) banks, and whether the corner's
-    bit-error rate is injected into reads."""
+    both memories built from one `macro` and with `banks` (weights, activations) banks; whether the corner's cell
+    failures (the macro's Monte Carlo table) are injected into reads, as a chip instance's fault map
+    (`fault_model="map"`, instance `chip`) or as fresh flips per read ("per_access")."""
 
     accelerator: Path | None = None
     macro: str | None = None
     bit_errors: bool = True
     banks: tuple[int, int] | None = None
+    fault_model: str = "map"
+    chip: int = 0
 
     @classmethod
     def load(cls, accelerator: str | Path | None = None, *, macro: str | None = None,
-             bit_errors: bool = True, banks: tuple[int, int] | None = None) -> "Hardware":
+             bit_errors: bool = True, banks: tuple[int, int] | None = None, fault_model: str = "map",
+             chip: int = 0) -> "Hardware":
         """Check the accelerator file (and macro name) now, so a typo fails before any simulation."""
         path = Path(accelerator) if accelerator is not None else None
         acc = load_accelerator(path)
@@ -283,7 +329,10 @@ class Hardware:
             acc = acc.with_macro(macro)
         if banks:
             acc.with_banks(*banks)
-        return cls(path, macro, bit_errors, None if banks is None else (int(banks[0]), int(banks[1])))
+        if fault_model not in FAULT_MODELS:
+            raise ConfigError(f"fault_model {fault_model!r}: use one of {', '.join(FAULT_MODELS)}")
+        return cls(path, macro, bit_errors, None if banks is None else (int(banks[0]), int(banks[1])), fault_model,
+                   int(chip))
 
 
 @dataclass(frozen=True)
@@ -510,7 +559,8 @@ def simulate(model, data=None, hardware: Hardware | None = None, corner: "str | 
         dataset = dataset.subset(options.limit, seed=options.seed)
     spec = InferSpec(model=loaded.name, dataset=dataset.name, macro=hardware.macro, corner=corner,
                      accelerator=hardware.accelerator, limit=options.limit, batch_size=options.batch_size,
-                     seed=options.seed, bit_errors=hardware.bit_errors, banks=hardware.banks)
+                     seed=options.seed, bit_errors=hardware.bit_errors, banks=hardware.banks,
+                     fault_model=hardware.fault_model, chip=hardware.chip)
     res = run_inference(spec, settings, progress=progress, qmodel=qmodel, data=dataset,
                         source={**loaded.source, "calibration": note})
     from cosim.report.report import build_report, clean  # the report's figures are the result's figures

@@ -181,12 +181,22 @@ def report() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/report/monte-carlo"),
               show_default=True, help="output folder")  # fmt: skip
 def report_monte_carlo(macro, table, out) -> None:
-    """PNG of a macro's bit-error table: failures per bit vs VDD per process, with intervals (log axis)."""
+    """PNG of a macro's bit-error table: failures per bit vs VDD per process, with intervals (log axis); and the
+    supply at which each process and temperature reaches a per-cell failure rate of 1e-6 and 1e-3."""
     from cosim.characterize.mc_plots import plot_monte_carlo
     from cosim.characterize.mc_table import mc_table_path
+    from cosim.montecarlo_table import BerTable
 
     settings = load_settings()
-    click.echo(str(plot_monte_carlo(table or mc_table_path(settings.characterization_dir, macro), out)))
+    path = table or mc_table_path(settings.characterization_dir, macro)
+    click.echo(str(plot_monte_carlo(path, out)))
+    ber = BerTable.load(path)
+    for process, temp in sorted({(c.process, c.temp_c) for c in ber.corners()}):
+        parts = []
+        for target in (1e-6, 1e-3):
+            vdd, how = ber.vdd_at_rate(process, temp, target)
+            parts.append(f"{target:g} at {vdd:.3f} V ({how})" if vdd == vdd else f"{target:g}: {how}")
+        click.echo(f"  {process} {temp:g} C: worst per-cell failure rate " + "; ".join(parts))
 
 
 report.add_command(report_characterization, name="characterization")

@@ -43,6 +43,15 @@ LEAK_S = 8192e-9
 LEAK_STEP_S = 8e-9
 LEAK_OPTIONS = ("method=gear",)
 MIN_CYCLE_STEPS = 4  #: bisection steps of the minimum-cycle search (resolution: 7/8 of the bracket / 2^4)
+#: the search doubles the nominal period until write-then-read passes: up to 2^2 x at the foundry's supplies
+#: (>= 1.6 V), up to 2^6 x below them, where the sense amp fires tens of ns after the falling edge (0.9 V: ~20 ns)
+MIN_CYCLE_DOUBLINGS = 2
+LOW_VDD_DOUBLINGS = 6
+LOW_VDD_V = 1.6
+
+
+def min_cycle_doublings(corner: Corner) -> int:
+    return MIN_CYCLE_DOUBLINGS if corner.vdd_v >= LOW_VDD_V else LOW_VDD_DOUBLINGS
 #: how much of a trailing cycle that nothing measures is simulated: it is there for the edge a read is sampled at
 #: and for the end of dout's transition (its slew). ngspice's time steps do not depend on the stop time (the step
 #: limit is period / STEPS_PER_PERIOD either way), so the waveforms up to then are the same as with the whole cycle.
@@ -223,7 +232,7 @@ def search_min_cycle_s(req: PointRequest, counters: dict, decks: dict) -> tuple[
     while not (found := _passes(req, hi, counters, decks))[0]:
         hi *= 2
         tries += 1
-        if tries > 2:
+        if tries > min_cycle_doublings(req.corner):
             return math.nan, f"no passing period up to {hi / 2:.3g} s"
     reference = found[1]
     lo = hi / 8

@@ -52,7 +52,30 @@ SWEEP_FIGURES = ("accuracy", "energy_per_inference_j", "sram_energy_per_inferenc
                  "average_power_w", "clock_hz", "n_images")
 
 
-def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) -> dict:
+def chip_rows(runs: list[dict]) -> list[dict]:
+    """One sweep row per corner from its chips' runs: chip 0's figures, and accuracy's mean, spread and per-chip
+    values over the chips (a corner's chips are all usable or all not: usability is the corner's)."""
+    import numpy as np
+
+    by_corner: dict[tuple, list[dict]] = {}
+    for r in runs:
+        by_corner.setdefault((r["process"], r["vdd"], r["temp_c"]), []).append(r)
+    rows = []
+    for chips in by_corner.values():
+        chips.sort(key=lambda r: r["chip"])
+        row = dict(chips[0])
+        del row["chip"]
+        row["chips"] = len(chips)
+        if row["usable"]:
+            acc = np.array([c["accuracy"] for c in chips])
+            row |= {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std(ddof=1)) if acc.size > 1
+                    else 0.0, "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max()),
+                    "accuracy_by_chip": acc.tolist(), "bits_flipped_by_chip": [c["bits_flipped"] for c in chips]}
+        rows.append(row)
+    return rows
+
+
+def _one(spec, out_dir: Path | None, plots: bool, qmodel=None, data=None, source=None) -> dict:
     """One corner of a sweep, as its sweep row. A corner the table refuses (unusable: writes fail or reads fail at
     every clock tried; between grid points that disagree on pass/fail; outside the grid) is a row with its status
     and the one-line reason and no figures, not the end of the sweep."""
@@ -61,7 +84,7 @@ def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) 
     from cosim.simulate import run_inference, write_atomically
 
     c = spec.corner
-    row = {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c}
+    row = {"process": c.process, "vdd": c.vdd_v, "temp_c": c.temp_c, "chip": spec.chip}
     try:
         res = run_inference(spec, qmodel=qmodel, data=data, source=source)
     except UnusableCorner as exc:
@@ -70,12 +93,20 @@ def _one(spec, out_dir: Path, plots: bool, qmodel=None, data=None, source=None) 
         return row | {"status": REFUSED_BETWEEN, "usable": False, "reason": str(exc)}
     except TableRangeError as exc:
         return row | {"status": REFUSED_RANGE, "usable": False, "reason": str(exc)}
-    box = {}
-    write_atomically(out_dir, lambda tmp: box.setdefault("report", write_outputs(res, tmp, plots=plots)))
-    rep = box["report"]
+    if out_dir is None:
+        from cosim.report.report import build_report, clean
+
+        rep = clean(build_report(res))
+    else:
+        box = {}
+        write_atomically(out_dir, lambda tmp: box.setdefault("report", write_outputs(res, tmp, plots=plots)))
+        rep = box["report"]
     st = rep["corner_status"]
+    b = rep["bit_errors"]
     return row | {"status": st["status"], "usable": True, "reason": st["note"]} | {k: rep[k] for k in SWEEP_FIGURES} \
-        | {"bit_error_rate": rep["bit_errors"]["bit_error_rate"]}
+        | {"bit_error_rate": b["bit_error_rate"], "fault_model": b["fault_model"], "bits_flipped": b["bits_flipped"],
+           "bits_read": b["bits_read_by_engine"],
+           "fault_source": "; ".join(dict.fromkeys(m["source"] for m in b["memories"].values()))}
 
 
 #: kept literal so `cosim --help` does not import torch; a test checks them against cosim.data.LOADERS
@@ -177,7 +208,14 @@ def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
               help="images per engine call; batches run side by side, one per core")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="seed of the subset, the calibration split and the bit errors")
-@click.option("--no-bit-errors", is_flag=True, help="do not inject the table's bit-error rate")
+@click.option("--no-bit-errors", is_flag=True,
+              help="inject no cell failures (by default those of the macro's Monte Carlo table at the corner)")
+@click.option("--fault-model", default="map", show_default=True, type=click.Choice(["map", "per-access"]),
+              help="map: a chip instance's persistent fault map (the same weak cells on every image); per-access: "
+                   "every bit read flips afresh with the corner's rate")
+@click.option("--chips", default=1, show_default=True, type=click.IntRange(min=1),
+              help="chip instances (fault maps drawn from --seed): each corner runs once per chip, and the sweep "
+                   "reports accuracy's mean and spread over them")
 @click.option("--sweep", default=None,
               help='corners to run in parallel: "grid" (every corner of the table: each process x supply x '
                    'temperature it holds; --process/--vdd/--temp are then ignored) or "tt/1.6/25,ss/1.8/125,...". '
@@ -188,8 +226,8 @@ def _is_committed(model: str, dataset, weights, custom_data: bool) -> bool:
 @click.option("--trace", "trace_images", default=0, show_default=True, type=click.IntRange(min=0),
               help="also write DIR/trace.csv: every access of the first N images, one row each (trace mode)")
 def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calibration, calibration_data, macro,
-          process, vdd, temp_c, out_dir, accelerator, banks, limit, batch_size, seed, no_bit_errors, sweep, jobs,
-          no_plots, trace_images):
+          process, vdd, temp_c, out_dir, accelerator, banks, limit, batch_size, seed, no_bit_errors, fault_model,
+          chips, sweep, jobs, no_plots, trace_images):
     """Run MODEL on DATASET with weights and activations in simulated SRAM; write report.json, per_image.csv, PNGs."""
     from tqdm import tqdm
 
@@ -197,7 +235,9 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
     from cosim.report.report import summary, write_outputs
 
     _check_out_dir(Path(out_dir))
-    if sweep is None and len(vdd) == 1:
+    fault_model = fault_model.replace("-", "_")
+    single = sweep is None and len(vdd) == 1 and chips == 1
+    if single:
         # an unusable corner (writes fail, reads fail at every clock tried) is one line and exit status 2, before
         # any model is loaded
         check_corner(InferSpec(model=model, macro=macro, accelerator=accelerator, banks=banks,
@@ -223,8 +263,8 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         source = {**loaded.source, "calibration": note}
     vdds = vdd
     base = dict(model=name, dataset=dataset, macro=macro, accelerator=accelerator, banks=banks, limit=limit,
-                batch_size=batch_size, seed=seed, bit_errors=not no_bit_errors)
-    if sweep is None and len(vdds) == 1:
+                batch_size=batch_size, seed=seed, bit_errors=not no_bit_errors, fault_model=fault_model)
+    if single:
         spec = InferSpec(corner=Corner(process, vdds[0], temp_c), **base)
         bars = []
         res = run_inference(spec, on_start=lambda n: bars.append(tqdm(total=n, desc="images", unit="img", leave=False)),
@@ -260,14 +300,16 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         acc = load_accelerator(accelerator)
         table = CharacterizationTable.load(table_path(load_settings().characterization_dir, macro or acc.weights.macro))
     corners = parse_sweep(sweep, table) if sweep else [Corner(process, v, temp_c) for v in vdds]
-    specs = [InferSpec(corner=c, **base) for c in corners]
-    rows = []
+    specs = [InferSpec(corner=c, chip=k, **base) for c in corners for k in range(chips)]
+    runs = []
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-    with tqdm(total=len(specs), desc="corners", unit="corner") as bar:
-        for row in par(delayed(_one)(s, Path(out_dir) / s.corner.name, not no_plots, qmodel, data, source)
-                       for s in specs):
-            rows.append(row)
+    with tqdm(total=len(specs), desc="runs" if chips > 1 else "corners", unit="run") as bar:
+        # chip 0 of each corner writes the corner's folder (report.json, plots); the other chips give figures
+        for row in par(delayed(_one)(s, Path(out_dir) / s.corner.name if s.chip == 0 else None, not no_plots,
+                                     qmodel, data, source) for s in specs):
+            runs.append(row)
             bar.update(1)
+    rows = chip_rows(runs)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rows.sort(key=lambda r: (r["process"], r["temp_c"], r["vdd"]))
     tmp = Path(out_dir) / ".sweep.json.tmp"
@@ -280,8 +322,10 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         if not r["usable"]:
             click.echo(f"{where}{r['status'].upper()}: {r.get('detail') or r['reason']}")
             continue
-        click.echo(f"{where}acc {r['accuracy'] * 100:6.2f} %  E {eng(r['energy_per_inference_j'], 'J'):>10}  "
-                   f"t {eng(r['latency_per_inference_s'], 's'):>10}  BER {r['bit_error_rate']:.3g}"
+        spread = (f" (chips: {r['accuracy_min'] * 100:.2f}-{r['accuracy_max'] * 100:.2f}, sd "
+                  f"{r['accuracy_std'] * 100:.2f})" if r["chips"] > 1 else "")
+        click.echo(f"{where}acc {r['accuracy_mean'] * 100:6.2f} %{spread}  E {eng(r['energy_per_inference_j'], 'J'):>10}"
+                   f"  t {eng(r['latency_per_inference_s'], 's'):>10}  cell failure rate {r['bit_error_rate']:.3g}"
                    + (f"  ({r['reason']})" if r["reason"] else ""))
     unusable = sum(not r["usable"] for r in rows)
     if unusable:

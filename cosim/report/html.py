@@ -156,7 +156,10 @@ def render_html(r: dict, pngs: list[Path] = ()) -> str:
          if r["dataflow"]["accelerator"]["clock"]["mode"] == "min_cycle" else "fixed, checked against the table"),
         ("on-chip SRAM", bytes_(m["total_bytes"]),
          f"{m['weights']['banks'] + m['activations']['banks']} banks"),
-        ("bit-error rate", f"{ber['bit_error_rate']:.3g}", f"{ber['bits_flipped']} of {ber['bits_read_by_engine']} bits flipped"),
+        ("bit errors", f"{ber['bits_flipped']} of {ber['bits_read_by_engine']} bits" if ber["fault_model"] != "none"
+         else "none", {"map": f"chip {ber['chip']} fault map (Monte Carlo table)",
+                       "per_access": "fresh flips per read (Monte Carlo table)"}.get(
+            ber["fault_model"], next(iter(ber["memories"].values()))["source"] if ber["memories"] else "off")),
     ]
     images = [(p.stem, base64.b64encode(Path(p).read_bytes()).decode("ascii")) for p in pngs]
     cell, procs, vdds, temps = {}, {}, {}, {}

@@ -119,8 +119,9 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
     status_ax = fig.add_subplot(grid[1, :])
     usable = [r for r in rows if r["usable"]]
     e_scale, e_unit = axis_scale([r["sram_energy_per_inference_j"] for r in usable] or [1e-9], "J")
-    figures = (lambda r: r["accuracy"] * 100, lambda r: r["sram_energy_per_inference_j"] / e_scale,
+    figures = (lambda r: r.get("accuracy_mean", r["accuracy"]) * 100, lambda r: r["sram_energy_per_inference_j"] / e_scale,
                lambda r: r["latency_per_inference_s"] * 1e6)
+    chips = max((r.get("chips", 1) for r in usable), default=1)
     procs = list(dict.fromkeys(p for p, _ in keys))
     temps = sorted({t for _, t in keys})
     for p, t in keys:
@@ -135,8 +136,19 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
             ax.plot(v, y, style, color=color, label=f"{p} {t:g} °C" if np.isfinite(y).any() else None)
             if slow.any():
                 ax.plot(np.array(v)[slow], y[slow], "o", mfc="white", color=color)
+        if chips > 1:  # accuracy's spread over the chip instances: min to max
+            mean = np.array([r["accuracy_mean"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
+            lo = np.array([r["accuracy_min"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
+            hi = np.array([r["accuracy_max"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
+            axes[0].errorbar(v, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=color, capsize=3, lw=1)
+    if usable:  # where accuracy has dropped 1 point below the best corner's
+        best = max(figures[0](r) for r in usable)
+        axes[0].axhline(best - 1, color="gray", ls=":", lw=1)
+        axes[0].annotate("best - 1 point", (1.0, best - 1), xycoords=("axes fraction", "data"), ha="right",
+                         va="top", fontsize=7, color="gray")
     for ax, lab, ttl in zip(axes, ["accuracy (%)", f"SRAM energy / inference ({e_unit})", "latency / inference (us)"],
-                            ["Accuracy vs VDD", "SRAM energy vs VDD (tables only)", "Latency vs VDD"]):
+                            [f"Accuracy vs VDD ({chips} chips: mean, min-max)" if chips > 1 else
+                             "Accuracy vs VDD", "SRAM energy vs VDD (tables only)", "Latency vs VDD"]):
         ax.set_xlabel("VDD (V)")
         ax.set_ylabel(lab)
         ax.set_title(ttl, fontsize=10)

@@ -66,9 +66,14 @@ def _sources(res: InferResult) -> dict:
                       "* clock_s + offchip_bytes/bandwidth", "note": lit_bw["note"]}
     holds = {"kind": "table", "rows": both("row_switch_hazard") + both("idle_j"),
              "formula": "row-changing accesses (per bank) x E(idle), where row_switch shows bit errors"}
+    faults = res.extra.get("faults", {}).get("memories", {})
     ber = {"kind": "table", "rows": both("bit_error_rate"),
-           "formula": "sum(bit_errors)/sum(bits_checked) over the corner's read_0/read_1 rows, which passed (reads "
-                      "that fail are never a random bit-error rate: the corner is unusable, or runs at read_cycle)"}
+           "montecarlo": sorted({m["source"] for m in faults.values()}),
+           "formula": "per cell and stored value v: 1 - prod(1 - rate) over the Monte Carlo table's ops that make a "
+                      "cell holding v read wrong (write to v, read of v, read disturb of v), each op's rate the larger "
+                      "of its count and its tail estimate; plus the nominal table's wrong bits (its read_0/read_1 "
+                      "rows, which passed: reads that fail are never a random rate, the corner is unusable or runs "
+                      "at read_cycle)"}
     total = {"kind": "derived", "from": ["sram_read_j", "sram_write_j", "idle_j", "leakage_j", "offchip_j",
                                          "compute_j", "model_load_j"]}
     data = {"kind": "data", "note": f"labels of {res.dataset_source} vs the engine's predictions"}
@@ -250,7 +255,8 @@ def build_report(res: InferResult) -> dict:
                                 "to another row, one deselected hold cycle is inserted before every row-changing "
                                 "access (charged as an idle cycle, counted in latency); None: table has no "
                                 "row_switch rows, no holds")},
-        "bit_errors": {"bit_error_rate": ber, "injected": ber > 0,
+        "bit_errors": {"bit_error_rate": ber, "injected": ber > 0, "fault_model": res.extra["faults"]["model"],
+                       "chip": res.extra["faults"]["chip"], "memories": res.extra["faults"]["memories"],
                        "bit_error_rate_upper95_weights_macro": kw.bit_error_rate_upper95,
                        "bits_checked_in_table": kw.bits_checked, "bit_errors_in_table": kw.bit_errors,
                        "table_rate_ci95_weights_macro": clopper_pearson(kw.bit_errors, kw.bits_checked),
@@ -359,12 +365,31 @@ def summary(report: dict) -> str:
         f"  accesses / inference  {r['sram_reads']} SRAM reads, {r['sram_writes']} SRAM writes, {r['offchip_bytes']} "
         f"off-chip bytes, {r['hold_cycles_per_inference']} hold cycles (row-switch hazard: "
         f"{r['row_switch']['weights_macro_hazard']})",
-        f"  bit-error rate        {r['bit_errors']['bit_error_rate']:.3g} (table; flipped {r['bit_errors']['bits_flipped']} "
-        f"of {r['bit_errors']['bits_read_by_engine']} bits read)",
+        f"  bit errors            {_faults_line(r['bit_errors'])}",
         f"  wall {r['timing']['wall_s']:.2f} s (summed over batches run side by side: engine {r['timing']['engine_s']:.2f} s, "
         f"memory model {r['timing']['memory_model_s']:.2f} s)",
     ]
     return "\n".join(lines)
+
+
+def _faults_line(b: dict) -> str:
+    """One line on the injected cell failures: the model, the weak cells or rates per memory, the flips."""
+    mems = b["memories"]
+    if b["fault_model"] == "none":
+        sources = dict.fromkeys(f"failure rates 0 in {m['source']}" if m["montecarlo_ops"] else m["source"]
+                                for m in mems.values())
+        return "none injected: " + "; ".join(sources)
+    parts = []
+    for name, m in mems.items():
+        rates = f"1->0 {m['one_reads_zero']:.2g}, 0->1 {m['zero_reads_one']:.2g}"
+        if "cells" in m:
+            weak = m["weak_cells_read_0_holding_1"] + m["weak_cells_read_1_holding_0"]
+            parts.append(f"{name} {weak} weak of {m['cells']} cells ({rates})")
+        else:
+            parts.append(f"{name} {rates}")
+    how = f"chip {b['chip']} fault map" if b["fault_model"] == "map" else "fresh flips per read (per_access)"
+    return (f"{how}: {'; '.join(parts)}; flipped {b['bits_flipped']} of {b['bits_read_by_engine']} bits read "
+            f"(Monte Carlo table)")
 
 
 def _clock_ops(r: dict) -> str:

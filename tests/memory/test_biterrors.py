@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cosim.memory.biterrors import BitErrorHook, flip_bits
+from cosim.memory.biterrors import flip_bits
+from cosim.memory.faults import CellFailureRates, PerAccessHook
 
 
 def test_no_flips_at_zero_ber():
@@ -45,7 +46,8 @@ def test_flip_patterns_are_independent_bits(ber):
 
 def test_seeded_hook_is_reproducible():
     x = torch.randint(0, 256, (5000,), dtype=torch.uint8)
-    a = BitErrorHook(1e-3, 7, {("l", "input"): 8})("l", "input", x)
-    b = BitErrorHook(1e-3, 7, {("l", "input"): 8})("l", "input", x)
-    c = BitErrorHook(1e-3, 8, {("l", "input"): 8})("l", "input", x)
+    r = CellFailureRates(1e-3, 1e-3, "test")
+    a = PerAccessHook(r, r, 7, {("l", "input"): 8})("l", "input", x)
+    b = PerAccessHook(r, r, 7, {("l", "input"): 8})("l", "input", x)
+    c = PerAccessHook(r, r, 8, {("l", "input"): 8})("l", "input", x)
     assert torch.equal(a, b) and not torch.equal(a, c)

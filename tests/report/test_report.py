@@ -101,17 +101,31 @@ def test_model_that_does_not_fit_is_said_so(settings, tmp_path):
 
 
 def test_bit_errors_injected_at_table_rate(settings):
-    # synthetic table: 1 wrong bit of 64 checked (two 32-bit reads) at ss/1.6/125 -> BER 1/64; none elsewhere
-    res = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3), settings)
+    # synthetic table: 1 wrong bit of 64 checked (two 32-bit reads) at ss/1.6/125 -> BER 1/64; none elsewhere.
+    # Per access every bit read flips independently: the flipped share is binomial around the rate
+    spec = InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3, fault_model="per_access")
+    res = run_inference(spec, settings)
     assert res.extra["ber_applied"] == pytest.approx(1 / 64)
     assert res.bits_read > 0
     p = res.bits_flipped / res.bits_read
     assert abs(p - 1 / 64) < 5 * np.sqrt(p * (1 - p) / res.bits_read)
-    clean = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), bit_errors=False), settings)
+    clean = run_inference(replace(spec, bit_errors=False), settings)
     assert clean.bits_flipped == 0
     assert (res.predictions == res.labels).mean() < (clean.predictions == clean.labels).mean()
-    again = run_inference(InferSpec(model="digits", limit=120, corner=Corner("ss", 1.6, 125.0), seed=3), settings)
+    again = run_inference(spec, settings)
     assert np.array_equal(again.predictions, res.predictions) and again.bits_flipped == res.bits_flipped
+    # a chip's fault map: the same weak cells on every image (the weights' flips repeat per batch), its own share
+    # of weak cells, and another chip is another map
+    chip = run_inference(replace(spec, fault_model="map", batch_size=40), settings)
+    faults = chip.extra["faults"]
+    assert faults["model"] == "map" and faults["chip"] == 0
+    weights = faults["memories"]["weights"]
+    weak = weights["weak_cells_read_0_holding_1"] + weights["weak_cells_read_1_holding_0"]
+    expected = 2 * weights["cells"] / 64
+    assert abs(weak - expected) < 5 * np.sqrt(expected)
+    assert run_inference(replace(spec, fault_model="map", batch_size=40), settings).bits_flipped == chip.bits_flipped
+    other = run_inference(replace(spec, fault_model="map", batch_size=40, chip=1), settings)
+    assert other.bits_flipped != chip.bits_flipped
 
 
 def test_batches_side_by_side_charge_as_one_batch(settings, report):
@@ -125,10 +139,12 @@ def test_batches_side_by_side_charge_as_one_batch(settings, report):
         np.testing.assert_array_equal(res.counts[k], one.counts[k])
 
 
-def test_bit_errors_do_not_depend_on_how_many_batches_run_at_once(settings):
+@pytest.mark.parametrize("fault_model", ["map", "per_access"])
+def test_bit_errors_do_not_depend_on_how_many_batches_run_at_once(settings, fault_model):
     import torch
 
-    spec = InferSpec(model="digits", limit=120, batch_size=50, corner=Corner("ss", 1.6, 125.0), seed=5)
+    spec = InferSpec(model="digits", limit=120, batch_size=50, corner=Corner("ss", 1.6, 125.0), seed=5,
+                     fault_model=fault_model)
     side_by_side = run_inference(spec, settings)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one core: the batches run one after the other
@@ -270,3 +286,28 @@ def test_sweep_marks_a_corner_the_table_refuses_and_goes_on(tmp_path, monkeypatc
     assert refused[0]["status"] == "unusable: not in the table" and "accuracy" not in refused[0]
     assert [x["status"] for x in rows if x["usable"]] == ["ok"]
     assert "UNUSABLE: NOT IN THE TABLE" in r.output and (out / "sweep_vs_vdd.png").is_file()
+
+
+def test_sweep_over_chip_instances(settings, tmp_path, monkeypatch):
+    # three chips per corner: where the table gives failures (ss/1.6/125) their fault maps differ, so do their
+    # accuracies; where it gives none (tt/1.8/25) every chip computes the same
+    from click.testing import CliRunner
+
+    import cosim.simulate as infer_mod
+    from cosim.cli import cli
+
+    monkeypatch.setattr(infer_mod, "load_settings", lambda: settings)
+    out = tmp_path / "chips"
+    r = CliRunner().invoke(cli, ["infer", "--limit", "60", "--out", str(out), "--jobs", "1", "--chips", "3",
+                                 "--sweep", "tt/1.8/25,ss/1.6/125"])
+    assert r.exit_code == 0, r.output
+    rows = {x["process"]: x for x in json.loads((out / "sweep.json").read_text())}
+    ss, tt = rows["ss"], rows["tt"]
+    assert ss["chips"] == tt["chips"] == 3 and ss["fault_model"] == "map"
+    assert len(set(ss["bits_flipped_by_chip"])) == 3 and min(ss["bits_flipped_by_chip"]) > 0
+    assert ss["accuracy_min"] <= ss["accuracy_mean"] <= ss["accuracy_max"]
+    assert ss["accuracy_mean"] == pytest.approx(np.mean(ss["accuracy_by_chip"]))
+    assert tt["bits_flipped_by_chip"] == [0, 0, 0] and tt["accuracy_std"] == 0.0
+    assert "no Monte Carlo table" in tt["fault_source"]
+    assert (out / "ss_1600mV_125C" / "report.json").is_file() and (out / "sweep_vs_vdd.png").is_file()
+    assert "chips:" in r.output

@@ -1,0 +1,271 @@
+"""Random cell failures in the engine's reads: a chip instance's persistent fault map, or fresh flips per access.
+
+The rates are the macro's Monte Carlo bit-error table (characterization/montecarlo/<macro>.csv) at the run's corner,
+per stored value (cosim.montecarlo_table.BerTable.cell_rates: a cell holding 1 is read as 0 when its write of 1
+failed, its read of 1 fails or the read flips it; each op's rate the larger of its count and its tail estimate). A corner the Monte Carlo table does not hold has no random failures modelled, and the report says so.
+
+Fault map (the default): a chip instance is a seed. Every cell of a memory (banks x words x word size) draws two
+uniform numbers from it, fixed for the chip; the cell reads 0 while holding 1 where its first number is below the
+corner's 1->0 rate, and 1 while holding 0 where its second is below the 0->1 rate. The same weights at the same
+addresses see the same faults on every image and every read, and a chip run at a lower supply keeps its weak cells
+and gains more, as the weakest cells fail first on silicon. Addresses follow the memory model's plan
+(cosim/memory/mapping.py); codes are packed as cosim/memory/packing.py packs them.
+
+Per access: every bit read flips with the rate of the value it holds, drawn afresh on every read (what injection
+studies assume when they lack a chip's map; EDEN, MICRO 2019, reports it misestimating resilience).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from cosim.memory.biterrors import apply_xor, random_masks
+from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, Plan
+from cosim.types import Corner
+
+FAULT_MODELS = ("map", "per_access")
+
+
+@dataclass(frozen=True)
+class CellFailureRates:
+    """Per-cell failure probabilities of one macro at one corner, by the value the cell holds."""
+
+    one_reads_zero: float  #: P(a cell holding 1 is read as 0)
+    zero_reads_one: float  #: P(a cell holding 0 is read as 1)
+    source: str  #: where the rates come from, or why there are none
+    ops: Mapping[str, float] = field(default_factory=dict)  #: Monte Carlo op -> the rate taken from it
+    period_s: float = math.nan  #: the clock the Monte Carlo ran at
+
+    @property
+    def any(self) -> bool:
+        return self.one_reads_zero > 0 or self.zero_reads_one > 0
+
+
+NO_FAILURES = CellFailureRates(0.0, 0.0, "bit errors off")
+
+
+def cell_failure_rates(characterization_dir: Path, macro: str, corner: Corner, systematic: float = 0.0
+                       ) -> CellFailureRates:
+    """The macro's rates at ``corner`` from its Monte Carlo table; ``systematic``: bits the nominal table read
+    wrong (AccessCosts.bit_error_rate), added in both directions. A damaged table raises TableIntegrityError."""
+    from cosim.characterize.mc_table import mc_table_path
+    from cosim.errors import TableRangeError
+    from cosim.montecarlo_table import BerTable, any_of
+
+    path = mc_table_path(characterization_dir, macro)
+    extra = f"; plus {systematic:.3g} from the nominal table's reads" if systematic > 0 else ""
+    if not path.is_file():
+        return CellFailureRates(systematic, systematic, f"no Monte Carlo table for {macro}: random cell failures not "
+                                f"modelled (cosim characterize --monte-carlo --macro {macro}){extra}")
+    try:
+        rows = BerTable.load(path).cell_rates(corner)
+    except TableRangeError:
+        return CellFailureRates(systematic, systematic, f"{path} has no {corner.name}: random cell failures not "
+                                f"modelled (rates are not interpolated; cosim characterize --monte-carlo --macro "
+                                f"{macro} --process {corner.process} --vdd {corner.vdd_v:g} --temp {corner.temp_c:g})"
+                                f"{extra}")
+    return CellFailureRates(any_of((rows.one_reads_zero, systematic)), any_of((rows.zero_reads_one, systematic)),
+                            f"{path} at {corner.name} ({rows.samples} samples at a {rows.period_s * 1e9:.4g} ns "
+                            f"clock){extra}", rows.ops, rows.period_s)
+
+
+# --- the fault map of one chip instance -------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class FaultMap:
+    """One memory of one chip instance: per word, the bits whose cell reads wrong, by the value it holds."""
+
+    words: int
+    word_bits: int
+    reads_zero: np.ndarray  #: [words] uint64: bit set where the cell reads 0 while holding 1
+    reads_one: np.ndarray  #: [words] uint64: bit set where the cell reads 1 while holding 0
+
+    @property
+    def weak_cells(self) -> tuple[int, int]:
+        """(cells that read 0 holding 1, cells that read 1 holding 0)."""
+        return int(np.bitwise_count(self.reads_zero).sum()), int(np.bitwise_count(self.reads_one).sum())
+
+
+def draw_fault_map(words: int, word_bits: int, rates: CellFailureRates, seed) -> FaultMap:
+    """The fault map of ``words`` x ``word_bits`` cells: the chip's uniforms (from ``seed``) against the rates."""
+    u = np.random.default_rng(seed).random((2, words, word_bits))
+    weights = np.left_shift(np.uint64(1), np.arange(word_bits, dtype=np.uint64))
+    pack = lambda weak: (weak * weights).sum(axis=1, dtype=np.uint64)  # noqa: E731
+    return FaultMap(words, word_bits, pack(u[0] < rates.one_reads_zero), pack(u[1] < rates.zero_reads_one))
+
+
+def code_masks(fmap: FaultMap, base_word: int, n_codes: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The map's masks for ``n_codes`` codes of ``bits`` bits stored from word ``base_word`` on (addresses wrap
+    at the memory's size, as the plan's circular buffer and tiles do): (reads_zero, reads_one), each [n_codes]."""
+    j = np.arange(n_codes, dtype=np.int64)
+    out = []
+    for m in (fmap.reads_zero, fmap.reads_one):
+        if bits <= fmap.word_bits:
+            k = fmap.word_bits // bits
+            word = (base_word + j // k) % fmap.words
+            masks = (m[word] >> ((j % k) * bits).astype(np.uint64)) & np.uint64((1 << bits) - 1)
+        else:  # a value spans bits // word_bits words, low part first
+            parts = bits // fmap.word_bits
+            masks = np.zeros(n_codes, np.uint64)
+            for q in range(parts):
+                word = (base_word + j * parts + q) % fmap.words
+                masks |= (m[word] & np.uint64((1 << fmap.word_bits) - 1)) << np.uint64(q * fmap.word_bits)
+        out.append(masks.astype(np.int64))
+    return out[0], out[1]
+
+
+def read_bases(plan: Plan) -> dict[tuple[int, str], int]:
+    """(layer index, "weight" | "input") -> the word where that read's data starts in its memory (word w of it
+    is at (base + w) mod the memory's size: tiles and streamed chunks start at 0 and hold capacity words)."""
+    out = {}
+    for block in plan.per_image:
+        kind = {WEIGHTS: "weight", ACTIVATIONS: "input"}[block.memory]
+        purpose = "weight_read" if kind == "weight" else "input_read"
+        for seg in block.segments:
+            if seg.op == "read" and seg.purpose == purpose and (block.layer, kind) not in out:
+                out[(block.layer, kind)] = seg.addr - seg.lo
+    return out
+
+
+def _unsigned(dtype: torch.dtype) -> np.dtype:
+    return np.dtype(f"u{torch.empty((), dtype=dtype).element_size()}")
+
+
+def _xor(codes: torch.Tensor, bits: int, reads_zero: np.ndarray, reads_one: np.ndarray) -> np.ndarray:
+    """Per code, the bits a read gets wrong: held 1s on weak-to-0 cells, held 0s on weak-to-1 cells."""
+    stored = codes.contiguous().numpy()
+    if bits == 8 * stored.itemsize:
+        u = stored.view(f"u{stored.itemsize}")
+    else:
+        u = stored.astype(np.int64) & ((1 << bits) - 1)
+    u = u.reshape(-1) if reads_zero.size == u.size else u.reshape(u.shape[0], -1)
+    rz, ro = reads_zero.astype(u.dtype, copy=False), reads_one.astype(u.dtype, copy=False)
+    return (u & rz) | (~u & ro)
+
+
+@dataclass
+class FaultMapHook:
+    """A read_hook (cosim.engine.run) reading through a chip's fault maps. ``masks``: (layer, "weight") or
+    (layer, "input", operand index) -> (reads_zero, reads_one) per code (per image for inputs); ``inputs``: layer
+    -> how many operands it reads (the engine reads them in order). Counts are local to one batch."""
+
+    masks: Mapping[tuple, tuple[np.ndarray, np.ndarray]]
+    inputs: Mapping[str, int]
+    bits: Mapping[tuple[str, str], int]
+    weight_cache: dict = field(default_factory=dict)  #: shared by a chip's hooks: a weight reads the same every time
+    bits_read: int = 0
+    bits_flipped: int = 0
+    _calls: dict = field(default_factory=dict)
+
+    def __call__(self, layer: str, kind: str, codes: torch.Tensor) -> torch.Tensor:
+        b = int(self.bits.get((layer, kind), 8))
+        self.bits_read += codes.numel() * b
+        if kind == "input":
+            n = self._calls.get(layer, 0)
+            self._calls[layer] = n + 1
+            key = (layer, kind, n % max(1, self.inputs.get(layer, 1)))
+        else:
+            key = (layer, kind)
+        m = self.masks.get(key)
+        if m is None:
+            return codes
+        if key in self.weight_cache:
+            out, flips = self.weight_cache[key]
+            self.bits_flipped += flips
+            return out
+        xor = _xor(codes, b, *m)
+        flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
+        out = apply_xor(codes, b, xor) if flips else codes
+        if kind == "weight":
+            self.weight_cache[key] = (out, flips)
+        self.bits_flipped += flips
+        return out
+
+
+@dataclass
+class PerAccessHook:
+    """A read_hook flipping each bit read with its memory's rate for the value it holds, afresh on every read."""
+
+    weights: CellFailureRates
+    activations: CellFailureRates
+    seed: int | np.random.SeedSequence
+    bits: Mapping[tuple[str, str], int]
+    rng: np.random.Generator = field(init=False)
+    bits_read: int = 0
+    bits_flipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def __call__(self, layer: str, kind: str, codes: torch.Tensor) -> torch.Tensor:
+        b = int(self.bits.get((layer, kind), 8))
+        n = codes.numel()
+        self.bits_read += n * b
+        rates = self.weights if kind == "weight" else self.activations
+        if not rates.any:
+            return codes
+        if rates.one_reads_zero == rates.zero_reads_one:  # one draw: a bit flips at the rate whatever it holds
+            xor, _ = random_masks(n, b, rates.one_reads_zero, self.rng)
+        else:
+            rz, _ = random_masks(n, b, rates.one_reads_zero, self.rng)
+            ro, _ = random_masks(n, b, rates.zero_reads_one, self.rng)
+            xor = _xor(codes.reshape(-1), b, rz, ro)
+        flips = int(np.bitwise_count(xor.astype(np.uint64, copy=False)).sum(dtype=np.int64))
+        if flips == 0:
+            return codes
+        self.bits_flipped += flips
+        return apply_xor(codes, b, xor)
+
+
+@dataclass(frozen=True)
+class ChipFaults:
+    """The fault maps of one chip instance (one per memory) and the masks of every read of a network on it."""
+
+    weights: FaultMap
+    activations: FaultMap
+    masks: Mapping[tuple, tuple[np.ndarray, np.ndarray]]
+    inputs: Mapping[str, int]
+    weight_cache: dict = field(default_factory=dict, compare=False)
+
+    def hook(self, bits: Mapping[tuple[str, str], int]) -> FaultMapHook:
+        return FaultMapHook(self.masks, self.inputs, bits, self.weight_cache)
+
+
+def chip_seed(run_seed: int, chip: int) -> np.random.SeedSequence:
+    """A chip instance's seed: its cells are the same at every corner (independent of the corner)."""
+    return np.random.SeedSequence([int(run_seed) & 0xFFFFFFFF, int(chip), 0x6368_6970])
+
+
+def chip_faults(plan: Plan, layers, rates_w: CellFailureRates, rates_a: CellFailureRates,
+                seed: np.random.SeedSequence) -> ChipFaults:
+    """Draw the chip's two fault maps and the masks of every layer's reads (``layers``: a recorded run's LayerIO:
+    names, weight shapes, inputs per image)."""
+    sw, sa = seed.spawn(2)
+    fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, rates_w, sw)
+    fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, rates_a, sa)
+    bases = read_bases(plan)
+    masks, inputs = {}, {}
+    for i, L in enumerate(layers):
+        operands = [L.input, *getattr(L, "extra_inputs", ())]
+        inputs[L.name] = len(operands)
+        base = bases.get((i, "input"))
+        if base is not None and rates_a.any:
+            sizes = [int(x[0].numel()) if x.dim() else 0 for x in operands]
+            rz, ro = code_masks(fa, base, sum(sizes), int(L.input_bits))
+            offset = 0
+            for k, size in enumerate(sizes):
+                if (rz[offset:offset + size].any() or ro[offset:offset + size].any()):
+                    masks[(L.name, "input", k)] = (rz[offset:offset + size], ro[offset:offset + size])
+                offset += size
+        base = bases.get((i, "weight"))
+        if L.weight is not None and base is not None and rates_w.any:
+            rz, ro = code_masks(fw, base, int(L.weight.numel()), int(L.weight_bits))
+            if rz.any() or ro.any():
+                masks[(L.name, "weight")] = (rz, ro)
+    return ChipFaults(fw, fa, masks, inputs)
