@@ -40,7 +40,7 @@ SPECS: dict[str, ModelSpec] = {
                         calibration_images=512),
     "dscnn": ModelSpec("dscnn", "mnist", (1, 28, 28), epochs=2, batch_size=64, learning_rate=0.05,
                        weight_decay=1e-4),
-    "resnet20": ModelSpec("resnet20", "cifar10", (3, 32, 32), epochs=50, batch_size=256, learning_rate=0.2,
+    "resnet20": ModelSpec("resnet20", "cifar10", (3, 32, 32), epochs=90, batch_size=256, learning_rate=0.2,
                           weight_decay=5e-4, nesterov=True, warmup_fraction=0.1, label_smoothing=0.1,
                           augment="flip_crop", precision="bf16"),
     "resnet18": ModelSpec("resnet18", "cifar10", (3, 32, 32), epochs=1, batch_size=128, learning_rate=0.05,
