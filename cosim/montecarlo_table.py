@@ -33,7 +33,7 @@ def op_rate(row: "BerRow") -> float:
 def any_of(rates) -> float:
     """P(at least one of independent events with these probabilities): 1 - prod(1 - p), computed without losing
     rates far below float64's epsilon (1e-48 stays 1e-48, not 0)."""
-    return -math.expm1(math.fsum(math.log1p(-min(float(p), 1.0 - 1e-16)) for p in rates))
+    return max(0.0, -math.expm1(math.fsum(math.log1p(-min(float(p), 1.0 - 1e-16)) for p in rates)))
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,8 @@ class InferSpec:
     seed: int = 0  #: subset seed; with `chip`, the chip's fault map; per corner, the per-access generator's
     bit_errors: bool = True  #: inject the corner's cell failures (Monte Carlo table) into the engine's reads
     fault_model: str = "map"  #: "map": a chip instance's persistent fault map; "per_access": fresh flips per read
-    chip: int = 0  #: which chip instance (its fault map is drawn from seed and chip, the same at every corner)
+    chip: int = 0  #: which chip instance (its fault map is drawn from seed and chip, the same at every corner; per
+    #: access, which draw)
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,7 @@ def failure_rates(settings: Settings, acc: Accelerator, spec: InferSpec, kw: Acc
 def fault_summary(spec: InferSpec, rates_w: CellFailureRates, rates_a: CellFailureRates, faults) -> dict:
     """What the run injected: the model, the rates per memory and where they come from, the chip's weak cells."""
     active = rates_w.any or rates_a.any
-    out = {"model": (spec.fault_model if active else "none"), "chip": spec.chip if spec.fault_model == "map" else None,
-           "memories": {}}
+    out = {"model": (spec.fault_model if active else "none"), "chip": spec.chip, "memories": {}}
     for name, rates, fmap in (("weights", rates_w, faults and faults.weights),
                               ("activations", rates_a, faults and faults.activations)):
         m = {"one_reads_zero": rates.one_reads_zero, "zero_reads_one": rates.zero_reads_one, "source": rates.source,
@@ -201,7 +201,9 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     if spec.fault_model not in FAULT_MODELS:
         raise ConfigError(f"fault model {spec.fault_model!r}: use one of {', '.join(FAULT_MODELS)}")
     rates_w, rates_a = failure_rates(settings, acc, spec, kw, ka)
-    seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{spec.corner.name}".encode()).digest()[:8], "little")
+    # the per-access draws: one stream per (seed, chip, corner); a chip's fault map does not depend on the corner
+    seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{spec.chip}:{spec.corner.name}".encode()).digest()[:8],
+                          "little")
     N = len(labels)
     if on_start is not None:
         on_start(N)

@@ -85,7 +85,7 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
                 ax.set_xlabel("VDD (V)")
             if c == 0:
                 ax.set_ylabel("failures per bit")
-            ax.set_xticks(vdds, [f"{v:g}" for v in vdds])
+            ax.set_xticks(vdds, [f"{v:g}" for v in vdds], rotation=90 if len(vdds) > 6 else 0, fontsize=8)
             ax.set_xlim(min(vdds) - 0.15 * span, max(vdds) + 0.15 * span)
     handles = [Line2D([], [], ls="", marker=markers[t], color=colors[p], label=f"{p} {t:g} C") for p, t in series]
     handles += [Line2D([], [], ls="", marker="o", color="gray", label="plain MC, 95 % CI"),

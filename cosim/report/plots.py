@@ -140,7 +140,8 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
             mean = np.array([r["accuracy_mean"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
             lo = np.array([r["accuracy_min"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
             hi = np.array([r["accuracy_max"] * 100 if r["usable"] else np.nan for r in pts], dtype=float)
-            axes[0].errorbar(v, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor=color, capsize=3, lw=1)
+            spread = np.clip([mean - lo, hi - mean], 0.0, None)  # the mean of equal values can round past them
+            axes[0].errorbar(v, mean, yerr=spread, fmt="none", ecolor=color, capsize=3, lw=1)
     if usable:  # where accuracy has dropped 1 point below the best corner's
         best = max(figures[0](r) for r in usable)
         axes[0].axhline(best - 1, color="gray", ls=":", lw=1)
@@ -153,7 +154,8 @@ def plot_sweep(rows: list[dict], out_dir: Path) -> Path:
         ax.set_ylabel(lab)
         ax.set_title(ttl, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.set_xticks(vdds)
+        crowded = len(vdds) > 1 and min(np.diff(vdds)) < 0.08 * (vdds[-1] - vdds[0])
+        ax.set_xticks(vdds, [f"{v:g}" for v in vdds], rotation=45 if crowded else 0)
     if any(r["usable"] and r["status"] != "ok" for r in rows):
         axes[0].plot([], [], "o", mfc="white", color="gray", label="reads fail at min cycle: slower clock")
     if usable:

@@ -387,7 +387,8 @@ def _faults_line(b: dict) -> str:
             parts.append(f"{name} {weak} weak of {m['cells']} cells ({rates})")
         else:
             parts.append(f"{name} {rates}")
-    how = f"chip {b['chip']} fault map" if b["fault_model"] == "map" else "fresh flips per read (per_access)"
+    how = f"chip {b['chip']} fault map" if b["fault_model"] == "map" else \
+        f"fresh flips per read (per_access, draw {b['chip']})"
     return (f"{how}: {'; '.join(parts)}; flipped {b['bits_flipped']} of {b['bits_read_by_engine']} bits read "
             f"(Monte Carlo table)")
 
