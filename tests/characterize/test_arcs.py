@@ -16,7 +16,7 @@ from cosim.netlist import load_macro
 from cosim.types import Corner
 
 #: the macros whose timing table is committed (`make characterize-arcs` adds the others)
-MACROS = ("sram_8x16", "sram_16x128", "sram_32x256", "sram_32x512")
+MACROS = ("sram_8x16", "sram_16x128", "sram_32x512")
 NOMINAL_CORNER = Corner("tt", 1.8, 25.0)
 
 
