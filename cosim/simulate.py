@@ -156,7 +156,7 @@ def fault_summary(spec: InferSpec, rates_w: CellFailureRates, rates_a: CellFailu
 
 
 def bits_read_by(layers, bits: dict, images: int, batches: int) -> int:
-    """The bits the engine's reads take from SRAM over a run (what a read hook counts): every input code once per
+    """The bits the engine's reads take from SRAM over a run (what a read hook sees): every input code once per
     image, every weight code once per batch."""
     per_image = sum(int(x[0].numel()) * bits[(L.name, "input")] for L in layers
                     for x in (L.input, *getattr(L, "extra_inputs", ())) if x.dim())
@@ -234,7 +234,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     elif spec.fault_model == "map":
         faults = chip_faults(system.plan, probe.layers, rates_w, rates_a, chip_seed(spec.seed, spec.chip))
         # no weak cell under any read: the engine's fast path (its reads are what is stored)
-        hooks = [faults.hook(bits) if faults.masks else None for _ in starts]
+        hooks = [faults.hook(bits) if faults.any else None for _ in starts]
     else:
         # batch k flips bits from child k of the run's seed: the same flips however many batches run at once
         hooks = [PerAccessHook(rates_w, rates_a, s, bits) for s in np.random.SeedSequence(seed).spawn(len(starts))]
@@ -305,8 +305,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         classes=tuple(data.classes), energy_per_image_j=np.concatenate(e_img), layer_energy_j=layer_e,
         layer_names=layer_names, layer_ops=layer_ops,
         counts=counts, preload=preload_energy(system),
-        bits_read=sum(h.bits_read for h in hooks if h) or (bits_read_by(probe.layers, bits, N, len(starts))
-                                                             if faults is not None else 0),
+        bits_read=bits_read_by(probe.layers, bits, N, len(starts)) if (rates_w.any or rates_a.any) else 0,
         bits_flipped=sum(h.bits_flipped for h in hooks if h),
         model_sha256=_model_hash(qmodel), dataset_source=str(data.source),
         wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,

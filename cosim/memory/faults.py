@@ -133,10 +133,6 @@ def read_bases(plan: Plan) -> dict[tuple[int, str], int]:
     return out
 
 
-def _unsigned(dtype: torch.dtype) -> np.dtype:
-    return np.dtype(f"u{torch.empty((), dtype=dtype).element_size()}")
-
-
 def _xor(codes: torch.Tensor, bits: int, reads_zero: np.ndarray, reads_one: np.ndarray) -> np.ndarray:
     """Per code, the bits a read gets wrong: held 1s on weak-to-0 cells, held 0s on weak-to-1 cells."""
     stored = codes.contiguous().numpy()
@@ -149,71 +145,65 @@ def _xor(codes: torch.Tensor, bits: int, reads_zero: np.ndarray, reads_one: np.n
     return (u & rz) | (~u & ro)
 
 
+def read_through(codes: torch.Tensor, bits: int, reads_zero: np.ndarray, reads_one: np.ndarray
+                 ) -> tuple[torch.Tensor, int]:
+    """``codes`` as read through the masks (broadcast over a leading batch axis), and the bits that came out
+    wrong."""
+    xor = _xor(codes, bits, reads_zero, reads_one)
+    flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
+    return (apply_xor(codes, bits, xor) if flips else codes), flips
+
+
+@dataclass(frozen=True, eq=False)
+class WeakColumns:
+    """One operand's reads through a fault map, per image: only the codes sitting on a weak cell."""
+
+    index: np.ndarray  #: positions (per image, flattened) of the codes with a weak cell
+    reads_zero: np.ndarray  #: their masks
+    reads_one: np.ndarray
+
+    @classmethod
+    def of(cls, reads_zero: np.ndarray, reads_one: np.ndarray) -> "WeakColumns":
+        index = np.flatnonzero(reads_zero | reads_one)
+        return cls(index, reads_zero[index], reads_one[index])
+
+    def read(self, codes: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
+        """A batch [N, ...] read through the map: those columns gathered, changed and scattered back."""
+        stored = codes.contiguous().numpy().reshape(codes.shape[0], -1)
+        sub, flips = read_through(torch.from_numpy(stored[:, self.index]), bits, self.reads_zero, self.reads_one)
+        if flips == 0:
+            return codes, 0
+        out = stored.copy()
+        out[:, self.index] = sub.numpy()
+        return torch.from_numpy(out.reshape(codes.shape)), flips
+
+
 @dataclass
 class FaultMapHook:
-    """A read_hook (cosim.engine.run) reading through a chip's fault maps. ``masks``: (layer, "weight") or
-    (layer, "input", operand index) -> (reads_zero, reads_one) per code (per image for inputs); ``inputs``: layer
-    -> how many operands it reads (the engine reads them in order). Counts are local to one batch."""
+    """A read_hook (cosim.engine.run) reading through a chip's fault maps: a weight as the chip's cells hold it
+    (``weights``: layer -> (codes read, bits wrong), the same on every read), an input through the weak columns
+    of its operand (``inputs``: (layer, operand index) -> WeakColumns; ``operands``: layer -> how many operands
+    it reads, in the engine's order). ``bits_flipped`` is local to one batch."""
 
-    masks: Mapping[tuple, tuple[np.ndarray, np.ndarray]]
-    inputs: Mapping[str, int]
+    weights: Mapping[str, tuple[torch.Tensor, int]]
+    inputs: Mapping[tuple[str, int], WeakColumns]
+    operands: Mapping[str, int]
     bits: Mapping[tuple[str, str], int]
-    weight_cache: dict = field(default_factory=dict)  #: shared by a chip's hooks: a weight reads the same every time
-    sparse_cache: dict = field(default_factory=dict)  #: shared by a chip's hooks: the codes on weak cells per read
-    bits_read: int = 0
     bits_flipped: int = 0
     _calls: dict = field(default_factory=dict)
 
     def __call__(self, layer: str, kind: str, codes: torch.Tensor) -> torch.Tensor:
-        b = int(self.bits.get((layer, kind), 8))
-        self.bits_read += codes.numel() * b
-        if kind == "input":
+        if kind == "weight":
+            out, flips = self.weights.get(layer, (codes, 0))
+        else:
             n = self._calls.get(layer, 0)
             self._calls[layer] = n + 1
-            key = (layer, kind, n % max(1, self.inputs.get(layer, 1)))
-        else:
-            key = (layer, kind)
-        m = self.masks.get(key)
-        if m is None:
-            return codes
-        if key in self.weight_cache:
-            out, flips = self.weight_cache[key]
-            self.bits_flipped += flips
-            return out
-        if kind == "input" and b == 8 * codes.element_size() and codes.dim() > 1:
-            if key not in self.sparse_cache:
-                self.sparse_cache[key] = _sparse(m)
-            out, flips = _apply_sparse(codes, self.sparse_cache[key])
-        else:
-            xor = _xor(codes, b, *m)
-            flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
-            out = apply_xor(codes, b, xor) if flips else codes
-        if kind == "weight":
-            self.weight_cache[key] = (out, flips)
+            weak = self.inputs.get((layer, n % self.operands.get(layer, 1)))
+            if weak is None:
+                return codes
+            out, flips = weak.read(codes, int(self.bits[(layer, kind)]))
         self.bits_flipped += flips
         return out
-
-
-def _apply_sparse(codes: torch.Tensor, sparse: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[torch.Tensor, int]:
-    """A batch of codes that fill their dtype, read through the masks of the codes that sit on a weak cell only
-    (a gather and scatter of those columns instead of passes over every code)."""
-    index, reads_zero, reads_one = sparse
-    stored = codes.contiguous().numpy()
-    u = stored.view(f"u{stored.itemsize}").reshape(stored.shape[0], -1)
-    sub = u[:, index]
-    xor = (sub & reads_zero.astype(u.dtype)) | (~sub & reads_one.astype(u.dtype))
-    flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
-    if flips == 0:
-        return codes, 0
-    out = u.copy()
-    out[:, index] = sub ^ xor
-    return torch.from_numpy(out.view(stored.dtype).reshape(stored.shape)), flips
-
-
-def _sparse(masks: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indices of the codes with a weak cell, their reads_zero, their reads_one)."""
-    index = np.flatnonzero(masks[0] | masks[1])
-    return index, masks[0][index], masks[1][index]
 
 
 @dataclass
@@ -225,7 +215,6 @@ class PerAccessHook:
     seed: int | np.random.SeedSequence
     bits: Mapping[tuple[str, str], int]
     rng: np.random.Generator = field(init=False)
-    bits_read: int = 0
     bits_flipped: int = 0
 
     def __post_init__(self) -> None:
@@ -234,7 +223,6 @@ class PerAccessHook:
     def __call__(self, layer: str, kind: str, codes: torch.Tensor) -> torch.Tensor:
         b = int(self.bits.get((layer, kind), 8))
         n = codes.numel()
-        self.bits_read += n * b
         rates = self.weights if kind == "weight" else self.activations
         if not rates.any:
             return codes
@@ -253,17 +241,21 @@ class PerAccessHook:
 
 @dataclass(frozen=True)
 class ChipFaults:
-    """The fault maps of one chip instance (one per memory) and the masks of every read of a network on it."""
+    """The fault maps of one chip instance (one per memory) and what every read of a network on it returns."""
 
     weights: FaultMap
     activations: FaultMap
-    masks: Mapping[tuple, tuple[np.ndarray, np.ndarray]]
-    inputs: Mapping[str, int]
-    weight_cache: dict = field(default_factory=dict, compare=False)
-    sparse_cache: dict = field(default_factory=dict, compare=False)
+    weight_reads: Mapping[str, tuple[torch.Tensor, int]]  #: layer -> (weight codes read, bits wrong)
+    input_reads: Mapping[tuple[str, int], WeakColumns]  #: (layer, operand) -> its weak columns
+    operands: Mapping[str, int]
+
+    @property
+    def any(self) -> bool:
+        """Does any read of the network touch a weak cell?"""
+        return bool(self.weight_reads or self.input_reads)
 
     def hook(self, bits: Mapping[tuple[str, str], int]) -> FaultMapHook:
-        return FaultMapHook(self.masks, self.inputs, bits, self.weight_cache, self.sparse_cache)
+        return FaultMapHook(self.weight_reads, self.input_reads, self.operands, bits)
 
 
 def chip_seed(run_seed: int, chip: int) -> np.random.SeedSequence:
@@ -273,28 +265,30 @@ def chip_seed(run_seed: int, chip: int) -> np.random.SeedSequence:
 
 def chip_faults(plan: Plan, layers, rates_w: CellFailureRates, rates_a: CellFailureRates,
                 seed: np.random.SeedSequence) -> ChipFaults:
-    """Draw the chip's two fault maps and the masks of every layer's reads (``layers``: a recorded run's LayerIO:
-    names, weight shapes, inputs per image)."""
+    """Draw the chip's two fault maps and resolve every layer's reads on it (``layers``: a recorded run's LayerIO:
+    names, stored weight codes, inputs per image)."""
     sw, sa = seed.spawn(2)
     fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, rates_w, sw)
     fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, rates_a, sa)
     bases = read_bases(plan)
-    masks, inputs = {}, {}
+    weight_reads, input_reads, operands = {}, {}, {}
     for i, L in enumerate(layers):
-        operands = [L.input, *getattr(L, "extra_inputs", ())]
-        inputs[L.name] = len(operands)
+        ops = [L.input, *getattr(L, "extra_inputs", ())]
+        operands[L.name] = len(ops)
         base = bases.get((i, "input"))
         if base is not None and rates_a.any:
-            sizes = [int(x[0].numel()) if x.dim() else 0 for x in operands]
+            sizes = [int(x[0].numel()) if x.dim() else 0 for x in ops]
             rz, ro = code_masks(fa, base, sum(sizes), int(L.input_bits))
             offset = 0
             for k, size in enumerate(sizes):
-                if (rz[offset:offset + size].any() or ro[offset:offset + size].any()):
-                    masks[(L.name, "input", k)] = (rz[offset:offset + size], ro[offset:offset + size])
+                weak = WeakColumns.of(rz[offset:offset + size], ro[offset:offset + size])
+                if weak.index.size:
+                    input_reads[(L.name, k)] = weak
                 offset += size
         base = bases.get((i, "weight"))
         if L.weight is not None and base is not None and rates_w.any:
-            rz, ro = code_masks(fw, base, int(L.weight.numel()), int(L.weight_bits))
-            if rz.any() or ro.any():
-                masks[(L.name, "weight")] = (rz, ro)
-    return ChipFaults(fw, fa, masks, inputs)
+            read = read_through(L.weight, int(L.weight_bits),
+                                *code_masks(fw, base, int(L.weight.numel()), int(L.weight_bits)))
+            if read[1]:
+                weight_reads[L.name] = read
+    return ChipFaults(fw, fa, weight_reads, input_reads, operands)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cosim.characterize.mc_table import OPS, table_text, write_mc_table
-from cosim.memory.faults import (CellFailureRates, FaultMap, FaultMapHook, PerAccessHook, cell_failure_rates,
-                                 code_masks, draw_fault_map, read_bases)
+from cosim.memory.faults import (CellFailureRates, FaultMap, FaultMapHook, PerAccessHook, WeakColumns,
+                                 cell_failure_rates, code_masks, draw_fault_map, read_bases, read_through)
 from cosim.memory.mapping import LayerShape, build_plan
 from cosim.report.report import clopper_pearson
 from cosim.types import Corner
@@ -56,18 +56,19 @@ def test_a_chip_keeps_its_weak_cells_and_gains_more_as_rates_rise():
 
 def test_a_weak_cell_reads_wrong_only_while_it_holds_the_value_it_fails_on():
     # one code, one cell weak to 0 at its bit 2 and one weak to 1 at its bit 5
-    masks = {("L", "input", 0): (np.array([1 << 2]), np.array([1 << 5]))}
-    hook = FaultMapHook(masks, {"L": 1}, {("L", "input"): 8})
-    x = torch.tensor([[0b00000100], [0b00000000], [0b00100100], [0b11111111]], dtype=torch.uint8)
+    weak = WeakColumns.of(np.array([0, 1 << 2]), np.array([0, 1 << 5]))
+    hook = FaultMapHook({}, {("L", 0): weak}, {"L": 1}, {("L", "input"): 8})
+    x = torch.tensor([[9, 0b00000100], [9, 0b00000000], [9, 0b00100100], [9, 0b11111111]], dtype=torch.uint8)
     y = hook("L", "input", x)
-    assert y.flatten().tolist() == [0b00100000, 0b00100000, 0b00100000, 0b11111011]
-    assert hook.bits_flipped == 5 and hook.bits_read == 32
+    assert y[:, 1].tolist() == [0b00100000, 0b00100000, 0b00100000, 0b11111011] and (y[:, 0] == 9).all()
+    assert hook.bits_flipped == 5
     # signed weights: the stored two's-complement pattern is what the cells hold
-    wmasks = {("L", "weight"): (np.array([1 << 7, 0]), np.array([0, 1 << 0]))}
-    hook = FaultMapHook(wmasks, {"L": 1}, {("L", "weight"): 8})
     w = torch.tensor([-1, 2], dtype=torch.int8)
-    assert hook("L", "weight", w).tolist() == [127, 3]
-    assert hook("L", "weight", w).tolist() == [127, 3] and hook.bits_flipped == 4  # the same on every read
+    read, flips = read_through(w, 8, np.array([1 << 7, 0]), np.array([0, 1 << 0]))
+    assert read.tolist() == [127, 3] and flips == 2
+    # 4-bit codes in int8: only their 4 bits are cells
+    read, flips = read_through(torch.tensor([-8, 7], dtype=torch.int8), 4, np.array([0b1000, 0]), np.array([0, 0b1000]))
+    assert read.tolist() == [0, -1] and flips == 2
 
 
 def test_per_access_flips_by_the_value_each_bit_holds():
