@@ -54,6 +54,10 @@ def _weight_codes(layer: Layer) -> torch.Tensor:
 def _check_hooked(layer: Layer, what: str, codes: torch.Tensor, shape: torch.Size, lo: int, hi: int) -> torch.Tensor:
     if codes.shape != shape:
         raise ValueError(f"read_hook changed the shape of {layer.name} {what}: {tuple(codes.shape)} != {tuple(shape)}")
+    if not codes.is_floating_point() and codes.dtype != torch.bool:
+        info = torch.iinfo(codes.dtype)
+        if lo <= info.min and info.max <= hi:  # every value of the dtype is a valid code
+            return codes
     if codes.numel() and (int(codes.min()) < lo or int(codes.max()) > hi):
         raise ValueError(f"read_hook returned {layer.name} {what} codes outside [{lo}, {hi}]")
     return codes
@@ -140,19 +144,28 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
 def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
                   ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
     """The layer's reads through ``hook``: inputs as float32 codes, weight in its accumulation type, and the integer
-    codes the hook returned for the weight and for each input (what the layer read, recorded as such)."""
+    codes the hook returned for the weight and for each input (what the layer read, recorded as such). Codes the
+    hook hands back unchanged (the same tensor) keep the operand the layer already had."""
     hooked_inputs, input_codes = [], []
     for x, q in zip(inputs, layer.input_qparams):
-        codes = _check_hooked(layer, "input", hook(layer.name, "input", _codes(x, q)), x.shape, q.qmin, q.qmax)
+        stored = _codes(x, q)
+        codes = hook(layer.name, "input", stored)
+        if codes is stored:
+            input_codes.append(stored)
+            hooked_inputs.append(x)
+            continue
+        codes = _check_hooked(layer, "input", codes, x.shape, q.qmin, q.qmax)
         input_codes.append(codes if codes.dtype == code_dtype(q.bits, q.signed) else _codes(codes, q))
         hooked_inputs.append(codes.to(torch.float32))
     weight, codes = layer.compute.get("weight"), None
     if layer.weight is not None:
-        lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
-        codes = _check_hooked(layer, "weight", hook(layer.name, "weight", _weight_codes(layer)),
-                              layer.weight.shape, lo, hi)
-        # changed weights may break the float32 exactness bound: re-derive the accumulation type
-        dtype = kernels.accumulation_dtype(codes.to(torch.int64), layer.input_qparams[0])
-        weight = codes.to(dtype)
-        codes = codes.to(code_dtype(layer.weight_bits, True))
+        stored = _weight_codes(layer)
+        codes = hook(layer.name, "weight", stored)
+        if codes is not stored:
+            lo, hi = -(1 << (layer.weight_bits - 1)), (1 << (layer.weight_bits - 1)) - 1
+            codes = _check_hooked(layer, "weight", codes, layer.weight.shape, lo, hi)
+            # changed weights may break the float32 exactness bound: re-derive the accumulation type
+            dtype = kernels.accumulation_dtype(codes.to(torch.int64), layer.input_qparams[0])
+            weight = codes.to(dtype)
+            codes = codes.to(code_dtype(layer.weight_bits, True))
     return hooked_inputs, weight, codes, input_codes

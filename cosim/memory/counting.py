@@ -38,9 +38,11 @@ class CompiledMemory:
     source_starts: np.ndarray
     #: [R, 5] int64 rows (layer, source, start, stop, mult): column ranges read `mult` > 0 times each
     r_runs: np.ndarray
-    #: [W, 7] int64 rows (layer, mult, source, col, prev_source, prev_col, n): maximal runs of writes whose new words
-    #: are n consecutive columns of one source and whose previous words are n consecutive columns of one source, or
-    #: (prev_source -1) of the previous image's last words at those addresses (indices into first_idx)
+    #: [W, 9] int64 rows (layer, mult, source, col, prev_source, prev_col, n, last_source, last_col): maximal runs of
+    #: writes whose new words are n consecutive columns of one source and whose previous words are n consecutive
+    #: columns of one source, or (prev_source -1) the previous image's last words at those addresses: prev_col then
+    #: indexes first_idx (the state before a batch's first image), and last_source/last_col (-1 otherwise) are
+    #: where those words lie in the previous image's columns, consecutive too
     w_runs: np.ndarray
     first_src: np.ndarray  #: [F] source and column of the last write, in an image, to each first_idx address
     first_loc: np.ndarray
@@ -161,7 +163,7 @@ def compile_memory(plan: Plan, memory: str, blocks: tuple[Block, ...] | None = N
     last_src, last_loc = local(w_cols[last_idx])
     return CompiledMemory(memory, cap, L, columns, off, w_addr, first_idx, last_idx, starts,
                           _read_runs(r_mult, col_layer, col_src, starts),
-                          _write_runs(w_cols, prev_gather, w_mult, w_layer, off, col_src, starts),
+                          _write_runs(w_cols, prev_gather, w_mult, w_layer, off, col_src, starts, first_src, first_loc),
                           first_src, first_loc, last_src, last_loc, reads, writes, ocr, ocw,
                           hold_cycles(blocks, memory, cap, banks, words_per_row, L) if row_switch_hazard
                           else np.zeros(L, np.int64))
@@ -185,16 +187,22 @@ def _read_runs(r_mult: np.ndarray, col_layer: np.ndarray, col_src: np.ndarray, s
     return np.array(runs, np.int64).reshape(-1, 5)
 
 
-def _write_runs(w_cols, prev_gather, w_mult, w_layer, n_columns: int, col_src, starts) -> np.ndarray:
+def _write_runs(w_cols, prev_gather, w_mult, w_layer, n_columns: int, col_src, starts, first_src,
+                first_loc) -> np.ndarray:
     shifted = prev_gather >= n_columns  # previous word: the previous image's last at that address (or the state)
     prev_src = np.where(shifted, -1, col_src[np.where(shifted, 0, prev_gather)])
     prev_loc = np.where(shifted, prev_gather - n_columns, prev_gather - starts[np.maximum(prev_src, 0)])
+    # where a shifted run's previous words lie in the previous image: runs break where they stop being consecutive,
+    # so that the kernel compares them block-wise like any other run
+    last_src = np.where(shifted, first_src[np.where(shifted, prev_loc, 0)] if first_src.size else -1, -1)
+    last_loc = np.where(shifted, first_loc[np.where(shifted, prev_loc, 0)] if first_loc.size else -1, -1)
     new_src = col_src[w_cols]
     brk = _run_starts(w_cols.size, np.diff(w_cols) != 1, np.diff(prev_gather) != 1, np.diff(w_mult) != 0,
-                      np.diff(w_layer) != 0, np.diff(new_src) != 0, np.diff(prev_src) != 0)
-    runs = [(w_layer[a], w_mult[a], new_src[a], w_cols[a] - starts[new_src[a]], prev_src[a], prev_loc[a], b - a)
-            for a, b in zip(brk[:-1], brk[1:])]
-    return np.array(runs, np.int64).reshape(-1, 7)
+                      np.diff(w_layer) != 0, np.diff(new_src) != 0, np.diff(prev_src) != 0,
+                      np.diff(last_src) != 0, shifted[1:] & (np.diff(last_loc) != 1))
+    runs = [(w_layer[a], w_mult[a], new_src[a], w_cols[a] - starts[new_src[a]], prev_src[a], prev_loc[a], b - a,
+             last_src[a], last_loc[a]) for a, b in zip(brk[:-1], brk[1:])]
+    return np.array(runs, np.int64).reshape(-1, 9)
 
 
 @dataclass(frozen=True)
@@ -285,8 +293,21 @@ def _xor_ones(new, new_blocks, c, old, old_blocks, p, n, per):
     return total
 
 
+@numba.njit(inline="always")
+def _block_ones(words, blk, a, n, per):
+    """Ones in columns [a, a + n) of one image's row, whole 64-bit blocks at a time (no prefix sums: a row of the
+    previous image)."""
+    head = min(n, (per - a % per) % per)
+    total = _edge_ones(words, a, a + head)
+    n_blocks = (n - head) // per
+    ab = (a + head) // per
+    for j in range(n_blocks):
+        total += _popcount64(blk[ab + j])
+    return total + _edge_ones(words, a + head + n_blocks * per, a + n)
+
+
 @numba.njit(nogil=True, cache=True)
-def _count_images(words, blocks, n_sources, initial, r_runs, w_runs, first_src, first_loc, n_images, n_layers, per):
+def _count_images(words, blocks, n_sources, initial, r_runs, w_runs, n_images, n_layers, per):
     """Per image: ones read and bits flipped 0->1 / 1->0 per layer. words / blocks: tuples, per source, of
     [N, width] words and their 64-bit view (padded with empty arrays to a fixed length, so that one compiled
     specialization serves networks of up to that many sources; indexing a tuple costs nothing, a typed list
@@ -321,13 +342,15 @@ def _count_images(words, blocks, n_sources, initial, r_runs, w_runs, first_src, 
                 old = words[psrc][i]
                 changed = _xor_ones(new, blocks[src][i], c, old, blocks[psrc][i], p, n, per)
                 gained -= _range_ones(old, prefix[offsets[psrc]:offsets[psrc + 1]], p, p + n, per)
-            else:  # the previous image's last words at these addresses (before the first image: `initial`)
+            elif i > 0:  # the previous image's last words at these addresses
+                qsrc, q = w_runs[r, 7], w_runs[r, 8]
+                old = words[qsrc][i - 1]
+                changed = _xor_ones(new, blocks[src][i], c, old, blocks[qsrc][i - 1], q, n, per)
+                gained -= _block_ones(old, blocks[qsrc][i - 1], q, n, per)
+            else:  # before the batch's first image: `initial`
                 changed = 0
                 for j in range(n):
-                    if i == 0:
-                        prev = np.uint64(initial[p + j])
-                    else:
-                        prev = np.uint64(words[first_src[p + j]][i - 1, first_loc[p + j]])
+                    prev = np.uint64(initial[p + j])
                     changed += _popcount64(np.uint64(new[c + j]) ^ prev)
                     gained -= _popcount64(prev)
             f01[i, layer] += (changed + gained) // 2 * mult
@@ -364,8 +387,8 @@ def count(cm: CompiledMemory, sources: list[np.ndarray], state: np.ndarray) -> t
     words = tuple(sources) + (np.zeros((0, 0), dt),) * pad
     blocks = tuple(w.view(_BLOCK) for w in sources) + (np.zeros((0, 0), _BLOCK),) * pad
     initial = state[cm.w_addr[cm.first_idx]]
-    ones, f01, f10 = _count_images(words, blocks, len(sources), initial, cm.r_runs, cm.w_runs, cm.first_src,
-                                   cm.first_loc, N, L, _BLOCK.itemsize // dt.itemsize)
+    ones, f01, f10 = _count_images(words, blocks, len(sources), initial, cm.r_runs, cm.w_runs, N, L,
+                                   _BLOCK.itemsize // dt.itemsize)
     return MemoryCounts(cm.memory, cm.reads, cm.writes, ones, f01, f10,
                         cm.offchip_read_words, cm.offchip_write_words, cm.holds), state_after(cm, state, sources)
 

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+import numba
 import numpy as np
 import torch
 
 from cosim.memory.biterrors import apply_xor, random_masks
+from cosim.memory.counting import _popcount64
 from cosim.memory.mapping import ACTIVATIONS, WEIGHTS, Plan
 from cosim.types import Corner
 
@@ -154,6 +156,22 @@ def read_through(codes: torch.Tensor, bits: int, reads_zero: np.ndarray, reads_o
     return (apply_xor(codes, bits, xor) if flips else codes), flips
 
 
+@numba.njit(nogil=True, cache=True)
+def _read_weak(stored, index, reads_zero, reads_one):
+    """stored [N, n] patterns read through the masks at columns ``index``: (the patterns read, bits wrong)."""
+    out = stored.copy()
+    flips = 0
+    for i in range(out.shape[0]):
+        row = out[i]
+        for k in range(index.size):
+            j = index[k]
+            v = row[j]
+            x = (v & reads_zero[k]) | (~v & reads_one[k])
+            row[j] = v ^ x
+            flips += _popcount64(np.uint64(x))
+    return out, flips
+
+
 @dataclass(frozen=True, eq=False)
 class WeakColumns:
     """One operand's reads through a fault map, per image: only the codes sitting on a weak cell."""
@@ -170,6 +188,12 @@ class WeakColumns:
     def read(self, codes: torch.Tensor, bits: int) -> tuple[torch.Tensor, int]:
         """A batch [N, ...] read through the map: those columns gathered, changed and scattered back."""
         stored = codes.contiguous().numpy().reshape(codes.shape[0], -1)
+        if bits == 8 * stored.itemsize:  # the code is its stored pattern: one compiled pass, no gather copies
+            u = stored.view(f"u{stored.itemsize}")
+            out, flips = _read_weak(u, self.index, self.reads_zero.astype(u.dtype), self.reads_one.astype(u.dtype))
+            if flips == 0:
+                return codes, 0
+            return torch.from_numpy(out.view(stored.dtype).reshape(codes.shape)), flips
         sub, flips = read_through(torch.from_numpy(stored[:, self.index]), bits, self.reads_zero, self.reads_one)
         if flips == 0:
             return codes, 0

@@ -27,8 +27,9 @@ def words_for(n_values: int, bits: int, word_bits: int) -> int:
 
 
 def word_dtype(word_bits: int) -> type:
-    """The numpy dtype words are held in: uint16 up to 16 bits, else uint32."""
-    return np.uint16 if word_bits <= 16 else np.uint32
+    """The numpy dtype words are held in: the narrowest of uint8, uint16, uint32 that holds one (so that 8-bit codes
+    in 8-bit words are their own memory image)."""
+    return np.uint8 if word_bits <= 8 else np.uint16 if word_bits <= 16 else np.uint32
 
 
 def pack(codes: np.ndarray, bits: int, word_bits: int) -> np.ndarray:

@@ -38,7 +38,9 @@ def test_vectorised_equals_trace(tmp_path, num_words, banks, word_size, hazard, 
         # whole 64-bit blocks, in each memory
         per = 64 // word_size
         for cm in (ms.ca, ms.cw):
-            assert any(n >= 2 * per and (c - p) % per == 0 and psrc >= 0 for _, _, _, c, psrc, p, n in cm.w_runs.tolist())
+            assert any(n >= 2 * per and (c - p) % per == 0 and psrc >= 0 for _, _, _, c, psrc, p, n, _, _ in cm.w_runs.tolist())
+            # and a write over the previous image's last words, compared block-wise too
+            assert any(n >= 2 * per and (c - q) % per == 0 and psrc < 0 for _, _, _, c, psrc, _, n, _, q in cm.w_runs.tolist())
     # split the images over two batches to exercise the carried memory state
     from dataclasses import replace
     half = [replace(L, input=L.input[:1], output=L.output[:1]) for L in layers]
