@@ -173,6 +173,19 @@ def bit_widths(layers) -> dict:
     return out
 
 
+def committed_model(name: str, settings: Settings):
+    """A committed model (cosim/models) quantized as runs use it, the dataset it was trained on, and its provenance
+    (the weights file and its sha256, the training metadata)."""
+    from cosim.engine import quantize_trained
+    from cosim.models import load_trained, weights_path
+
+    _, meta = load_trained(name)
+    wp = weights_path(name)
+    source = {"model_file": str(wp), "model_file_sha256": hashlib.sha256(wp.read_bytes()).hexdigest(),
+              "model_metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
+    return quantize_trained(name, settings), meta["dataset"], source
+
+
 def run_inference(spec: InferSpec, settings: Settings | None = None, *,
                   progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
                   qmodel=None, data=None, tables: Mapping[str, CharacterizationTable] | None = None,
@@ -180,7 +193,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     """Run ``spec``; ``on_start(n_images)`` once inputs are loaded, ``progress(n)`` after each batch of n images.
     ``qmodel``, ``data`` and ``tables`` (macro -> table) skip loading what the caller already holds; ``source``
     (model_file, its sha256, ...) is the provenance of a ``qmodel`` the caller built."""
-    from cosim.engine import quantize_trained, run
+    from cosim.engine import run
     from cosim.data import load_dataset
 
     t0 = time.perf_counter()
@@ -194,14 +207,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     extra = dict(source or {})
     dataset = spec.dataset
     if qmodel is None:
-        from cosim.models import load_trained, weights_path
-
-        _, meta = load_trained(spec.model)
-        dataset = dataset or meta["dataset"]
-        wp = weights_path(spec.model)
-        extra = {"model_file": str(wp), "model_file_sha256": hashlib.sha256(wp.read_bytes()).hexdigest(),
-                 "model_metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))}}
-        qmodel = quantize_trained(spec.model, settings)
+        qmodel, trained_on, extra = committed_model(spec.model, settings)
+        dataset = dataset or trained_on
     if data is None:
         data = load_dataset(dataset, "test", settings)
         if spec.limit is not None:

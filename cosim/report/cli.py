@@ -300,6 +300,12 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         acc = load_accelerator(accelerator)
         table = CharacterizationTable.load(table_path(load_settings().characterization_dir, macro or acc.weights.macro))
     corners = parse_sweep(sweep, table) if sweep else [Corner(process, v, temp_c) for v in vdds]
+    if qmodel is None and len(corners) * chips > 1:
+        # a committed model is quantized once here, not once per run in every worker
+        from cosim.simulate import committed_model
+
+        qmodel, trained_on, source = committed_model(model, load_settings())
+        base["dataset"] = base["dataset"] or trained_on
     specs = [InferSpec(corner=c, chip=k, **base) for c in corners for k in range(chips)]
     runs = []
     par = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
