@@ -8,6 +8,7 @@ always one the memory could hold.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 
@@ -41,26 +42,44 @@ def random_masks(n: int, bits: int, ber: float, rng: np.random.Generator) -> tup
         # faster than a draw per bit)
         masks = _flip_masks(n, bits, ber, rng)
         return masks, int(np.bitwise_count(masks).sum(dtype=np.int64))
+    masks = np.zeros(n, _mask_dtype(bits))
     if ber >= 0.05:
         pos = np.flatnonzero(rng.random(total) < ber)
-    else:
-        # Bernoulli process by geometric gaps between set bits: O(set bits), positions sorted and distinct
-        mean = total * ber
-        chunks, end = [], -1
-        while True:
-            gaps = rng.geometric(ber, size=int(mean + 6 * np.sqrt(mean) + 16))
-            p = end + np.cumsum(gaps)
-            chunks.append(p[p < total])
-            if p[-1] >= total:
-                break
-            end = int(p[-1])
-        pos = np.concatenate(chunks)
-    if pos.size == 0:
-        return np.zeros(n, np.int64), 0
-    # distinct bits of one code add like xor; bincount sums exactly (values < 2**bits << 2**53)
-    masks = np.bincount(pos // bits, weights=np.left_shift(1, pos % bits).astype(np.float64),
-                        minlength=n).astype(np.int64)
-    return masks, int(pos.size)
+        _set_positions(masks, pos, bits)
+        return masks, int(pos.size)
+    # Bernoulli process by geometric gaps between set bits: O(set bits), positions increasing and distinct
+    mean = total * ber
+    end, flips = -1, 0
+    while end < total:
+        gaps = rng.geometric(ber, size=int(mean + 6 * np.sqrt(mean) + 16))
+        end, k = _set_gaps(masks, gaps, end, total, bits)
+        flips += k
+    return masks, flips
+
+
+def _mask_dtype(bits: int):
+    return np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64
+
+
+@numba.njit(nogil=True, cache=True)
+def _set_positions(masks, positions, bits):
+    """Set bit p % bits of code p // bits for each (distinct) position p."""
+    for p in positions:
+        masks[p // bits] |= np.uint64(1) << np.uint64(p % bits)
+
+
+@numba.njit(nogil=True, cache=True)
+def _set_gaps(masks, gaps, start, total, bits):
+    """Set the bits at positions start + cumulative ``gaps`` below ``total``; -> (the last position reached, bits
+    set)."""
+    p, k = start, 0
+    for g in gaps:
+        p += g
+        if p >= total:
+            return p, k
+        masks[p // bits] |= np.uint64(1) << np.uint64(p % bits)
+        k += 1
+    return p, k
 
 
 def apply_xor(codes: torch.Tensor, bits: int, xor: np.ndarray) -> torch.Tensor:

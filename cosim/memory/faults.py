@@ -256,7 +256,7 @@ class PerAccessHook:
             rz, _ = random_masks(n, b, rates.one_reads_zero, self.rng)
             ro, _ = random_masks(n, b, rates.zero_reads_one, self.rng)
             xor = _xor(codes.reshape(-1), b, rz, ro)
-        flips = int(np.bitwise_count(xor.astype(np.uint64, copy=False)).sum(dtype=np.int64))
+        flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
         if flips == 0:
             return codes
         self.bits_flipped += flips
