@@ -102,12 +102,14 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
     # the same codes (reshaped), not a second conversion of the same tensor
     recorded: dict[str, torch.Tensor] = {}
 
-    def input_codes(layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
-        q, name = layer.input_qparams[0], layer.inputs[0]
-        known = recorded.get(name) if read_hook is None else None
-        if known is not None and known.dtype == code_dtype(q.bits, q.signed):
-            return known.reshape(inputs[0].shape)
-        return _codes(inputs[0], q)
+    def stored_codes(layer: Layer, inputs: list[torch.Tensor], k: int) -> torch.Tensor:
+        """Input k's codes as the memory holds them: the producing layer's recorded codes where it recorded them
+        (no second conversion of the same tensor)."""
+        q, name = layer.input_qparams[k], layer.inputs[k]
+        known = recorded.get(name)
+        if known is not None and known.dtype == code_dtype(q.bits, q.signed) and known.numel() == inputs[k].numel():
+            return known.reshape(inputs[k].shape)
+        return _codes(inputs[k], q)
 
     with torch.no_grad():
         for layer in qmodel.layers:
@@ -118,7 +120,7 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
             weight_read = None  # the weight codes the hook returned (recorded instead of the stored ones)
             read_codes = None  # likewise the input codes it returned
             if read_hook is not None:
-                inputs, weight, weight_read, read_codes = _hooked_reads(layer, inputs, read_hook)
+                inputs, weight, weight_read, read_codes = _hooked_reads(layer, inputs, read_hook, stored_codes)
             out, out_codes = _execute(layer, inputs, weight, record)
             values[layer.name] = out
             if record:
@@ -130,10 +132,10 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
                     if layer.weight is not None else None,
                     weight_bits=layer.weight_bits,
                     bias=layer.bias.to(torch.int32) if layer.bias is not None else None,
-                    input=read_codes[0] if read_codes else input_codes(layer, inputs), input_bits=qs[0].bits,
+                    input=read_codes[0] if read_codes else stored_codes(layer, inputs, 0), input_bits=qs[0].bits,
                     output=out_codes, output_bits=oq.bits, macs_per_image=layer.macs_per_image,
                     extra_inputs=tuple(read_codes[1:]) if read_codes else
-                    tuple(_codes(x, q) for x, q in zip(inputs[1:], qs[1:])),
+                    tuple(stored_codes(layer, inputs, k) for k in range(1, len(inputs))),
                 ))
     oq = qmodel.output_qparams
     output = values[qmodel.output]
@@ -141,14 +143,15 @@ def run(qmodel: QuantizedModel, images: torch.Tensor, *, record: bool = False,
     return EngineResult(logits=logits, predictions=logits.argmax(dim=1), layers=tuple(records))
 
 
-def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook
+def _hooked_reads(layer: Layer, inputs: list[torch.Tensor], hook: ReadHook,
+                  stored_codes: Callable[[Layer, list[torch.Tensor], int], torch.Tensor]
                   ) -> tuple[list[torch.Tensor], torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
     """The layer's reads through ``hook``: inputs as float32 codes, weight in its accumulation type, and the integer
     codes the hook returned for the weight and for each input (what the layer read, recorded as such). Codes the
     hook hands back unchanged (the same tensor) keep the operand the layer already had."""
     hooked_inputs, input_codes = [], []
-    for x, q in zip(inputs, layer.input_qparams):
-        stored = _codes(x, q)
+    for k, (x, q) in enumerate(zip(inputs, layer.input_qparams)):
+        stored = stored_codes(layer, inputs, k)
         codes = hook(layer.name, "input", stored)
         if codes is stored:
             input_codes.append(stored)
