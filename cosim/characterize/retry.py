@@ -2,17 +2,20 @@
 
 A point measures every operation at max(nominal, 1.25 x min_cycle), with min_cycle searched as the issue defines it
 (write a word, then read it back). A read that follows a read of the opposite data through another column-mux input
-can need longer. SPICE shows such a read's data leaving the sense amp after the next clock edge: correct, but late
-(sram_32x256 tt/1.6 V/25 C, read_0 at 7.5 ns: dout falls ~0.2 periods after the edge; sram_16x128 ss/1.8 V/25 C
-likewise), because the NMOS-only column mux restores the sense amp's inputs only to about VDD minus a threshold.
-Charging such a corner with bit errors at the min-cycle clock would misstate it: a slower clock works.
+can need longer: the NMOS-only column mux precharges the sense amp's side only to about VDD minus a threshold, and
+the sense amp's PMOS input devices pass that weakly, so its internal inputs still lean toward the previous read when
+it fires. At the foundry's supplies the data then leave the sense amp late but right (sram_32x256 tt/1.6 V/25 C,
+read_0 at 7.5 ns: dout falls ~0.2 periods after the edge): a slower clock works. Below that (sram_16x128 at tt/25 C,
+1.5 V and under) the latch resolves to the previous read's value whatever the period, since the sense enable is
+self-timed from the falling edge; no retry passes and the corner is unusable. min_cycle cannot see either: its read
+follows a write, whose driver sets the sense amp's side to full rail.
 
 So a corner whose main deck read wrong data (its writes being fine) gets its main deck re-run at
 RETRY_FACTORS x that period (the longest first: see retry_reads). The shortest period at which every operation of
 the main sequence passes replaces the main rows and becomes the corner's ``read_cycle`` row: the clock floor the
-memory model respects on top of min_cycle. If no period passes, the point's rows stand (their bit errors set the
-corner's bit-error rate) and ``read_cycle`` is a failed row saying what was tried. Every other corner gets an
-``ok`` read_cycle row with no value (no constraint beyond min_cycle).
+memory model respects on top of min_cycle. If no period passes, the point's rows stand as failed rows and
+``read_cycle`` is a failed row saying what was tried: the corner is unusable (cosim.errors.UnusableCorner). Every
+other corner gets an ``ok`` read_cycle row with no value (no constraint beyond min_cycle).
 
 Why a stage of its own, with its own cache entry (keyed by the point's key and the factors): only corners with
 failed reads run anything here, and the point's record stays what the point measured.
