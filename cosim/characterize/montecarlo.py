@@ -320,21 +320,6 @@ def run_sample(req: SampleRequest, index: int, cache_dir: Path | None = None) ->
     return result
 
 
-def sweep_period_s(macro_netlist: MacroNetlist, settings, corner: Corner, sim: SimOptions = SimOptions()) -> float:
-    """The clock a sweep would run ``corner`` at, found as the sweep finds it (mismatch off, the characterization
-    netlist): max(nominal period, 1.25 x min_cycle). For corners the committed table does not hold."""
-    from cosim.characterize.point import search_min_cycle_s
-    from cosim.characterize.sweep import sweep_setup
-
-    setup = sweep_setup(macro_netlist, settings, [corner.process])
-    req = setup.request(corner, sim=sim)
-    counters, decks = {"runs": 0, "retries": 0}, {}
-    min_cycle, how = search_min_cycle_s(req, counters, decks)
-    if not math.isfinite(min_cycle):
-        raise CornerError(f"{macro_netlist.macro.name} at {corner.name}: {how}: no clock to run a Monte Carlo at")
-    return max(req.period_s, 1.25 * min_cycle)
-
-
 def _worker(req: SampleRequest, index: int, cache_dir: Path | None):
     from cosim.sim import SimError
 
