@@ -180,8 +180,10 @@ class BerTable:
         if not higher:
             return math.nan, f"at or above {target:g} at every supply up to {v_lo:g} V"
         v_hi, r_hi = higher[0]
-        floor = 1e-300
-        a, b = math.log10(max(r_lo, floor)), math.log10(max(r_hi, floor))
+        if r_hi <= 0:  # no failure and no tail left at the higher supply: only the bracket is known
+            return math.nan, (f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V (no failure, tail estimate 0): the "
+                              f"grid does not resolve it")
+        a, b = math.log10(r_lo), math.log10(r_hi)
         t = (a - math.log10(target)) / (a - b) if a != b else 0.0
         return v_lo + t * (v_hi - v_lo), f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V ({r_hi:.2g})"
 
