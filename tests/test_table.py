@@ -214,6 +214,7 @@ def _edit_row(path, op: str, **values) -> None:
 
 @pytest.mark.parametrize("op, values, refusal", [
     ("read_0", {"energy_j": -3.1e-12}, "read_0: energy_j outside"),
+    ("read_0", {"energy_j": 2e-6, "status": "failed", "bit_errors": 8.0}, "read_0: energy_j outside .* failed row"),
     ("leakage", {"leakage_w": 1.6}, "leakage: leakage_w outside"),
     ("read_1", {"bit_errors": 40.0}, "read_1: bit_errors > bits_checked"),
     ("read_1", {"access_time_s": 0.0}, "read_1: access_time_s outside"),
@@ -222,6 +223,18 @@ def test_physically_impossible_rows_are_refused(tmp_path, op, values, refusal):
     path = write_table(tmp_path)
     _edit_row(path, op, **values)
     with pytest.raises(TableIntegrityError, match=refusal):
+        CharacterizationTable.load(path)
+
+
+def test_a_failed_cycle_may_hand_charge_back(tmp_path):
+    # a write that did not flip its cells can return charge to the supply (sram_8x16 sf/0.9 V/25 C write_same:
+    # -6.9e-17 J): a failed row's energy is bounded in size only, an ok row's must be positive
+    path = write_table(tmp_path)
+    _edit_row(path, "write_same", energy_j=-6.9e-17, status="failed", bits_checked=8.0, bit_errors=8.0,
+              message="stored 0xff, expected 0x0")
+    CharacterizationTable.load(path)  # read, not refused
+    _edit_row(path, "write_same", status="ok", bit_errors=0.0, message="")
+    with pytest.raises(TableIntegrityError, match="write_same: energy_j outside \\(0"):
         CharacterizationTable.load(path)
 
 
