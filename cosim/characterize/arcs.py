@@ -3,7 +3,8 @@ over a grid of output loads x input slews (NLDM), the clock's insertion delay to
 capacitance, and the input flop's setup and hold by bisection (as OpenRAM's characterizer does: the flop alone).
 
 Definitions (docs/timing.md): clk->dout rise from the clock's falling edge, clk->dout fall from its rising edge
-(plan.TIMED_FROM), each to the last 50 % crossing of dout toward the read value; transitions 10-90 %; input slew is
+(plan.TIMED_FROM), each to the last 50 % crossing of dout toward the read value (a rise that gets there before the
+sense amp's enable rises says so in its message); transitions 10-90 %; input slew is
 the 10-90 % time of the stimulus ramp (0.8 x its 0-100 % length); a pin's capacitance is the charge its source
 delivers over one transition / VDD; setup/hold are referred to the macro's clk pin by adding the insertion delay
 (clk0 -> clk_buf, which clocks every input flop) to the flop's own figures.
@@ -38,6 +39,14 @@ FLOP_CLOCK = "clk_buf0"
 BISECTION_STEPS = 10  #: setup/hold resolution: 2 ns / 2^10 ~ 2 ps
 FLOP_LOAD_F = 2e-15
 PIN_CAP_PINS = ("clk0", "csb0", "web0", "addr0[0]", "din0[0]")
+#: the sense amps' enable (a net of the macro's top level): a read's dout is valid only once it has risen
+SENSE_ENABLE = "s_en0"
+#: the arcs' time step. Before the sense amp fires, dout drifts toward mid-supply (the sense amp's PMOS inputs hold
+#: its internal node near the output inverter's trip point) and s_en's edge then knocks it back for ~100 ps; a 45 ps
+#: step (the decks' default, period / 200) smooths that dip away at some loads and not others, and the last 50 %
+#: crossing jumps between the drift and the latched edge. At 10 ps every point gives the latched edge (within 1 ps
+#: of a 5 ps step on sram_32x256)
+ARC_STEP_S = 10e-12
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,10 @@ def arcs_spec(req: PointRequest, load_f: float, ramp_s: float):
     """The deck of one (load, input ramp) point: read_sequence at PERIOD_FACTOR x the nominal period, the flops'
     clock probed, and at the nominal point the input sources' currents saved (pin capacitances)."""
     cycles, _, init = read_sequence(req.plan)
-    spec = _spec(req, (cycles, (), init), PERIOD_FACTOR * req.period_s, 0.0, req.options)
+    spec = _spec(req, (cycles, (), init), PERIOD_FACTOR * req.period_s, 0.0, req.options, step_s=ARC_STEP_S)
     nominal = (load_f, ramp_s) == NOMINAL
     return replace(spec, load_f=load_f, slew_s=ramp_s, last_cycle_fraction=1.0,
-                   probes=(f"{req.plan.instance}.{FLOP_CLOCK}",),
+                   probes=(f"{req.plan.instance}.{FLOP_CLOCK}", f"{req.plan.instance}.{SENSE_ENABLE}"),
                    currents=tuple(source_name(req.plan.ports, p) for p in PIN_CAP_PINS) if nominal else ())
 
 
@@ -100,10 +109,17 @@ def dout_arcs(req: PointRequest, load_f: float, ramp_s: float, counters: dict, d
             rows.append(ArcRow(f"clk_to_dout_{name}", math.nan, load_f=load_f, input_slew_s=slew,
                                message=f"{wrong[0]} wrong at the next rising edge: read fails"))
             continue
-        edge = t0 + (spec.period_s / 2 if TIMED_FROM["read_1" if rising else "read_0"] == "clk_fall" else 0.0)
+        after_fall = TIMED_FROM["read_1" if rising else "read_0"] == "clk_fall"
+        edge = t0 + (spec.period_s / 2 if after_fall else 0.0)
         times = [last_crossing_s(t, r.v(n), vdd / 2, t0, t1, rising) for n in dout]
+        note = ""
+        if after_fall:  # the data come from the sense amp: say where dout got there before it fired
+            fired = crossing_s(t, r.v(f"{plan.instance}.{SENSE_ENABLE}"), 0.1 * vdd, edge, t1, rising=True)
+            if not max(times) > fired:
+                note = (f"dout past VDD/2 for good {max(times) - edge:.4g} s after the edge, before the sense amp "
+                        f"fired ({fired - edge:.4g} s): its drift toward the data, which the sense amp then holds")
         slews = [transition_s(t, r.v(n), vdd, x, t1 + spec.period_s, rising) for n, x in zip(dout, times)]
-        rows.append(ArcRow(f"clk_to_dout_{name}", max(times) - edge, load_f=load_f, input_slew_s=slew))
+        rows.append(ArcRow(f"clk_to_dout_{name}", max(times) - edge, load_f=load_f, input_slew_s=slew, message=note))
         rows.append(ArcRow(f"dout_{name}_transition", max(slews), load_f=load_f, input_slew_s=slew))
     if load_f != NOMINAL[0]:
         return rows

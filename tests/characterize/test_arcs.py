@@ -16,7 +16,7 @@ from cosim.netlist import load_macro
 from cosim.types import Corner
 
 #: the macros whose timing table is committed (`make characterize-arcs` adds the others)
-MACROS = ("sram_8x16", "sram_16x128", "sram_32x512")
+MACROS = ("sram_8x16", "sram_16x128", "sram_32x256", "sram_32x512")
 NOMINAL_CORNER = Corner("tt", 1.8, 25.0)
 
 
@@ -33,8 +33,10 @@ def test_committed_timing_tables_are_complete_and_physical(settings, macro):
         grid = here[here.quantity == quantity].pivot_table(index="input_slew_s", columns="load_f", values="value")
         assert grid.shape == (len(arcs.RAMPS_S), len(arcs.LOADS_F)) and not grid.isna().any().any(), (macro, quantity)
         assert (grid.to_numpy() > 0).all() and (grid.to_numpy() < 10e-9).all()
-        if quantity.startswith("clk_to_dout"):  # more load, slower
-            assert (np.diff(grid.to_numpy(), axis=1) > 0).all(), (macro, quantity)
+        if quantity.startswith("clk_to_dout"):  # more load, not faster (to within half the decks' time step: the
+            # latched edge of the 1 KB and 2 KB macros moves ~1 ps from 2.5 to 5 fF)
+            assert (np.diff(grid.to_numpy(), axis=1) > -arcs.ARC_STEP_S / 2).all(), (macro, quantity)
+            assert (grid.to_numpy()[:, -1] > grid.to_numpy()[:, 0]).all(), (macro, quantity)
     caps = here[here.quantity == "pin_capacitance"].set_index("pin").value
     assert set(caps.index) == set(arcs.PIN_CAP_PINS) and ((caps > 0.1e-15) & (caps < 100e-15)).all()
     c = {q: here[here.quantity == q].value.iloc[0] for q in ("setup_rise", "setup_fall", "hold_rise", "hold_fall")}
