@@ -71,11 +71,11 @@ def hold_cycles(blocks, memory: str, capacity: int, banks: int, words_per_row: i
         return out
     addr, layer = np.concatenate(addrs), np.concatenate(layers)
     bank, row = addr % banks, (addr // banks) // max(1, words_per_row)
-    for k in range(banks):
-        m = bank == k
-        r, lay = row[m], layer[m]
-        change = np.flatnonzero(r[1:] != r[:-1]) + 1
-        np.add.at(out, lay[change], 1)
+    # each bank's accesses in program order (a stable sort by bank), then the row changes inside each bank's run
+    order = np.argsort(bank, kind="stable")
+    b, r, lay = bank[order], row[order], layer[order]
+    change = np.flatnonzero((b[1:] == b[:-1]) & (r[1:] != r[:-1])) + 1
+    np.add.at(out, lay[change], 1)
     return out
 
 
