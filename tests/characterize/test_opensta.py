@@ -98,7 +98,7 @@ def test_opensta_times_dout_with_the_table_values_at_every_corner(settings, tmp_
         # corner whose read of 1 (or 0) fails has one arc only, which both report
         assert len(arcs) == 2 and {edge for _, edge in arcs} == set(expected), report
         got = dict((edge, incr) for incr, edge in arcs)
-        for edge, value in expected.items():
-            assert got[edge] == pytest.approx(value, abs=1.5e-6), (lib.name, edge, report)
+        for edge, value in expected.items():  # OpenSTA's float32 against the Liberty's 6 digits (67.2363 ns at ss/0.9 V)
+            assert got[edge] == pytest.approx(value, rel=1e-6, abs=1.5e-6), (lib.name, edge, report)
         checked += 1
     assert checked >= 1
