@@ -132,6 +132,9 @@ def test_failed_values_are_left_out(settings, tables, tmp_path):
     dout arcs nor min_period."""
     macro = load_macro_json(settings.netlists_dir / f"{MACRO}.json")
     frame = pd.read_csv(tables)
+    reads_1_fail = {f"{MACRO}_{p}_{v:g}V_{t:g}C.lib" for p, v, t in  # failed already in the table (fs, 1.0 V)
+                    frame[(frame.op == "read_1") & (frame.status == "failed")][["process", "vdd_v", "temp_c"]]
+                    .itertuples(index=False)}
     frame.loc[frame.op == "read_0", ["status", "message"]] = ["failed", "read 0xff, expected 0x0"]
     frame.loc[frame.op == "read_0", ["access_time_s", "slew_s"]] = np.nan
     frame.loc[frame.op == "read_cycle", ["status", "message", "cycle_time_s"]] = ["failed", "reads fail at 8 ns", np.nan]
@@ -144,12 +147,18 @@ def test_failed_values_are_left_out(settings, tables, tmp_path):
         clk = _group(cell, "pin", "clk0")
         assert clk["min_period"] is None
         powers = {str(g["when"]).strip('"').strip(): g for g in clk.get_groups("internal_power")}
-        assert powers["!csb0 & web0"].get_groups("fall_power") == []  # read_0's energy: its row failed
-        assert len(powers["!csb0 & web0"].get_groups("rise_power")) == 1
+        if path.name in reads_1_fail:  # no read energy at all
+            assert "!csb0 & web0" not in powers
+        else:
+            assert powers["!csb0 & web0"].get_groups("fall_power") == []  # read_0's energy: its row failed
+            assert len(powers["!csb0 & web0"].get_groups("rise_power")) == 1
         dout = _group(_group(cell, "bus", "dout0"), "pin", f"dout0[{macro.word_size - 1}:0]")
         assert dout.get_groups("timing") == []
-        assert "THIS CORNER IS UNUSABLE: READS FAIL AT EVERY CLOCK TRIED" in text
-        assert "min_period omitted: the corner is unusable" in text and "fall_power omitted: read_0 failed" in text
+        # unusable: the reads made to fail here, or (sf and fs below 1.6 V) the table's own failed writes first
+        assert ("THIS CORNER IS UNUSABLE: READS FAIL AT EVERY CLOCK TRIED" in text
+                or "THIS CORNER IS UNUSABLE: WRITES FAIL" in text), path.name
+        assert "min_period omitted: the corner is unusable" in text
+        assert path.name in reads_1_fail or "fall_power omitted: read_0 failed" in text
         assert "area omitted" in text
 
 
