@@ -12,6 +12,8 @@ import numba
 import numpy as np
 import torch
 
+from cosim.memory.packing import word_dtype
+
 _SIGNED = {torch.int8: True, torch.int16: True, torch.uint8: False, torch.int32: False}
 
 
@@ -36,13 +38,13 @@ def random_masks(n: int, bits: int, ber: float, rng: np.random.Generator) -> tup
     many bits are set."""
     total = n * bits
     if ber <= 0.0 or total == 0:
-        return np.zeros(n, np.int64), 0
+        return np.zeros(n, word_dtype(bits)), 0
     if ber >= 0.05 and bits <= _PER_CODE_MAX_BITS:
         # a high rate sets a large share of all bits: draw each code's whole pattern at once (LeNet-5 at 0.5: ~40x
         # faster than a draw per bit)
         masks = _flip_masks(n, bits, ber, rng)
         return masks, int(np.bitwise_count(masks).sum(dtype=np.int64))
-    masks = np.zeros(n, _mask_dtype(bits))
+    masks = np.zeros(n, word_dtype(bits))  # a mask is a code's width, as a word of that many bits is held
     if ber >= 0.05:
         pos = np.flatnonzero(rng.random(total) < ber)
         _set_positions(masks, pos, bits)
@@ -55,10 +57,6 @@ def random_masks(n: int, bits: int, ber: float, rng: np.random.Generator) -> tup
         end, k = _set_gaps(masks, gaps, end, total, bits)
         flips += k
     return masks, flips
-
-
-def _mask_dtype(bits: int):
-    return np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32 if bits <= 32 else np.uint64
 
 
 @numba.njit(nogil=True, cache=True)
