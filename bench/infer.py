@@ -115,8 +115,9 @@ def main() -> None:
     print(f"  cosim (int8 + charged)  {med[1]:8.2f} s   accuracy {acc_cosim * 100:.2f} %   "
           f"(summed over the batches run side by side: engine {med[2]:.2f} s, memory model {med[3]:.2f} s)")
     faults = res.extra["faults"]
-    weak = ", ".join(f"{name} {m.get('weak_cells_read_0_holding_1', 0) + m.get('weak_cells_read_1_holding_0', 0)} "
-                     f"weak of {m['cells']} cells" for name, m in faults["memories"].items() if "cells" in m)
+    weak = ", ".join(f"{name} {m['weak_cells_read_0_holding_1'] + m['weak_cells_read_1_holding_0']} weak of "
+                     f"{m['cells']} cells, {m['weak_sense_amps_read_0_holding_1'] + m['weak_sense_amps_read_1_holding_0']}"
+                     f" of {m['sense_amps']} sense amps" for name, m in faults["memories"].items() if "cells" in m)
     print(f"  faults                  {faults['model']}: {weak or 'no map'}; flipped {res.bits_flipped} of "
           f"{res.bits_read} bits read; rates from {faults['memories']['weights']['source']}")
     print(f"  ratio cosim / fp32      {ratio:8.2f} x   (target <= 1.25 x; per round: "

@@ -26,9 +26,16 @@ HOLDING = {"write_0to1": 1, "read_1": 1, "read_disturb_1": 1, "write_1to0": 0, "
 
 
 def op_rate(row: "BerRow") -> float:
-    """One op's rate: the count, or the tail estimate where that is larger (failures below 1/bits)."""
+    """One op's rate per cell: the count (less the sense amps' failures), or the tail estimate where that is larger
+    (failures below 1/bits)."""
     tail = float(row.tail_rate)
-    return max(float(row.rate), tail if math.isfinite(tail) else 0.0)
+    return max((row.failures - row.sense_failures) / row.bits, tail if math.isfinite(tail) else 0.0)
+
+
+def sense_rate(row: "BerRow") -> float:
+    """One op's rate per sense amp: reads that came out wrong with the bit lines right at sense enable. Each bit of
+    a sample has a sense amp of its own, so the count is over sense amps."""
+    return row.sense_failures / row.bits
 
 
 def any_of(rates) -> float:
@@ -39,18 +46,23 @@ def any_of(rates) -> float:
 
 @dataclass(frozen=True)
 class CellRates:
-    """Per-cell failure probabilities at one corner, by the value the cell holds: 1 - prod(1 - op_rate) over the
-    ops that make a cell holding that value read wrong."""
+    """Failure probabilities at one corner, by the value the cell holds. Per cell: 1 - prod(1 - op_rate) over the
+    ops that make a cell holding that value read wrong. Per sense amp (``sense_*``): the probability that a data
+    bit's sense amp reads that value wrong, for every word it reads."""
 
     one_reads_zero: float
     zero_reads_one: float
-    ops: Mapping[str, float]  #: op -> the rate taken from it
+    ops: Mapping[str, float]  #: op -> the per-cell rate taken from it
     samples: int
     period_s: float
+    sense_one_reads_zero: float = 0.0
+    sense_zero_reads_one: float = 0.0
 
     @property
     def worst(self) -> float:
-        return max(self.one_reads_zero, self.zero_reads_one)
+        """The worst probability that a bit is read wrong, cell and sense amp together."""
+        return max(any_of((self.one_reads_zero, self.sense_one_reads_zero)),
+                   any_of((self.zero_reads_one, self.sense_zero_reads_one)))
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class BerRow:
     bits: int
     excluded: int  #: writes not judged: the cell already held the written value when the write began
     failures: int
+    sense_failures: int  #: of the failures, reads wrong with the bit lines right at sense enable (the sense amp's)
     rate: float
     rate_lo: float
     rate_hi: float
@@ -88,7 +101,7 @@ class BerRow:
         return Corner(self.process, self.vdd_v, self.temp_c)
 
 
-_INTS = {"samples", "bits", "excluded", "failures", "censored"}
+_INTS = {"samples", "bits", "excluded", "failures", "sense_failures", "censored"}
 _STRS = {"macro", "process", "op", "margin_unit", "status", "message", "key"}
 
 
@@ -161,11 +174,14 @@ class BerTable:
         rows = self.at(corner)
         ops = {op: op_rate(r) for op, r in rows.items() if op in HOLDING}
         by_value = {v: any_of(p for op, p in ops.items() if HOLDING[op] == v) for v in (0, 1)}
+        sense = {v: any_of(sense_rate(r) for op, r in rows.items() if op in HOLDING and HOLDING[op] == v)
+                 for v in (0, 1)}  # fmt: skip
         first = next(iter(rows.values()))
-        return CellRates(by_value[1], by_value[0], MappingProxyType(ops), first.samples, first.period_s)
+        return CellRates(by_value[1], by_value[0], MappingProxyType(ops), first.samples, first.period_s,
+                         sense[1], sense[0])  # fmt: skip
 
     def vdd_at_rate(self, process: str, temp_c: float, target: float) -> tuple[float, str]:
-        """The highest supply at which the worst per-cell rate reaches ``target`` at (process, temp_c): between
+        """The highest supply at which the worst rate per bit (cell and sense amp) reaches ``target`` at (process, temp_c): between
         the two grid supplies that bracket it, log(rate) interpolated linearly in VDD (a derived figure; the
         rates themselves are never interpolated). NaN with the reason when the grid does not bracket it."""
         pts = sorted((c.vdd_v, self.cell_rates(c).worst) for c in self.corners()

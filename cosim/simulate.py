@@ -145,12 +145,14 @@ def fault_summary(spec: InferSpec, rates_w: CellFailureRates, rates_a: CellFailu
     out = {"model": (spec.fault_model if active else "none"), "chip": spec.chip, "memories": {}}
     for name, rates, fmap in (("weights", rates_w, faults and faults.weights),
                               ("activations", rates_a, faults and faults.activations)):
-        m = {"one_reads_zero": rates.one_reads_zero, "zero_reads_one": rates.zero_reads_one, "source": rates.source,
-             "montecarlo_ops": dict(rates.ops), "montecarlo_period_s": rates.period_s}
+        m = {"one_reads_zero": rates.one_reads_zero, "zero_reads_one": rates.zero_reads_one,
+             "sense_one_reads_zero": rates.sense_one_reads_zero, "sense_zero_reads_one": rates.sense_zero_reads_one,
+             "source": rates.source, "montecarlo_ops": dict(rates.ops), "montecarlo_period_s": rates.period_s}
         if fmap:
-            w0, w1 = fmap.weak_cells
+            (w0, w1), (s0, s1) = fmap.weak_cells, fmap.weak_sense_amps
             m |= {"cells": fmap.words * fmap.word_bits, "weak_cells_read_0_holding_1": w0,
-                  "weak_cells_read_1_holding_0": w1}
+                  "weak_cells_read_1_holding_0": w1, "sense_amps": fmap.banks * fmap.word_bits,
+                  "weak_sense_amps_read_0_holding_1": s0, "weak_sense_amps_read_1_holding_0": s1}
         out["memories"][name] = m
     return out
 
@@ -239,7 +241,8 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
     if not (rates_w.any or rates_a.any):
         hooks = [None] * len(starts)
     elif spec.fault_model == "map":
-        faults = chip_faults(system.plan, probe.layers, rates_w, rates_a, chip_seed(spec.seed, spec.chip))
+        faults = chip_faults(system.plan, probe.layers, rates_w, rates_a, chip_seed(spec.seed, spec.chip),
+                             (system.acc.weights.banks, system.acc.activations.banks))
         # no weak cell under any read: the engine's fast path (its reads are what is stored)
         hooks = [faults.hook(bits) if faults.any else None for _ in starts]
     else:
@@ -316,8 +319,7 @@ def run_inference(spec: InferSpec, settings: Settings | None = None, *,
         bits_flipped=sum(h.bits_flipped for h in hooks if h),
         model_sha256=_model_hash(qmodel), dataset_source=str(data.source),
         wall_s=time.perf_counter() - t0, engine_s=t_engine, memory_s=t_mem,
-        extra={"ber_seed": seed, "ber_applied": max(rates_w.one_reads_zero, rates_w.zero_reads_one,
-                                                    rates_a.one_reads_zero, rates_a.zero_reads_one),
+        extra={"ber_seed": seed, "ber_applied": max(*rates_w.per_bit, *rates_a.per_bit),
                "faults": fault_summary(spec, rates_w, rates_a, faults), "dataset": dataset or data.name, **extra},
     )
 

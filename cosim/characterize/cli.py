@@ -182,7 +182,8 @@ def report() -> None:
               show_default=True, help="output folder")  # fmt: skip
 def report_monte_carlo(macro, table, out) -> None:
     """PNG of a macro's bit-error table: failures per bit vs VDD per process, with intervals (log axis); and the
-    supply at which each process and temperature reaches a per-cell failure rate of 1e-6 and 1e-3."""
+    supply at which each process and temperature reaches a failure rate per bit (cell and sense amp) of 1e-6
+    and 1e-3."""
     from cosim.characterize.mc_plots import plot_monte_carlo
     from cosim.characterize.mc_table import mc_table_path
     from cosim.montecarlo_table import BerTable
@@ -196,7 +197,7 @@ def report_monte_carlo(macro, table, out) -> None:
         for target in (1e-6, 1e-3):
             vdd, how = ber.vdd_at_rate(process, temp, target)
             parts.append(f"{target:g} at {vdd:.3f} V ({how})" if vdd == vdd else f"{target:g}: {how}")
-        click.echo(f"  {process} {temp:g} C: worst per-cell failure rate " + "; ".join(parts))
+        click.echo(f"  {process} {temp:g} C: worst failure rate per bit " + "; ".join(parts))
 
 
 report.add_command(report_characterization, name="characterization")

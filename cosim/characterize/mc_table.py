@@ -43,7 +43,7 @@ from cosim.table import CharacterizationTable
 from cosim.types import Corner
 
 #: bump when the table's layout or the way rows are made from samples changes (the corner key holds it)
-TABLE_VERSION = 2
+TABLE_VERSION = 3
 CONFIDENCE = 0.95
 #: the tail estimate's bootstrap: resamples of whole samples, and its generator's seed (fixed: same samples, same
 #: figures)
@@ -59,11 +59,13 @@ OPS: dict[str, tuple[str, str, str, str]] = {
     "read_disturb_0": ("read_0", "flipped", "disturb_v", "V"),
     "read_disturb_1": ("read_1", "flipped", "disturb_v", "V"),
 }
-COLUMNS = ("macro", "process", "vdd_v", "temp_c", "op", "period_s", "samples", "bits", "excluded", "failures", "rate",
-           "rate_lo",
-           "rate_hi", "tail_rate", "tail_lo", "tail_hi", "margin_mean", "margin_sigma", "margin_unit", "censored",
+COLUMNS = ("macro", "process", "vdd_v", "temp_c", "op", "period_s", "samples", "bits", "excluded", "failures",
+           "sense_failures", "rate", "rate_lo", "rate_hi",
+           "tail_rate", "tail_lo", "tail_hi", "margin_mean", "margin_sigma", "margin_unit", "censored",
            "status", "message", "key")  # fmt: skip
 STATUSES = ("ok", "no_tail")
+#: the ops whose failures can be the sense amp's: wrong data although the bit lines were right at sense enable
+SENSED = ("read_0", "read_1")
 _FIX = "restore it (git checkout) or re-run `cosim characterize --monte-carlo` for that macro"
 _DTYPES = {"macro": str, "process": str, "op": str, "margin_unit": str, "status": str, "message": object, "key": str}
 
@@ -81,6 +83,10 @@ def read_mc_table(csv_path: Path) -> tuple[str, pd.DataFrame, dict]:
     .json records and every row against what a Monte Carlo can give. Raises TableIntegrityError (one line)."""
     csv_path = Path(csv_path)
     text, prov = read_verified(csv_path, _fail)
+    if prov.get("table_version") != TABLE_VERSION:
+        raise TableIntegrityError(f"{csv_path}: written as BER table version {prov.get('table_version')}, this cosim "
+                                  f"reads version {TABLE_VERSION}: move it aside and re-run `cosim characterize "
+                                  f"--monte-carlo` at its corners (cached samples are not simulated again)")  # fmt: skip
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=_DTYPES)
     except (ValueError, pd.errors.ParserError) as exc:
@@ -116,6 +122,9 @@ def check_mc_rows(frame: pd.DataFrame, path: Path, word_size: int | None = None)
         first(bits + excluded != samples * int(word_size), f"bits + excluded is not samples x {word_size} bits")
     first(~(failures >= 0) | ~(failures <= bits), "failures outside 0..bits")
     first(~(censored >= 0) | ~(censored <= failures), "censored margins outside 0..failures")
+    sense = num("sense_failures")
+    first(~(sense >= 0) | ~(sense <= failures), "sense_failures outside 0..failures")
+    first(~frame.op.isin(list(SENSED)).to_numpy() & (sense != 0), "sense_failures on an op that is not a read")
     rate, lo, hi = num("rate"), num("rate_lo"), num("rate_hi")
     first(~np.isclose(rate, failures / bits, rtol=1e-5, atol=0), "rate is not failures / bits")
     first(~((lo >= 0) & (lo <= rate * (1 + 1e-5)) & (rate <= hi * (1 + 1e-5)) & (hi <= 1)),
@@ -151,14 +160,21 @@ def op_rows(macro: str, corner: Corner, period_s: float, samples: tuple[SampleRe
                          "write began (it flipped earlier in the run)")  # fmt: skip
         if (judged & ~observed).any():
             notes.append(f"{int(np.sum(judged & ~observed))} passing bits without a margin, left out of the tail fit")
-        positive = int(np.sum(failed & judged & ~nan & (np.nan_to_num(margins) > 0)))
-        if positive:
-            notes.append(f"{positive} of the failures had a positive margin (timing at this clock, not mismatch): "
-                         "the tail estimate does not see them")  # fmt: skip
+        positive = failed & judged & ~nan & (np.nan_to_num(margins) > 0)
+        n_sense = 0
+        if name in SENSED:  # the bit lines were right at enable and the cell kept its value: the sense amp read wrong
+            n_sense = int(np.sum(positive & ~np.array([[b.flipped for b in row] for row in grid], dtype=bool)))
+            if n_sense:
+                notes.append(f"{n_sense} of the failures had the bit lines right at sense enable and the cell "
+                             "unflipped: the sense amp read wrong (sense_failures; the tail estimate does not see "
+                             "them)")  # fmt: skip
+        elif positive.any():
+            notes.append(f"{int(positive.sum())} of the failures had a positive margin: the tail estimate does not "
+                         "see them")  # fmt: skip
         row = {"macro": macro, "process": corner.process, "vdd_v": corner.vdd_v, "temp_c": corner.temp_c, "op": name,
                "period_s": period_s, "samples": len(samples), "bits": int(judged.sum()),
-               "excluded": int(np.sum(~judged)), "failures": n_failed, "rate": plain.rate, "rate_lo": plain.low,
-               "rate_hi": plain.high, "tail_rate": math.nan, "tail_lo": math.nan, "tail_hi": math.nan,
+               "excluded": int(np.sum(~judged)), "failures": n_failed, "sense_failures": n_sense, "rate": plain.rate,
+               "rate_lo": plain.low, "rate_hi": plain.high, "tail_rate": math.nan, "tail_lo": math.nan, "tail_hi": math.nan,
                "margin_mean": math.nan, "margin_sigma": math.nan, "margin_unit": unit,
                "censored": int(np.sum(observed & nan)), "status": "no_tail", "message": None, "key": key}  # fmt: skip
         finite = margins[observed & ~nan]
@@ -197,7 +213,7 @@ def write_mc_table(csv_text: str, provenance: dict, csv_path: Path) -> None:
     into place, the CSV last; a table that could not be read back is never written."""
     check_mc_rows(pd.read_csv(io.StringIO(csv_text), dtype=_DTYPES), csv_path, provenance.get("word_size"))
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    provenance = {**provenance, "csv_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
+    provenance = {**provenance, "table_version": TABLE_VERSION, "csv_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
                   "csv_rows": csv_text.count("\n") - 1}  # fmt: skip
     tmp_csv, tmp_json = (csv_path.with_suffix(f"{s}.tmp{os.getpid()}") for s in (".csv", ".json"))
     write_synced(tmp_csv, csv_text)

@@ -6,13 +6,17 @@ failed, its read of 1 fails or the read flips it; each op's rate the larger of i
 
 Fault map (the default): a chip instance is a seed. Every cell of a memory (banks x words x word size) draws two
 uniform numbers from it, fixed for the chip; the cell reads 0 while holding 1 where its first number is below the
-corner's 1->0 rate, and 1 while holding 0 where its second is below the 0->1 rate. The same weights at the same
-addresses see the same faults on every image and every read, and a chip run at a lower supply keeps its weak cells
-and gains more, as the weakest cells fail first on silicon. Addresses follow the memory model's plan
-(cosim/memory/mapping.py); codes are packed as cosim/memory/packing.py packs them.
+corner's 1->0 rate, and 1 while holding 0 where its second is below the 0->1 rate. Every data bit of every bank has
+a sense amp that reads all the words of its bank; it draws two numbers the same way against the table's sense-amp
+rates (reads wrong although the bit lines were right), and a weak one fails that bit of every word of its bank. The
+same weights at the same addresses see the same faults on every image and every read, and a chip run at a lower
+supply keeps its weak cells and gains more, as the weakest cells fail first on silicon. Addresses follow the memory
+model's plan (cosim/memory/mapping.py: word w of a memory is in bank w mod banks); codes are packed as
+cosim/memory/packing.py packs them.
 
-Per access: every bit read flips with the rate of the value it holds, drawn afresh on every read (what injection
-studies assume when they lack a chip's map; EDEN, MICRO 2019, reports it misestimating resilience).
+Per access: every bit read flips with the rate of the value it holds (cell and sense amp together), drawn afresh on
+every read (what injection studies assume when they lack a chip's map; EDEN, MICRO 2019, reports it misestimating
+resilience).
 """
 
 from __future__ import annotations
@@ -36,17 +40,29 @@ FAULT_MODELS = ("map", "per_access")
 
 @dataclass(frozen=True)
 class CellFailureRates:
-    """Per-cell failure probabilities of one macro at one corner, by the value the cell holds."""
+    """Failure probabilities of one macro at one corner, by the value the cell holds: per cell, and per sense amp
+    (a weak sense amp reads that value wrong in every word of its bank)."""
 
     one_reads_zero: float  #: P(a cell holding 1 is read as 0)
     zero_reads_one: float  #: P(a cell holding 0 is read as 1)
     source: str  #: where the rates come from, or why there are none
-    ops: Mapping[str, float] = field(default_factory=dict)  #: Monte Carlo op -> the rate taken from it
+    ops: Mapping[str, float] = field(default_factory=dict)  #: Monte Carlo op -> the per-cell rate taken from it
     period_s: float = math.nan  #: the clock the Monte Carlo ran at
+    sense_one_reads_zero: float = 0.0  #: P(a sense amp reads 0 from a cell holding 1)
+    sense_zero_reads_one: float = 0.0  #: P(a sense amp reads 1 from a cell holding 0)
 
     @property
     def any(self) -> bool:
-        return self.one_reads_zero > 0 or self.zero_reads_one > 0
+        return max(self.one_reads_zero, self.zero_reads_one, self.sense_one_reads_zero, self.sense_zero_reads_one) > 0
+
+    @property
+    def per_bit(self) -> tuple[float, float]:
+        """(P(a bit holding 1 is read as 0), P(a bit holding 0 is read as 1)), cell and sense amp together: what a
+        read sees when nothing is known of which cells and sense amps are weak (the per-access model)."""
+        from cosim.montecarlo_table import any_of
+
+        return (any_of((self.one_reads_zero, self.sense_one_reads_zero)),
+                any_of((self.zero_reads_one, self.sense_zero_reads_one)))
 
 
 NO_FAILURES = CellFailureRates(0.0, 0.0, "bit errors off")
@@ -74,32 +90,41 @@ def cell_failure_rates(characterization_dir: Path, macro: str, corner: Corner, s
                                 f"{extra}")
     return CellFailureRates(any_of((rows.one_reads_zero, systematic)), any_of((rows.zero_reads_one, systematic)),
                             f"{path} at {corner.name} ({rows.samples} samples at a {rows.period_s * 1e9:.4g} ns "
-                            f"clock){extra}", rows.ops, rows.period_s)
+                            f"clock){extra}", rows.ops, rows.period_s, rows.sense_one_reads_zero,
+                            rows.sense_zero_reads_one)  # fmt: skip
 
 
 # --- the fault map of one chip instance -------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
 class FaultMap:
-    """One memory of one chip instance: per word, the bits whose cell reads wrong, by the value it holds."""
+    """One memory of one chip instance: per word, the bits that read wrong, by the value the cell holds (its own
+    weak cells and its bank's weak sense amps); the weak cells and sense amps apart, for the report."""
 
     words: int
     word_bits: int
-    reads_zero: np.ndarray  #: [words] uint64: bit set where the cell reads 0 while holding 1
-    reads_one: np.ndarray  #: [words] uint64: bit set where the cell reads 1 while holding 0
-
-    @property
-    def weak_cells(self) -> tuple[int, int]:
-        """(cells that read 0 holding 1, cells that read 1 holding 0)."""
-        return int(np.bitwise_count(self.reads_zero).sum()), int(np.bitwise_count(self.reads_one).sum())
+    reads_zero: np.ndarray  #: [words] uint64: bit set where a read gives 0 while the cell holds 1
+    reads_one: np.ndarray  #: [words] uint64: bit set where a read gives 1 while the cell holds 0
+    weak_cells: tuple[int, int] = (0, 0)  #: (cells that read 0 holding 1, cells that read 1 holding 0)
+    weak_sense_amps: tuple[int, int] = (0, 0)  #: (sense amps that read 0 from a 1, that read 1 from a 0)
+    banks: int = 1
 
 
-def draw_fault_map(words: int, word_bits: int, rates: CellFailureRates, seed) -> FaultMap:
-    """The fault map of ``words`` x ``word_bits`` cells: the chip's uniforms (from ``seed``) against the rates."""
-    u = np.random.default_rng(seed).random((2, words, word_bits))
+def draw_fault_map(words: int, word_bits: int, rates: CellFailureRates, seed, banks: int = 1) -> FaultMap:
+    """The fault map of ``words`` x ``word_bits`` cells in ``banks`` banks (word w in bank w mod banks), one sense
+    amp per data bit and bank: the chip's uniforms (from ``seed``; the cells' first, so a chip keeps its weak cells
+    whatever the sense-amp rates) against the rates."""
+    rng = np.random.default_rng(seed)
+    u = rng.random((2, words, word_bits))
     weights = np.left_shift(np.uint64(1), np.arange(word_bits, dtype=np.uint64))
-    pack = lambda weak: (weak * weights).sum(axis=1, dtype=np.uint64)  # noqa: E731
-    return FaultMap(words, word_bits, pack(u[0] < rates.one_reads_zero), pack(u[1] < rates.zero_reads_one))
+    pack = lambda weak: (weak * weights).sum(axis=-1, dtype=np.uint64)  # noqa: E731
+    cell_zero, cell_one = pack(u[0] < rates.one_reads_zero), pack(u[1] < rates.zero_reads_one)
+    s = rng.random((2, banks, word_bits))
+    amp_zero, amp_one = pack(s[0] < rates.sense_one_reads_zero), pack(s[1] < rates.sense_zero_reads_one)
+    bank = np.arange(words) % banks
+    count = lambda m: int(np.bitwise_count(m).sum())  # noqa: E731
+    return FaultMap(words, word_bits, cell_zero | amp_zero[bank], cell_one | amp_one[bank],
+                    (count(cell_zero), count(cell_one)), (count(amp_zero), count(amp_one)), banks)  # fmt: skip
 
 
 def code_masks(fmap: FaultMap, base_word: int, n_codes: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -250,11 +275,12 @@ class PerAccessHook:
         rates = self.weights if kind == "weight" else self.activations
         if not rates.any:
             return codes
-        if rates.one_reads_zero == rates.zero_reads_one:  # one draw: a bit flips at the rate whatever it holds
-            xor, _ = random_masks(n, b, rates.one_reads_zero, self.rng)
+        one_reads_zero, zero_reads_one = rates.per_bit
+        if one_reads_zero == zero_reads_one:  # one draw: a bit flips at the rate whatever it holds
+            xor, _ = random_masks(n, b, one_reads_zero, self.rng)
         else:
-            rz, _ = random_masks(n, b, rates.one_reads_zero, self.rng)
-            ro, _ = random_masks(n, b, rates.zero_reads_one, self.rng)
+            rz, _ = random_masks(n, b, one_reads_zero, self.rng)
+            ro, _ = random_masks(n, b, zero_reads_one, self.rng)
             xor = _xor(codes.reshape(-1), b, rz, ro)
         flips = int(np.bitwise_count(xor).sum(dtype=np.int64))
         if flips == 0:
@@ -288,12 +314,12 @@ def chip_seed(run_seed: int, chip: int) -> np.random.SeedSequence:
 
 
 def chip_faults(plan: Plan, layers, rates_w: CellFailureRates, rates_a: CellFailureRates,
-                seed: np.random.SeedSequence) -> ChipFaults:
+                seed: np.random.SeedSequence, banks: tuple[int, int] = (1, 1)) -> ChipFaults:
     """Draw the chip's two fault maps and resolve every layer's reads on it (``layers``: a recorded run's LayerIO:
-    names, stored weight codes, inputs per image)."""
+    names, stored weight codes, inputs per image; ``banks``: of the weight and activation memories)."""
     sw, sa = seed.spawn(2)
-    fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, rates_w, sw)
-    fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, rates_a, sa)
+    fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, rates_w, sw, banks[0])
+    fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, rates_a, sa, banks[1])
     bases = read_bases(plan)
     weight_reads, input_reads, operands = {}, {}, {}
     for i, L in enumerate(layers):

@@ -155,7 +155,7 @@ def test_the_plot_is_written(table, tmp_path):
     png = tmp_path / f"{MACRO}_ber_vs_vdd.png"
     first, *supplies = done.stdout.strip().splitlines()
     assert first == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert supplies and all("worst per-cell failure rate" in line for line in supplies)
+    assert supplies and all("worst failure rate per bit" in line for line in supplies)
     assert png.stat().st_size > 20_000
 
 
@@ -167,21 +167,25 @@ def test_requested_corners_are_the_tables():
         requested_corners(held, vdds=(1.6,))
 
 
-def _sample(i: int, write_margin: float, wrong: bool = False, held: bool = False) -> SampleResult:
+def _sample(i: int, write_margin: float, wrong: bool = False, held: bool = False, disturbed: bool = False
+            ) -> SampleResult:
     bits = []
     for b in range(4):
         fail = b == 0 and write_margin < 0
         # held: bit 3's cell already held 1 when its write began (no flip to time: a pass without a margin)
         margin = np.nan if fail or (held and b == 3) else write_margin + 0.1e-9 * b
+        # disturbed: bit 1's read of 0 flips the cell and reads wrong although its bit lines were right
+        upset = disturbed and b == 1
         bits += [BitResult("write_0to1", b, fail, margin),
                  BitResult("write_1to0", b, False, 1e-9 + 0.1e-9 * b),
-                 BitResult("read_0", b, False, 1.0 + 0.01 * b, disturb_v=0.5 + 0.01 * b),
+                 BitResult("read_0", b, upset, 1.0 + 0.01 * b, disturb_v=0.5 + 0.01 * b, flipped=upset,
+                           wrong_data=upset),
                  BitResult("read_1", b, wrong, 1.0 + 0.01 * b, disturb_v=0.5 - 0.01 * b, wrong_data=wrong)]
     return SampleResult(i, 100 + i, f"k{i}", tuple(bits), 1.0)
 
 
 def test_rows_count_failures_by_direction_and_kind():
-    samples = (_sample(0, -1.0, wrong=True), _sample(1, 1e-9), _sample(2, 2e-9, held=True))
+    samples = (_sample(0, -1.0, wrong=True), _sample(1, 1e-9, disturbed=True), _sample(2, 2e-9, held=True))
     rows = {r["op"]: r for r in op_rows(MACRO, Corner("tt", 1.6, 25), 5e-9, samples, "key")}
     w = rows["write_0to1"]
     # the failed write (no margin) is a censored failure; the held bit is no trial at all
@@ -189,10 +193,13 @@ def test_rows_count_failures_by_direction_and_kind():
     assert w["rate"] == pytest.approx(1 / 11) and w["rate_lo"] < w["rate"] < w["rate_hi"] and w["status"] == "ok"
     assert "1 bits not judged" in w["message"]
     assert rows["write_1to0"]["failures"] == 0
-    # a read that returns wrong data with a full bit-line margin: counted, and said to be timing, not mismatch
+    # a read that returns wrong data with the bit lines right at sense enable: the sense amp's failure
     r1 = rows["read_1"]
-    assert r1["failures"] == 4 and "positive margin" in r1["message"]
-    assert rows["read_disturb_1"]["failures"] == 0 and rows["read_0"]["failures"] == 0
+    assert (r1["failures"], r1["sense_failures"]) == (4, 4) and "the sense amp read wrong" in r1["message"]
+    assert rows["read_disturb_1"]["failures"] == 0
+    # ... unless the read flipped the cell: then the cell failed (wrong data and read disturb, not the sense amp's)
+    r0, d0 = rows["read_0"], rows["read_disturb_0"]
+    assert (r0["failures"], r0["sense_failures"], d0["failures"], d0["sense_failures"]) == (1, 0, 1, 0)
     frame = pd.read_csv(io.StringIO(table_text(list(rows.values()))))
     check_mc_rows(frame, Path("x.csv"), word_size=4)
     with pytest.raises(TableIntegrityError, match="bits \\+ excluded"):

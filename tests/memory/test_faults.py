@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from cosim.characterize.mc_table import OPS, table_text, write_mc_table
+from cosim.errors import TableIntegrityError
 from cosim.memory.faults import (CellFailureRates, FaultMap, FaultMapHook, PerAccessHook, WeakColumns,
                                  cell_failure_rates, code_masks, draw_fault_map, read_bases, read_through)
 from cosim.memory.mapping import LayerShape, build_plan
@@ -54,6 +55,24 @@ def test_a_chip_keeps_its_weak_cells_and_gains_more_as_rates_rise():
         assert abs(weak - cells * rate) < 5 * math.sqrt(cells * rate)
 
 
+def test_a_weak_sense_amp_fails_its_bit_in_every_word_of_its_bank():
+    cells = _rates(1e-3, 1e-3)
+    amps = CellFailureRates(1e-3, 1e-3, "test", sense_one_reads_zero=0.0, sense_zero_reads_one=0.25)
+    words, bits, banks = 64, 8, 4
+    base = draw_fault_map(words, bits, cells, 11, banks)
+    fmap = draw_fault_map(words, bits, amps, 11, banks)
+    # the chip keeps its weak cells whatever its sense amps; weak sense amps only add reads of 1
+    assert fmap.weak_cells == base.weak_cells and np.array_equal(fmap.reads_zero, base.reads_zero)
+    extra = fmap.reads_one & ~base.reads_one
+    per_bank = [np.bitwise_or.reduce(fmap.reads_one[b::banks] & ~base.reads_one[b::banks]) for b in range(banks)]
+    weak_amps = sum(bin(int(m)).count("1") for m in per_bank)
+    assert fmap.weak_sense_amps == (0, weak_amps) and 0 < weak_amps < banks * bits
+    for w in range(words):  # a weak sense amp's bit reads 1 in every word of its bank
+        amp = per_bank[w % banks]
+        assert int(fmap.reads_one[w]) & int(amp) == int(amp)
+        assert int(extra[w]) & ~int(amp) == 0
+
+
 def test_a_weak_cell_reads_wrong_only_while_it_holds_the_value_it_fails_on():
     # one code, one cell weak to 0 at its bit 2 and one weak to 1 at its bit 5
     weak = WeakColumns.of(np.array([0, 1 << 2]), np.array([0, 1 << 5]))
@@ -92,13 +111,14 @@ def test_read_bases_are_where_the_plan_reads():
     assert bases[(0, "input")] == 0 and bases[(1, "input")] == 16
 
 
-def _mc_rows(corner: Corner, failures: dict[str, int], bits: int = 64) -> list[dict]:
+def _mc_rows(corner: Corner, failures: dict[str, int], bits: int = 64, sense: dict[str, int] = {}) -> list[dict]:
     rows = []
     for op, (_, _, _, unit) in OPS.items():
         k = failures.get(op, 0)
         lo, hi = clopper_pearson(k, bits)
         rows.append(dict(macro="sram_8x16", process=corner.process, vdd_v=corner.vdd_v, temp_c=corner.temp_c, op=op,
-                         period_s=4e-9, samples=8, bits=bits, excluded=0, failures=k, rate=k / bits, rate_lo=lo,
+                         period_s=4e-9, samples=8, bits=bits, excluded=0, failures=k,
+                         sense_failures=sense.get(op, 0), rate=k / bits, rate_lo=lo,
                          rate_hi=hi, tail_rate=1e-5, tail_lo=1e-7, tail_hi=1e-3, margin_mean=1.0, margin_sigma=0.2,
                          margin_unit=unit, censored=0, status="ok", message="", key="k"))
     return rows
@@ -119,6 +139,25 @@ def test_rates_combine_the_ops_that_make_a_held_value_read_wrong(tmp_path):
     assert not missing.any and "has no tt_1300mV_25C" in missing.source and "--vdd 1.3" in missing.source
     none = cell_failure_rates(tmp_path, "sram_16x128", corner)
     assert not none.any and "no Monte Carlo table for sram_16x128" in none.source
+
+
+def test_sense_amp_failures_are_rates_per_sense_amp_not_per_cell(tmp_path):
+    corner = Corner("tt", 1.6, 25.0)
+    # 16 reads of 0 failed, 12 of them with the bit lines right at sense enable (the sense amp's)
+    rows = _mc_rows(corner, {"read_0": 16}, sense={"read_0": 12})
+    path = tmp_path / "montecarlo" / "sram_8x16.csv"
+    write_mc_table(table_text(rows), {"macro": "sram_8x16", "word_size": 8}, path)
+    r = cell_failure_rates(tmp_path, "sram_8x16", corner)
+    assert r.zero_reads_one == pytest.approx(1 - (1 - 4 / 64) * (1 - 1e-5) ** 2)
+    assert r.sense_zero_reads_one == pytest.approx(12 / 64) and r.sense_one_reads_zero == 0
+    assert r.per_bit[1] == pytest.approx(1 - (1 - r.zero_reads_one) * (1 - 12 / 64))
+    from cosim.montecarlo_table import BerTable
+
+    assert BerTable.load(path).cell_rates(corner).worst == pytest.approx(r.per_bit[1])
+    # a sense-amp count on an op that is not a read, or above the failures, is refused
+    for bad in ({"write_0to1": 1}, {"read_0": 17}):
+        with pytest.raises(TableIntegrityError, match="sense_failures"):
+            write_mc_table(table_text(_mc_rows(corner, {"read_0": 16}, sense=bad)), {"word_size": 8}, path)
 
 
 def test_vdd_at_a_rate_is_bracketed_by_the_grid(tmp_path):
