@@ -331,7 +331,7 @@ def infer(model, weights, dataset, input_size, mean, std, preprocess_file, calib
         spread = (f" (chips: {r['accuracy_min'] * 100:.2f}-{r['accuracy_max'] * 100:.2f}, sd "
                   f"{r['accuracy_std'] * 100:.2f})" if r["chips"] > 1 else "")
         click.echo(f"{where}acc {r['accuracy_mean'] * 100:6.2f} %{spread}  E {eng(r['energy_per_inference_j'], 'J'):>10}"
-                   f"  t {eng(r['latency_per_inference_s'], 's'):>10}  cell failure rate {r['bit_error_rate']:.3g}"
+                   f"  t {eng(r['latency_per_inference_s'], 's'):>10}  failure rate per bit {r['bit_error_rate']:.3g}"
                    + (f"  ({r['reason']})" if r["reason"] else ""))
     unusable = sum(not r["usable"] for r in rows)
     if unusable:
