@@ -25,6 +25,11 @@ from cosim.types import Corner
 HOLDING = {"write_0to1": 1, "read_1": 1, "read_disturb_1": 1, "write_1to0": 0, "read_0": 0, "read_disturb_0": 0}
 
 
+#: below this a rate can only be a normal-tail estimate beyond ~7 sigma, where the fitted normal is not credible:
+#: the plot draws it on this floor and no supply is read off it
+TAIL_FLOOR = 1e-12
+
+
 def op_rate(row: "BerRow") -> float:
     """One op's rate per cell: the count (less the sense amps' failures), or the tail estimate where that is larger
     (failures below 1/bits)."""
@@ -181,9 +186,10 @@ class BerTable:
                          sense[1], sense[0])  # fmt: skip
 
     def vdd_at_rate(self, process: str, temp_c: float, target: float) -> tuple[float, str]:
-        """The highest supply at which the worst rate per bit (cell and sense amp) reaches ``target`` at (process, temp_c): between
-        the two grid supplies that bracket it, log(rate) interpolated linearly in VDD (a derived figure; the
-        rates themselves are never interpolated). NaN with the reason when the grid does not bracket it."""
+        """The highest supply at which the worst rate per bit (cell and sense amp) reaches ``target`` at (process,
+        temp_c): between the two grid supplies that bracket it, log(rate) interpolated linearly in VDD (a derived
+        figure; the rates themselves are never interpolated). NaN with the reason when the grid does not bracket it
+        or the higher supply's rate is below TAIL_FLOOR."""
         pts = sorted((c.vdd_v, self.cell_rates(c).worst) for c in self.corners()
                      if c.process == process and c.temp_c == temp_c)
         if not pts:
@@ -196,9 +202,9 @@ class BerTable:
         if not higher:
             return math.nan, f"at or above {target:g} at every supply up to {v_lo:g} V"
         v_hi, r_hi = higher[0]
-        if r_hi <= 0:  # no failure and no tail left at the higher supply: only the bracket is known
-            return math.nan, (f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V (no failure, tail estimate 0): the "
-                              f"grid does not resolve it")
+        if r_hi < TAIL_FLOOR:  # no failure at the higher supply and a tail too far out to interpolate toward
+            return math.nan, (f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V (no failure, tail estimate "
+                              f"{r_hi:.2g} < {TAIL_FLOOR:g}): the grid does not resolve it")
         a, b = math.log10(r_lo), math.log10(r_hi)
         t = (a - math.log10(target)) / (a - b) if a != b else 0.0
         return v_lo + t * (v_hi - v_lo), f"between {v_lo:g} V ({r_lo:.2g}) and {v_hi:g} V ({r_hi:.2g})"

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.montecarlo_table import TAIL_FLOOR
 from cosim.types import PROCESSES
 
 #: the axis floor: tail estimates below it are drawn on it
-FLOOR = 1e-12
+FLOOR = TAIL_FLOOR
 _PANELS = (("write_0to1", "read_0", "read_disturb_0"), ("write_1to0", "read_1", "read_disturb_1"))
 _TITLES = {"write_0to1": "write 0->1 fails (cell stays 0)", "write_1to0": "write 1->0 fails (cell stays 1)",
            "read_0": "read of a 0 returns 1", "read_1": "read of a 1 returns 0",

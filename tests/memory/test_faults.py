@@ -177,12 +177,14 @@ def test_vdd_at_a_rate_is_bracketed_by_the_grid(tmp_path):
     assert math.isnan(vdd) and "every supply up to 1.4 V" in how
     vdd, how = ber.vdd_at_rate("tt", 25.0, 0.5)
     assert math.isnan(vdd) and "below 0.5 down to 1 V" in how
-    # no failure and a zero tail at the higher supply: only the bracket, never a supply read off log(0)
-    zero = [r | {"tail_rate": 0.0, "tail_lo": 0.0, "tail_hi": 0.0} for r in _mc_rows(Corner("tt", 1.2, 25.0), {})]
-    write_mc_table(table_text(_mc_rows(Corner("tt", 1.0, 25.0), {"write_0to1": 16}) + zero),
-                   {"macro": "sram_8x16", "word_size": 8}, path)
-    vdd, how = BerTable.load(path).vdd_at_rate("tt", 25.0, 1e-6)
-    assert math.isnan(vdd) and "between 1 V" in how and "does not resolve" in how
+    # no failure and a zero tail, or one beyond the floor, at the higher supply: only the bracket, never a supply
+    # read off log(0) or off a normal tail far out
+    for tail in (0.0, 1e-40):
+        far = [r | {"tail_rate": tail, "tail_lo": 0.0, "tail_hi": tail} for r in _mc_rows(Corner("tt", 1.2, 25.0), {})]
+        write_mc_table(table_text(_mc_rows(Corner("tt", 1.0, 25.0), {"write_0to1": 16}) + far),
+                       {"macro": "sram_8x16", "word_size": 8}, path)
+        vdd, how = BerTable.load(path).vdd_at_rate("tt", 25.0, 1e-6)
+        assert math.isnan(vdd) and "between 1 V" in how and "does not resolve" in how
 
 
 def test_combined_rates_keep_rates_far_below_epsilon():
