@@ -1,6 +1,6 @@
 """The committed sram_8x16 tables below the foundry's supplies, through the engine: the Monte Carlo table's cell
 failures at 0.9 V become a chip's weak cells and cost accuracy; at 1.0 V, where no sample failed and the tails are
-negligible, no cell is weak."""
+negligible, no cell is weak. sram_16x128 at 1.6 V: the sense amps' failures become weak sense amps."""
 
 import numpy as np
 import pytest
@@ -38,3 +38,19 @@ def test_a_chip_is_the_same_at_every_run_and_another_chip_differs(runs):
     assert again.bits_flipped == low.bits_flipped and np.array_equal(again.predictions, low.predictions)
     other = run_inference(InferSpec(**{**SPEC.__dict__, "corner": Corner("tt", 0.9, 25.0), "chip": 1}))
     assert other.bits_flipped != low.bits_flipped
+
+
+def test_sense_amp_failures_become_weak_sense_amps_not_weak_cells():
+    """sram_16x128 at tt 1.6 V: a third of the Monte Carlo's reads of 0 failed with the bit lines right (the sense
+    amps'); a chip gets about a third of its sense amps weak for reads of 0, and (nearly) no weak cell."""
+    spec = InferSpec(model="digits", macro="sram_16x128", banks=(200, 16), limit=300, batch_size=100)
+    low = run_inference(InferSpec(**{**spec.__dict__, "corner": Corner("tt", 1.6, 25.0)}))
+    ok = run_inference(InferSpec(**{**spec.__dict__, "corner": Corner("tt", 1.8, 25.0)}))
+    w = low.extra["faults"]["memories"]["weights"]
+    assert w["sense_amps"] == 200 * 16 and w["sense_zero_reads_one"] == pytest.approx(42 / 128)
+    assert w["weak_sense_amps_read_0_holding_1"] == 0
+    expected = w["sense_amps"] * w["sense_zero_reads_one"]
+    assert abs(w["weak_sense_amps_read_1_holding_0"] - expected) < 5 * np.sqrt(expected)
+    assert w["weak_cells_read_0_holding_1"] + w["weak_cells_read_1_holding_0"] <= 2  # per-cell rates ~1e-8
+    assert low.bits_flipped > 0 and ok.bits_flipped == 0
+    assert (low.predictions == low.labels).mean() < (ok.predictions == ok.labels).mean()
