@@ -314,7 +314,7 @@ def chip_seed(run_seed: int, chip: int) -> np.random.SeedSequence:
 
 
 def chip_faults(plan: Plan, layers, rates_w: CellFailureRates, rates_a: CellFailureRates,
-                seed: np.random.SeedSequence, banks: tuple[int, int] = (1, 1)) -> ChipFaults:
+                seed: np.random.SeedSequence, banks: tuple[int, int]) -> ChipFaults:
     """Draw the chip's two fault maps and resolve every layer's reads on it (``layers``: a recorded run's LayerIO:
     names, stored weight codes, inputs per image; ``banks``: of the weight and activation memories)."""
     sw, sa = seed.spawn(2)
