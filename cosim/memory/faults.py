@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
@@ -98,33 +99,49 @@ def cell_failure_rates(characterization_dir: Path, macro: str, corner: Corner, s
 
 @dataclass(frozen=True, eq=False)
 class FaultMap:
-    """One memory of one chip instance: per word, the bits that read wrong, by the value the cell holds (its own
-    weak cells and its bank's weak sense amps); the weak cells and sense amps apart, for the report."""
+    """One memory of one chip instance (word w in bank w mod banks): its weak cells per word and its weak sense
+    amps per bank, by the value the cell holds; a read of a word goes wrong at the bits of either."""
 
     words: int
     word_bits: int
-    reads_zero: np.ndarray  #: [words] uint64: bit set where a read gives 0 while the cell holds 1
-    reads_one: np.ndarray  #: [words] uint64: bit set where a read gives 1 while the cell holds 0
-    weak_cells: tuple[int, int] = (0, 0)  #: (cells that read 0 holding 1, cells that read 1 holding 0)
-    weak_sense_amps: tuple[int, int] = (0, 0)  #: (sense amps that read 0 from a 1, that read 1 from a 0)
-    banks: int = 1
+    banks: int
+    cells_zero: np.ndarray  #: [words] uint64: bit set where the cell reads 0 while holding 1
+    cells_one: np.ndarray  #: [words] uint64: bit set where the cell reads 1 while holding 0
+    amps_zero: np.ndarray  #: [banks] uint64: bit set where the bank's sense amp reads 0 from a cell holding 1
+    amps_one: np.ndarray  #: [banks] uint64: ... reads 1 from a cell holding 0
+
+    @cached_property
+    def reads_zero(self) -> np.ndarray:
+        """[words] uint64: bit set where a read gives 0 while the cell holds 1."""
+        return self.cells_zero | self.amps_zero[np.arange(self.words) % self.banks]
+
+    @cached_property
+    def reads_one(self) -> np.ndarray:
+        """[words] uint64: bit set where a read gives 1 while the cell holds 0."""
+        return self.cells_one | self.amps_one[np.arange(self.words) % self.banks]
+
+    @property
+    def weak_cells(self) -> tuple[int, int]:
+        """(cells that read 0 holding 1, cells that read 1 holding 0)."""
+        return int(np.bitwise_count(self.cells_zero).sum()), int(np.bitwise_count(self.cells_one).sum())
+
+    @property
+    def weak_sense_amps(self) -> tuple[int, int]:
+        """(sense amps that read 0 from a 1, that read 1 from a 0)."""
+        return int(np.bitwise_count(self.amps_zero).sum()), int(np.bitwise_count(self.amps_one).sum())
 
 
-def draw_fault_map(words: int, word_bits: int, rates: CellFailureRates, seed, banks: int = 1) -> FaultMap:
-    """The fault map of ``words`` x ``word_bits`` cells in ``banks`` banks (word w in bank w mod banks), one sense
-    amp per data bit and bank: the chip's uniforms (from ``seed``; the cells' first, so a chip keeps its weak cells
-    whatever the sense-amp rates) against the rates."""
+def draw_fault_map(words: int, word_bits: int, banks: int, rates: CellFailureRates, seed) -> FaultMap:
+    """The fault map of ``words`` x ``word_bits`` cells in ``banks`` banks, one sense amp per data bit and bank:
+    the chip's uniforms (from ``seed``; the cells' first, so a chip keeps its weak cells whatever the sense-amp
+    rates) against the rates."""
     rng = np.random.default_rng(seed)
     u = rng.random((2, words, word_bits))
+    s = rng.random((2, banks, word_bits))
     weights = np.left_shift(np.uint64(1), np.arange(word_bits, dtype=np.uint64))
     pack = lambda weak: (weak * weights).sum(axis=-1, dtype=np.uint64)  # noqa: E731
-    cell_zero, cell_one = pack(u[0] < rates.one_reads_zero), pack(u[1] < rates.zero_reads_one)
-    s = rng.random((2, banks, word_bits))
-    amp_zero, amp_one = pack(s[0] < rates.sense_one_reads_zero), pack(s[1] < rates.sense_zero_reads_one)
-    bank = np.arange(words) % banks
-    count = lambda m: int(np.bitwise_count(m).sum())  # noqa: E731
-    return FaultMap(words, word_bits, cell_zero | amp_zero[bank], cell_one | amp_one[bank],
-                    (count(cell_zero), count(cell_one)), (count(amp_zero), count(amp_one)), banks)  # fmt: skip
+    return FaultMap(words, word_bits, banks, pack(u[0] < rates.one_reads_zero), pack(u[1] < rates.zero_reads_one),
+                    pack(s[0] < rates.sense_one_reads_zero), pack(s[1] < rates.sense_zero_reads_one))  # fmt: skip
 
 
 def code_masks(fmap: FaultMap, base_word: int, n_codes: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +335,8 @@ def chip_faults(plan: Plan, layers, rates_w: CellFailureRates, rates_a: CellFail
     """Draw the chip's two fault maps and resolve every layer's reads on it (``layers``: a recorded run's LayerIO:
     names, stored weight codes, inputs per image; ``banks``: of the weight and activation memories)."""
     sw, sa = seed.spawn(2)
-    fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, rates_w, sw, banks[0])
-    fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, rates_a, sa, banks[1])
+    fw = draw_fault_map(plan.weight_capacity_words, plan.weight_word_bits, banks[0], rates_w, sw)
+    fa = draw_fault_map(plan.act_capacity_words, plan.act_word_bits, banks[1], rates_a, sa)
     bases = read_bases(plan)
     weight_reads, input_reads, operands = {}, {}, {}
     for i, L in enumerate(layers):

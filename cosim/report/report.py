@@ -382,12 +382,12 @@ def _faults_line(b: dict) -> str:
     parts = []
     for name, m in mems.items():
         rates = f"1->0 {m['one_reads_zero']:.2g}, 0->1 {m['zero_reads_one']:.2g}"
-        sense = (m.get("sense_one_reads_zero", 0.0), m.get("sense_zero_reads_one", 0.0))
+        sense = (m["sense_one_reads_zero"], m["sense_zero_reads_one"])
         if any(sense):
             rates += f"; per sense amp 1->0 {sense[0]:.2g}, 0->1 {sense[1]:.2g}"
         if "cells" in m:
             weak = m["weak_cells_read_0_holding_1"] + m["weak_cells_read_1_holding_0"]
-            amps = m.get("weak_sense_amps_read_0_holding_1", 0) + m.get("weak_sense_amps_read_1_holding_0", 0)
+            amps = m["weak_sense_amps_read_0_holding_1"] + m["weak_sense_amps_read_1_holding_0"]
             also = f" and {amps} weak of {m['sense_amps']} sense amps" if any(sense) else ""
             parts.append(f"{name} {weak} weak of {m['cells']} cells{also} ({rates})")
         else:

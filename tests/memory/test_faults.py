@@ -27,7 +27,8 @@ def _map_with(words, word_bits, weak_zero=(), weak_one=()):
         rz[w] |= np.uint64(1 << b)
     for w, b in weak_one:
         ro[w] |= np.uint64(1 << b)
-    return FaultMap(words, word_bits, rz, ro)
+    none = np.zeros(1, np.uint64)
+    return FaultMap(words, word_bits, 1, rz, ro, none, none)
 
 
 def test_code_masks_follow_the_packing_and_wrap():
@@ -45,10 +46,10 @@ def test_code_masks_follow_the_packing_and_wrap():
 
 
 def test_a_chip_keeps_its_weak_cells_and_gains_more_as_rates_rise():
-    low = draw_fault_map(4096, 32, _rates(1e-3, 2e-4), 7)
-    high = draw_fault_map(4096, 32, _rates(1e-2, 2e-3), 7)
+    low = draw_fault_map(4096, 32, 4, _rates(1e-3, 2e-4), 7)
+    high = draw_fault_map(4096, 32, 4, _rates(1e-2, 2e-3), 7)
     assert np.all((low.reads_zero & ~high.reads_zero) == 0) and np.all((low.reads_one & ~high.reads_one) == 0)
-    other = draw_fault_map(4096, 32, _rates(1e-2, 2e-3), 8)
+    other = draw_fault_map(4096, 32, 4, _rates(1e-2, 2e-3), 8)
     assert not np.array_equal(other.reads_zero, high.reads_zero)
     cells = 4096 * 32
     for weak, rate in zip(high.weak_cells, (1e-2, 2e-3)):
@@ -59,8 +60,8 @@ def test_a_weak_sense_amp_fails_its_bit_in_every_word_of_its_bank():
     cells = _rates(1e-3, 1e-3)
     amps = CellFailureRates(1e-3, 1e-3, "test", sense_one_reads_zero=0.0, sense_zero_reads_one=0.25)
     words, bits, banks = 64, 8, 4
-    base = draw_fault_map(words, bits, cells, 11, banks)
-    fmap = draw_fault_map(words, bits, amps, 11, banks)
+    base = draw_fault_map(words, bits, banks, cells, 11)
+    fmap = draw_fault_map(words, bits, banks, amps, 11)
     # the chip keeps its weak cells whatever its sense amps; weak sense amps only add reads of 1
     assert fmap.weak_cells == base.weak_cells and np.array_equal(fmap.reads_zero, base.reads_zero)
     extra = fmap.reads_one & ~base.reads_one
