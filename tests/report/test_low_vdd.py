@@ -5,6 +5,7 @@ negligible, no cell is weak. sram_16x128 at 1.6 V: the sense amps' failures beco
 import numpy as np
 import pytest
 
+from cosim.montecarlo_table import BerTable
 from cosim.simulate import InferSpec, run_inference
 from cosim.types import Corner
 
@@ -46,8 +47,6 @@ def test_sense_amp_failures_become_weak_sense_amps_not_weak_cells(settings):
     spec = InferSpec(model="digits", macro="sram_16x128", banks=(200, 16), limit=300, batch_size=100)
     low = run_inference(InferSpec(**{**spec.__dict__, "corner": Corner("tt", 1.6, 25.0)}))
     ok = run_inference(InferSpec(**{**spec.__dict__, "corner": Corner("tt", 1.8, 25.0)}))
-    from cosim.montecarlo_table import BerTable
-
     row = BerTable.for_macro(settings.characterization_dir, "sram_16x128").row(Corner("tt", 1.6, 25.0), "read_0")
     assert row.sense_failures > 0.2 * row.bits  # what the test is about: the table's read-0 failures at 1.6 V
     w = low.extra["faults"]["memories"]["weights"]
