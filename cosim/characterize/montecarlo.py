@@ -28,10 +28,11 @@ from cosim.characterize.bitfold import flatten, folded_netlist, write_folded
 from cosim.characterize.plan import MacroPlan, main_sequence, make_plan, settle_cycles
 from cosim.characterize.point import TRAILING_CYCLE_FRACTION
 from cosim.characterize.rowfold import ACCESS_DEVICE, fold_rows
+from cosim.characterize.startup import StartFlop, flop_state, instances, start_flop
 from cosim.characterize.trim import storage_nodes, trim_netlist
 from cosim.errors import CornerError, NetlistError
 from cosim.measure import crossing_s, last_crossing_s, sample_v
-from cosim.netlist import MacroNetlist, Netlist
+from cosim.netlist import MacroNetlist
 from cosim.pdk.mismatch import build_mismatch_deck, sample_seed, seed_line, write_mismatch_deck
 from cosim.pdk.reduce import device_sizes
 from cosim.pdk.sky130 import ModelLibrary
@@ -67,27 +68,8 @@ class McNetlist:
     storage_cells: tuple[str, ...]
     columns: tuple[ColumnNets, ...]
     devices: int
-
-
-def _instances(netlist: Netlist, wanted) -> list[tuple[str, dict[str, str]]]:
-    """(path, port -> flat net) of every instance of a subckt for which ``wanted(subckt)`` holds, with the flat net
-    names of cosim.characterize.bitfold.flatten."""
-    top = netlist.top_subckt
-    out = []
-
-    def walk(sub, nets: dict[str, str], prefix: str) -> None:
-        for e in sub.elements:
-            if e.kind != "X" or not netlist.is_subckt(e.ref):
-                continue
-            nodes = tuple(nets.get(n.lower()) or (n if n == "0" else f"{prefix}{n.lower()}") for n in e.nodes)
-            child = netlist.subckt(e.ref)
-            ports = {p.lower(): n for p, n in zip(child.ports, nodes)}
-            if wanted(child):
-                out.append((f"{prefix}{e.name.lower()}", ports))
-            walk(child, ports, f"{prefix}{e.name.lower()}.")
-
-    walk(top, {p.lower(): p for p in top.ports}, "")
-    return out
+    source_path: Path  #: the macro's own (hierarchical) netlist
+    start_flop: StartFlop  #: the chip-select flop, started deselected (cosim.characterize.startup)
 
 
 def _is_sense_amp(sub) -> bool:
@@ -113,7 +95,7 @@ def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) ->
             for inner, outer in ((d.nodes[0], d.nodes[2]), (d.nodes[2], d.nodes[0])):
                 access[inner] = (outer, d.nodes[1])
     # each data bit's sense amp is the one that drives its dout port (instance order need not be bit order)
-    amps = {ports["dout"].lower(): ports for _, ports in _instances(trimmed, _is_sense_amp)}
+    amps = {ports["dout"].lower(): ports for _, ports, _ in instances(trimmed, _is_sense_amp)}
     width = plan.macro.word_size
     columns = []
     for b in range(width):
@@ -128,7 +110,8 @@ def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) ->
                                   f"{prefix}.{access[qb][1]}", f"{prefix}.{amp['bl']}", f"{prefix}.{amp['br']}",
                                   f"{prefix}.{amp['en']}"))  # fmt: skip
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return McNetlist(path, sha, rows.storage_cells, tuple(columns), rows.devices_after)
+    return McNetlist(path, sha, rows.storage_cells, tuple(columns), rows.devices_after, macro_netlist.sp_path,
+                     start_flop(trimmed, plan.ports.csb, macro_netlist.sp_path))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,6 +123,7 @@ class McSetup:
     process: str
     model_deck_path: Path
     model_deck_sha256: str
+    cache_dir: Path  #: where the lone start-up flop's state is kept (by its deck's content)
 
 
 def mc_setup(macro_netlist: MacroNetlist, models: ModelLibrary, process: str, cache_dir: Path) -> McSetup:
@@ -148,7 +132,7 @@ def mc_setup(macro_netlist: MacroNetlist, models: ModelLibrary, process: str, ca
     net = mc_netlist(macro_netlist, plan, cache_dir)
     text = net.path.read_text()
     deck = build_mismatch_deck(models, process, set(macro_netlist.macro.devices), device_sizes(text), text)
-    return McSetup(plan, net, process, write_mismatch_deck(deck, cache_dir), deck.sha256)
+    return McSetup(plan, net, process, write_mismatch_deck(deck, cache_dir), deck.sha256, cache_dir)
 
 
 def table_period_s(table: CharacterizationTable, corner: Corner) -> float:
@@ -218,6 +202,9 @@ def _spec(req: SampleRequest) -> TestbenchSpec:
     set_nodes = {node for node, _ in init}
     init = init + tuple(pair for cell in net.storage_cells if f"{cell}.q" not in set_nodes
                         for pair in ((f"{cell}.q", 0.0), (f"{cell}.q_bar", 1.0)))  # fmt: skip
+    flop = flop_state(net.start_flop, net.source_path, req.setup.model_deck_path, req.corner, plan.ports.power,
+                      plan.ports.ground, req.setup.cache_dir, req.sim)  # fmt: skip
+    init = init + tuple((f"{plan.instance.lower()}.{node}", volts / vdd) for node, volts in flop)
     probes = tuple(dict.fromkeys(n for c in net.columns for n in (c.q_a, c.q_a + "_bar", c.q_b, c.q_b + "_bar",
                                                                    c.wl_a, c.wl_b, c.bl, c.br, c.sae)))  # fmt: skip
     return TestbenchSpec(ports=plan.ports, netlist_path=net.path, model_deck_path=req.setup.model_deck_path,

@@ -39,15 +39,17 @@ def _mc(out: Path, *args: str, env: dict | None = None) -> subprocess.CompletedP
                   str(out), *args, env=env)  # fmt: skip
 
 
-def _refusing_ngspice(directory: Path) -> dict:
+def _refusing_ngspice(directory: Path, flop_too: bool = False) -> dict:
     """An `ngspice` first on PATH that answers -v as the real one (the sample cache is per version) and records and
-    fails any simulation."""
+    fails any simulation: every sample, and the lone start-up flop's run only with ``flop_too``."""
     real = shutil.which("ngspice")
     directory.mkdir(parents=True, exist_ok=True)
     script = directory / "ngspice"
+    passes = "" if flop_too else f'if grep -q "lone start-up flop" "${{@: -1}}"; then exec {real} "$@"; fi'
     script.write_text(textwrap.dedent(f"""\
         #!/bin/bash
         if [ "$1" = "-v" ]; then exec {real} -v; fi
+        {passes}
         echo "$@" >> "{directory}/calls.txt"
         echo 'fake ngspice: giving up' >&2; exit 1
         """))
@@ -146,6 +148,12 @@ def test_a_simulator_fault_is_not_a_result(tmp_path):
     assert len((tmp_path / "bin" / "calls.txt").read_text().splitlines()) == 2  # each sample tried once
     assert not (tmp_path / "out" / "montecarlo" / f"{MACRO}.csv").exists()
     assert not list((tmp_path / "cache").rglob("montecarlo/**/*.json"))
+    # the start-up flop's run faulting stops the command before any sample, in one line, and leaves no state
+    env = {**_refusing_ngspice(tmp_path / "bin2", flop_too=True), "COSIM_CACHE_DIR": str(tmp_path / "cache2")}
+    done = _mc(tmp_path / "out2", *CORNER, env=env)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2 and "the lone chip-select flop's run" in last and "tt_1800mV_25C" in last
+    assert not list((tmp_path / "cache2").rglob("startup/*.json"))
 
 
 @pytest.mark.spice

@@ -4,6 +4,7 @@ distributions, the sample deck, and a real Monte Carlo at two supplies."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -70,6 +71,7 @@ def test_tail_estimate_uses_censored_failures():
     assert naive.probability < cens.probability / 3  # dropping the failures would hide the tail
 
 
+@pytest.mark.spice
 def test_sample_deck_is_seeded_and_keyed(setup, settings):
     assert table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), HIGH) == pytest.approx(4e-9)
     with pytest.raises(CornerError, match="no corner"):  # a supply between the table's
@@ -79,6 +81,12 @@ def test_sample_deck_is_seeded_and_keyed(setup, settings):
     assert deck.index(".option seed=5") < deck.index(".include")
     assert str(setup.model_deck_path) in deck and "_mm" in setup.model_deck_path.name
     assert sample_key(a) != sample_key(b) and sample_key(a) == sample_key(SampleRequest(setup, HIGH, 4e-9, 5))
+    # the chip-select flop starts deselected (cs low, cs_bar high), its inner nodes set by its own lone run
+    flop = setup.netlist.start_flop
+    assert flop.path == "xcontrol0.xctrl_dffs.xdff_r0_c0" and dict(flop.ports)["D"] == "csb0"
+    ic = dict(re.findall(r"v\((x_sram\.xcontrol0\.[^)]+)\)=(\S+)", deck))
+    assert float(ic["x_sram.xcontrol0.cs"]) < 0.1 and float(ic["x_sram.xcontrol0.cs_bar"]) > 0.9 * HIGH.vdd_v
+    assert sum(k.startswith(f"x_sram.{flop.path}.") for k in ic) >= 10
     # every bit's column is its own: distinct cells, bit lines; sense amps share one enable
     cols = setup.netlist.columns
     assert len(cols) == 8 and len({c.bl for c in cols}) == 8 and len({c.q_a for c in cols}) == 8
