@@ -28,7 +28,7 @@ from cosim.characterize.bitfold import flatten, folded_netlist, write_folded
 from cosim.characterize.plan import MacroPlan, main_sequence, make_plan, settle_cycles
 from cosim.characterize.point import TRAILING_CYCLE_FRACTION
 from cosim.characterize.rowfold import ACCESS_DEVICE, fold_rows
-from cosim.characterize.startup import StartFlop, flop_state, instances, start_flop
+from cosim.characterize.startup import StartFlop, flop_state, instances, precharged_nets, start_flop
 from cosim.characterize.trim import storage_nodes, trim_netlist
 from cosim.errors import CornerError, NetlistError
 from cosim.measure import crossing_s, last_crossing_s, sample_v
@@ -70,6 +70,7 @@ class McNetlist:
     devices: int
     source_path: Path  #: the macro's own (hierarchical) netlist
     start_flop: StartFlop  #: the chip-select flop, started deselected (cosim.characterize.startup)
+    precharged: tuple[str, ...]  #: bit-line nets started at VDD, as a precharge leaves them (ditto)
 
 
 def _is_sense_amp(sub) -> bool:
@@ -110,8 +111,12 @@ def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) ->
                                   f"{prefix}.{access[qb][1]}", f"{prefix}.{amp['bl']}", f"{prefix}.{amp['br']}",
                                   f"{prefix}.{amp['en']}"))  # fmt: skip
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    precharged = precharged_nets(trimmed)
+    if not precharged:
+        raise NetlistError(f"{macro_netlist.sp_path}: no precharge cell (a subckt with ports BL, BR, EN_BAR)")
     return McNetlist(path, sha, rows.storage_cells, tuple(columns), rows.devices_after, macro_netlist.sp_path,
-                     start_flop(trimmed, plan.ports.csb, macro_netlist.sp_path))  # fmt: skip
+                     start_flop(trimmed, plan.ports.csb, macro_netlist.sp_path),
+                     tuple(f"{prefix}.{n}" for n in precharged))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,7 @@ def _spec(req: SampleRequest) -> TestbenchSpec:
     flop = flop_state(net.start_flop, net.source_path, req.setup.model_deck_path, req.corner, plan.ports.power,
                       plan.ports.ground, req.setup.cache_dir, req.sim)  # fmt: skip
     init = init + tuple((f"{plan.instance.lower()}.{node}", volts / vdd) for node, volts in flop)
+    init = init + tuple((node, 1.0) for node in net.precharged)
     probes = tuple(dict.fromkeys(n for c in net.columns for n in (c.q_a, c.q_a + "_bar", c.q_b, c.q_b + "_bar",
                                                                    c.wl_a, c.wl_b, c.bl, c.br, c.sae)))  # fmt: skip
     return TestbenchSpec(ports=plan.ports, netlist_path=net.path, model_deck_path=req.setup.model_deck_path,

@@ -1,4 +1,4 @@
-"""The state a macro's chip-select flop starts a sample in: the one its first clock edge would load (deselected).
+"""The state a Monte Carlo sample starts in: the chip-select flop deselected, the bit lines precharged.
 
 A deck starts from `uic` with only the storage cells set. Every other node starts at 0 V, and OpenRAM's sky130
 chip-select flop resolves from there to "selected" although csb is high; with the clock low, the row at the
@@ -6,6 +6,11 @@ address flops' start-up value (0) then opens before the first edge, with the bit
 sense amps push it toward 1 (docs/monte-carlo.md). Here the flop's own subckt, from the macro's netlist, is
 simulated alone at the sample's corner and models with csb high through one clock pulse; its node voltages at the
 end (clock low again, as a deck starts) become initial conditions under the flop's instance path. Nothing about the flop's insides is assumed.
+
+The bit lines start at VDD, as a precharge leaves them. From 0 V they would stay unprecharged through the deselected
+settle cycles (OpenRAM precharges only in selected cycles), each sense amp's latch would pull one of its pair high,
+and the first access would start from a pair set by the latch's start-up, not by the circuit: at slow-PMOS corners
+one precharge half-cycle does not restore it, so the first write failed or passed by that accident.
 """
 
 from __future__ import annotations
@@ -48,6 +53,25 @@ def instances(netlist: Netlist, wanted) -> list[tuple[str, dict[str, str], Subck
 
     walk(top, {p.lower(): p for p in top.ports}, "")
     return out
+
+
+def precharged_nets(netlist: Netlist) -> tuple[str, ...]:
+    """Flat nets a precharge leaves at VDD: every precharge cell's bit lines (OpenRAM's precharge: ports BL, BR,
+    EN_BAR), every sense amp's inputs (BL, BR, EN, DOUT; the column mux's outputs) and the sense amp's inner nodes
+    that a device joins to those inputs (its isolation pair, open while the enable is low, which the precharge
+    charges through)."""
+    nets: dict[str, None] = {}
+    for _, ports, _ in instances(netlist, lambda s: {"bl", "br", "en_bar"} <= {p.lower() for p in s.ports}):
+        nets.update({ports["bl"]: None, ports["br"]: None})
+    for path, ports, sub in instances(netlist, lambda s: {"bl", "br", "en", "dout"} <= {p.lower() for p in s.ports}):
+        nets.update({ports["bl"]: None, ports["br"]: None})
+        own = {p.lower() for p in sub.ports}
+        for e in sub.elements:  # a device's drain or source on BL / BR: the other side is an inner node
+            if e.kind in ("M", "X") and len(e.nodes) >= 4:
+                for a, b in ((e.nodes[0], e.nodes[2]), (e.nodes[2], e.nodes[0])):
+                    if a.lower() in ("bl", "br") and b.lower() not in own:
+                        nets[f"{path}.{b.lower()}"] = None
+    return tuple(nets)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ def test_sample_deck_is_seeded_and_keyed(setup, settings):
     ic = dict(re.findall(r"v\((x_sram\.xcontrol0\.[^)]+)\)=(\S+)", deck))
     assert float(ic["x_sram.xcontrol0.cs"]) < 0.1 and float(ic["x_sram.xcontrol0.cs_bar"]) > 0.9 * HIGH.vdd_v
     assert sum(k.startswith(f"x_sram.{flop.path}.") for k in ic) >= 10
+    # every bit line, sense-amp input and the sense amp's isolated inner pair start precharged, replica column included
+    ic_all = dict(re.findall(r"v\(([^)]+)\)=(\S+)", deck))
+    pre = setup.netlist.precharged
+    assert "x_sram.rbl_bl0" in pre and {n for c in setup.netlist.columns for n in (c.bl, c.br)} < set(pre)
+    assert sum(n.endswith((".dint", ".dint_bar")) for n in pre) == 2 * 9  # 8 bits and the spare column's amp
+    assert all(float(ic_all[n]) == pytest.approx(HIGH.vdd_v) for n in pre)
     # every bit's column is its own: distinct cells, bit lines; sense amps share one enable
     cols = setup.netlist.columns
     assert len(cols) == 8 and len({c.bl for c in cols}) == 8 and len({c.q_a for c in cols}) == 8
