@@ -28,7 +28,7 @@ from cosim.characterize.bitfold import flatten, folded_netlist, write_folded
 from cosim.characterize.plan import MacroPlan, main_sequence, make_plan, settle_cycles
 from cosim.characterize.point import TRAILING_CYCLE_FRACTION
 from cosim.characterize.rowfold import ACCESS_DEVICE, fold_rows
-from cosim.characterize.startup import StartFlop, flop_state, instances, precharged_nets, start_flop
+from cosim.characterize.startup import StartFlop, flop_state, instances, is_sense_amp, precharged_nets, start_flop
 from cosim.characterize.trim import storage_nodes, trim_netlist
 from cosim.errors import CornerError, NetlistError
 from cosim.measure import crossing_s, last_crossing_s, sample_v
@@ -73,11 +73,6 @@ class McNetlist:
     precharged: tuple[str, ...]  #: bit-line nets started at VDD, as a precharge leaves them (ditto)
 
 
-def _is_sense_amp(sub) -> bool:
-    """OpenRAM's sense amplifier cell: bit-line inputs, an enable and a data output."""
-    return {"bl", "br", "en", "dout"} <= {p.lower() for p in sub.ports}
-
-
 def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) -> McNetlist:
     """The netlist a sample simulates (module doc), written under the cache by content, and its measured nets."""
     trimmed = trim_netlist(macro_netlist.netlist, plan)
@@ -96,7 +91,7 @@ def mc_netlist(macro_netlist: MacroNetlist, plan: MacroPlan, cache_dir: Path) ->
             for inner, outer in ((d.nodes[0], d.nodes[2]), (d.nodes[2], d.nodes[0])):
                 access[inner] = (outer, d.nodes[1])
     # each data bit's sense amp is the one that drives its dout port (instance order need not be bit order)
-    amps = {ports["dout"].lower(): ports for _, ports, _ in instances(trimmed, _is_sense_amp)}
+    amps = {ports["dout"].lower(): ports for _, ports, _ in instances(trimmed, is_sense_amp)}
     width = plan.macro.word_size
     columns = []
     for b in range(width):

@@ -55,15 +55,27 @@ def instances(netlist: Netlist, wanted) -> list[tuple[str, dict[str, str], Subck
     return out
 
 
+def has_ports(*names: str):
+    """A subckt predicate: the subckt has all these ports (case-insensitive). OpenRAM's cells are known by their
+    ports, not their names, which carry the macro's prefix."""
+    want = set(names)
+    return lambda sub: want <= {p.lower() for p in sub.ports}
+
+
+is_sense_amp = has_ports("bl", "br", "en", "dout")  #: OpenRAM's sense amplifier
+is_precharge = has_ports("bl", "br", "en_bar")  #: OpenRAM's precharge cell
+is_flop = has_ports("d", "clk")
+
+
 def precharged_nets(netlist: Netlist) -> tuple[str, ...]:
     """Flat nets a precharge leaves at VDD: every precharge cell's bit lines (OpenRAM's precharge: ports BL, BR,
     EN_BAR), every sense amp's inputs (BL, BR, EN, DOUT; the column mux's outputs) and the sense amp's inner nodes
     that a device joins to those inputs (its isolation pair, open while the enable is low, which the precharge
     charges through)."""
     nets: dict[str, None] = {}
-    for _, ports, _ in instances(netlist, lambda s: {"bl", "br", "en_bar"} <= {p.lower() for p in s.ports}):
+    for _, ports, _ in instances(netlist, is_precharge):
         nets.update({ports["bl"]: None, ports["br"]: None})
-    for path, ports, sub in instances(netlist, lambda s: {"bl", "br", "en", "dout"} <= {p.lower() for p in s.ports}):
+    for path, ports, sub in instances(netlist, is_sense_amp):
         nets.update({ports["bl"]: None, ports["br"]: None})
         own = {p.lower() for p in sub.ports}
         for e in sub.elements:  # a device's drain or source on BL / BR: the other side is an inner node
@@ -85,7 +97,6 @@ class StartFlop:
 
 def start_flop(netlist: Netlist, csb: str, sp_path: Path) -> StartFlop:
     """Find the chip-select flop: a subckt with a D and a clock port whose D is ``csb``. NetlistError when none."""
-    is_flop = lambda sub: {"d", "clk"} <= {p.lower() for p in sub.ports}  # noqa: E731
     for path, ports, sub in instances(netlist, is_flop):
         if ports["d"].lower() == csb.lower():
             return StartFlop(path, sub.name, tuple((p, ports[p.lower()]) for p in sub.ports))
