@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cosim.characterize.keys import deck_identity
 from cosim.errors import NetlistError
 from cosim.files import write_atomic
 from cosim.netlist import Netlist
@@ -135,9 +136,8 @@ def flop_state(flop: StartFlop, sp_path: Path, model_deck: Path, corner: Corner,
         ".save all",
         ".end",
     ]) + "\n"  # fmt: skip
-    keyed = deck.replace(str(model_deck), hashlib.sha256(model_deck.read_bytes()).hexdigest())
-    keyed = keyed.replace(str(sp_path), hashlib.sha256(sp_path.read_bytes()).hexdigest())
-    cached = Path(cache_dir) / "startup" / f"{hashlib.sha256(keyed.encode()).hexdigest()[:20]}.json"
+    shas = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in (model_deck, sp_path)}
+    cached = Path(cache_dir) / "startup" / f"{deck_identity(deck, shas)[:20]}.json"
     if cached.exists():
         return tuple((n, float(v)) for n, v in json.loads(cached.read_text()))
     try:
