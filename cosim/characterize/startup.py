@@ -5,7 +5,8 @@ chip-select flop resolves from there to "selected" although csb is high; with th
 address flops' start-up value (0) then opens before the first edge, with the bit lines not precharged, and the
 sense amps push it toward 1 (docs/monte-carlo.md). Here the flop's own subckt, from the macro's netlist, is
 simulated alone at the sample's corner and models with csb high through one clock pulse; its node voltages at the
-end (clock low again, as a deck starts) become initial conditions under the flop's instance path. Nothing about the flop's insides is assumed.
+end (clock low again, as a deck starts) become initial conditions under the flop's instance path. Nothing about
+the flop's insides is assumed.
 
 The bit lines start at VDD, as a precharge leaves them. From 0 V they would stay unprecharged through the deselected
 settle cycles (OpenRAM precharges only in selected cycles), each sense amp's latch would pull one of its pair high,

@@ -3,7 +3,6 @@ distributions, the sample deck, and a real Monte Carlo at two supplies."""
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
