@@ -44,9 +44,12 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
     markers = {t: _MARKERS[i % len(_MARKERS)] for i, t in enumerate(temps)}
     vdds = sorted(frame.vdd_v.unique())
     span = (max(vdds) - min(vdds)) or 0.2
-    step = 0.02 * span  # side-by-side offsets, so intervals at one VDD do not hide each other
     present = set(zip(frame.process, frame.temp_c))
     series = [(p, t) for p in procs for t in temps if (p, t) in present]
+    # side by side at one VDD, so intervals do not hide each other; the group stays within 0.7 of the closest
+    # supplies' gap (a shaded band per supply), so no point drifts toward its neighbour's tick
+    gap = min(np.diff(vdds), default=span)
+    step = 0.7 * gap / (2 * len(series) + 1)
     fig, axes = plt.subplots(2, 3, figsize=(13.5, 7.6), sharex=True, sharey=True)
     for r, ops in enumerate(_PANELS):
         for c, op in enumerate(ops):
@@ -78,6 +81,9 @@ def plot_monte_carlo(csv_path: Path, out_dir: Path) -> Path:
                 if below.any():
                     ax.plot(x[below] + step, np.full(below.sum(), FLOOR), "v", mfc="none", color=col, ms=5, mew=0.8,
                             alpha=0.7)  # fmt: skip
+            for i, v in enumerate(vdds):
+                if i % 2 == 0:
+                    ax.axvspan(v - 0.4 * gap, v + 0.4 * gap, color="0.93", lw=0, zorder=0)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR / 3, 2.0)
             ax.set_title(_TITLES[op], fontsize=9)
