@@ -33,8 +33,8 @@ from cosim import __version__
 from cosim.characterize.committed import corner_order, table_lock, write_synced
 from cosim.characterize.integrity import read_verified
 from cosim.characterize.montecarlo import (MC_MEASUREMENT_VERSION, McSetup, SampleRequest, SampleResult,
-                                           clopper_pearson, mc_setup, run_sample, sample_key, table_period_s,
-                                           tail_estimate)  # fmt: skip
+                                           clopper_pearson, mc_setup, run_sample, sample_key, sample_requests,
+                                           table_period_s, tail_estimate)  # fmt: skip
 from cosim.config import Settings
 from cosim.errors import CornerError, TableIntegrityError
 from cosim.pdk.mismatch import sample_seed
@@ -301,8 +301,8 @@ def monte_carlo_table(sp_path: Path, settings: Settings, samples: int, run_seed:
     tasks = []
     cached = 0
     for corner in corners:
-        reqs = [SampleRequest(setups[corner.process], corner, periods[corner], sample_seed(run_seed, i), sim)
-                for i in range(samples)]  # fmt: skip
+        reqs = sample_requests(setups[corner.process], corner, periods[corner],
+                               [sample_seed(run_seed, i) for i in range(samples)], sim)  # fmt: skip
         skeys = [sample_key(r) for r in reqs]
         key = corner_key(skeys, ngspice, run_seed)
         plans[corner] = (reqs, skeys, key)

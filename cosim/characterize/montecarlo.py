@@ -147,7 +147,8 @@ def table_period_s(table: CharacterizationTable, corner: Corner) -> float:
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """One sample: what is simulated (setup, corner, period, seed) and how (sim, run_dir)."""
+    """One sample: what is simulated (setup, corner, period, seed, the state it starts in) and how (sim, run_dir).
+    Made by :func:`sample_requests`, which finds the start once per corner."""
 
     setup: McSetup
     corner: Corner
@@ -155,6 +156,25 @@ class SampleRequest:
     seed: int
     sim: SimOptions = SimOptions()
     run_dir: Path | None = None
+    #: (flat node, fraction of VDD) besides the words: the chip-select flop deselected, the bit lines precharged
+    start: tuple[tuple[str, float], ...] = field(kw_only=True)
+
+
+def start_state(setup: McSetup, corner: Corner, sim: SimOptions = SimOptions()) -> tuple[tuple[str, float], ...]:
+    """The state every sample at ``corner`` starts in besides its words (cosim.characterize.startup): the lone
+    chip-select flop's run (cached by its deck) and the precharged bit lines, as (flat node, fraction of VDD)."""
+    net, plan, vdd = setup.netlist, setup.plan, corner.vdd_v
+    flop = flop_state(net.start_flop, net.source_path, setup.model_deck_path, corner, plan.ports.power,
+                      plan.ports.ground, setup.cache_dir, sim)  # fmt: skip
+    return (tuple((f"{plan.instance.lower()}.{node}", volts / vdd) for node, volts in flop)
+            + tuple((node, 1.0) for node in net.precharged))  # fmt: skip
+
+
+def sample_requests(setup: McSetup, corner: Corner, period_s: float, seeds, sim: SimOptions = SimOptions()
+                    ) -> list[SampleRequest]:  # fmt: skip
+    """One request per seed, all starting from the corner's :func:`start_state`."""
+    start = start_state(setup, corner, sim)
+    return [SampleRequest(setup, corner, period_s, seed, sim, start=start) for seed in seeds]
 
 
 @dataclass(frozen=True)
@@ -202,10 +222,7 @@ def _spec(req: SampleRequest) -> TestbenchSpec:
     set_nodes = {node for node, _ in init}
     init = init + tuple(pair for cell in net.storage_cells if f"{cell}.q" not in set_nodes
                         for pair in ((f"{cell}.q", 0.0), (f"{cell}.q_bar", 1.0)))  # fmt: skip
-    flop = flop_state(net.start_flop, net.source_path, req.setup.model_deck_path, req.corner, plan.ports.power,
-                      plan.ports.ground, req.setup.cache_dir, req.sim)  # fmt: skip
-    init = init + tuple((f"{plan.instance.lower()}.{node}", volts / vdd) for node, volts in flop)
-    init = init + tuple((node, 1.0) for node in net.precharged)
+    init = init + req.start
     probes = tuple(dict.fromkeys(n for c in net.columns for n in (c.q_a, c.q_a + "_bar", c.q_b, c.q_b + "_bar",
                                                                    c.wl_a, c.wl_b, c.bl, c.br, c.sae)))  # fmt: skip
     return TestbenchSpec(ports=plan.ports, netlist_path=net.path, model_deck_path=req.setup.model_deck_path,
@@ -343,7 +360,7 @@ def run_monte_carlo(setup: McSetup, corner: Corner, period_s: float, samples: in
     if corner.process != setup.process:
         raise CornerError(f"the Monte Carlo setup is for process {setup.process}, not {corner.process}")
     start = time.perf_counter()
-    reqs = [SampleRequest(setup, corner, period_s, sample_seed(run_seed, i), sim) for i in range(samples)]
+    reqs = sample_requests(setup, corner, period_s, [sample_seed(run_seed, i) for i in range(samples)], sim)
     out = Parallel(n_jobs=jobs)(delayed(_worker)(r, i, cache_dir) for i, r in enumerate(reqs))
     done = tuple(r for r in out if isinstance(r, SampleResult))
     return MonteCarloRun(corner, period_s, run_seed, done, tuple(r for r in out if isinstance(r, str)),

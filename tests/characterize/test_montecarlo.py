@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from cosim.table import CharacterizationTable
-from cosim.characterize.montecarlo import (OPS, SampleRequest, clopper_pearson, mc_setup, run_monte_carlo,
-                                           sample_deck, sample_key, summarize, table_period_s, tail_estimate)  # fmt: skip
+from cosim.characterize.montecarlo import (OPS, clopper_pearson, mc_setup, run_monte_carlo, sample_deck, sample_key,
+                                           sample_requests, summarize, table_period_s, tail_estimate)  # fmt: skip
+from cosim.characterize.startup import instances, is_sense_amp
+from cosim.characterize.trim import trim_netlist
 from cosim.errors import CornerError
 from cosim.netlist import load_macro
 from cosim.types import Corner
@@ -75,11 +77,11 @@ def test_sample_deck_is_seeded_and_keyed(setup, settings):
     assert table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), HIGH) == pytest.approx(4e-9)
     with pytest.raises(CornerError, match="no corner"):  # a supply between the table's
         table_period_s(CharacterizationTable.load(settings.characterization_dir / f"{MACRO}.csv"), Corner("tt", 1.7, 25.0))
-    a, b = (SampleRequest(setup, HIGH, 4e-9, seed) for seed in (5, 6))
+    a, b = sample_requests(setup, HIGH, 4e-9, (5, 6))
     deck = sample_deck(a)
     assert deck.index(".option seed=5") < deck.index(".include")
     assert str(setup.model_deck_path) in deck and "_mm" in setup.model_deck_path.name
-    assert sample_key(a) != sample_key(b) and sample_key(a) == sample_key(SampleRequest(setup, HIGH, 4e-9, 5))
+    assert sample_key(a) != sample_key(b) and sample_key(a) == sample_key(sample_requests(setup, HIGH, 4e-9, (5,))[0])
     # the chip-select flop starts deselected (cs low, cs_bar high), its inner nodes set by its own lone run
     flop = setup.netlist.start_flop
     assert flop.path == "xcontrol0.xctrl_dffs.xdff_r0_c0" and dict(flop.ports)["D"] == "csb0"
@@ -90,7 +92,8 @@ def test_sample_deck_is_seeded_and_keyed(setup, settings):
     ic_all = dict(re.findall(r"v\(([^)]+)\)=(\S+)", deck))
     pre = setup.netlist.precharged
     assert "x_sram.rbl_bl0" in pre and {n for c in setup.netlist.columns for n in (c.bl, c.br)} < set(pre)
-    assert sum(n.endswith((".dint", ".dint_bar")) for n in pre) == 2 * 9  # 8 bits and the spare column's amp
+    amps = instances(trim_netlist(load_macro(settings.netlists_dir / f"{MACRO}.sp").netlist, setup.plan), is_sense_amp)
+    assert len(amps) > 8 and {f"x_sram.{path}.{n}" for path, _, _ in amps for n in ("dint", "dint_bar")} <= set(pre)
     assert all(float(ic_all[n]) == pytest.approx(HIGH.vdd_v) for n in pre)
     # every bit's column is its own: distinct cells, bit lines; sense amps share one enable
     cols = setup.netlist.columns
